@@ -1,0 +1,5 @@
+"""`python -m stsfix`: the same entry point as the `stsfix` console script."""
+
+from stsfix.cli import main
+
+main()

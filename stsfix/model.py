@@ -1,0 +1,548 @@
+"""What stsfix reads, as frozen dataclasses, and the pure parse from raw API JSON.
+
+Live reads (`stsfix.kube`) and offline dumps (`-f FILE`) both end here, so analysis never sees a
+raw object. Standard library only; no clock reads (ages are computed elsewhere with `now=`).
+Raw API objects are plain dicts named `raw_*`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, NewType
+
+Ordinal = NewType("Ordinal", int)
+RawObject = dict[str, Any]
+
+REVISION_LABEL: Final = "controller-revision-hash"
+POD_NAME_LABEL: Final = "statefulset.kubernetes.io/pod-name"
+POD_INDEX_LABEL: Final = "apps.kubernetes.io/pod-index"
+RESTARTED_AT_ANNOTATION: Final = "kubectl.kubernetes.io/restartedAt"
+LAST_REPAIR_ANNOTATION: Final = "stsfix.dev/last-repair"
+
+_ORDINAL_RE: Final = re.compile(r"^(.*)-([0-9]+)$")
+
+
+def parse_time(value: object) -> datetime | None:
+    """Parse an RFC 3339 timestamp as the API server writes it; None for missing or malformed."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def format_time(value: datetime) -> str:
+    """Format a datetime as the API server does: RFC 3339, UTC, second precision."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def ordinal_of(pod_name: str, set_name: str) -> Ordinal | None:
+    """The ordinal in `<set>-<ordinal>`, or None when the name does not belong to the set."""
+    match = _ORDINAL_RE.match(pod_name)
+    if match is None or match.group(1) != set_name:
+        return None
+    return Ordinal(int(match.group(2)))
+
+
+def _int(value: object, default: int = 0) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _str(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerRef:
+    kind: str
+    name: str
+    uid: str
+    controller: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectMeta:
+    namespace: str
+    name: str
+    uid: str
+    resource_version: str
+    generation: int
+    created: datetime | None
+    deletion_timestamp: datetime | None
+    deletion_grace_seconds: int | None
+    labels: dict[str, str] = field(default_factory=dict, hash=False)
+    annotations: dict[str, str] = field(default_factory=dict, hash=False)
+    owners: tuple[OwnerRef, ...] = ()
+    finalizers: tuple[str, ...] = ()
+    managers: tuple[str, ...] = ()
+
+
+def parse_meta(raw: RawObject) -> ObjectMeta:
+    meta = _dict(raw.get("metadata"))
+    owners = tuple(
+        OwnerRef(
+            kind=_str(o.get("kind")),
+            name=_str(o.get("name")),
+            uid=_str(o.get("uid")),
+            controller=bool(o.get("controller")),
+        )
+        for o in _list(meta.get("ownerReferences"))
+        if isinstance(o, dict)
+    )
+    managers = tuple(
+        sorted({_str(m.get("manager")) for m in _list(meta.get("managedFields")) if isinstance(m, dict)} - {""})
+    )
+    grace = meta.get("deletionGracePeriodSeconds")
+    return ObjectMeta(
+        namespace=_str(meta.get("namespace")),
+        name=_str(meta.get("name")),
+        uid=_str(meta.get("uid")),
+        resource_version=_str(meta.get("resourceVersion")),
+        generation=_int(meta.get("generation")),
+        created=parse_time(meta.get("creationTimestamp")),
+        deletion_timestamp=parse_time(meta.get("deletionTimestamp")),
+        deletion_grace_seconds=grace if isinstance(grace, int) else None,
+        labels={str(k): str(v) for k, v in _dict(meta.get("labels")).items()},
+        annotations={str(k): str(v) for k, v in _dict(meta.get("annotations")).items()},
+        owners=owners,
+        finalizers=tuple(_str(f) for f in _list(meta.get("finalizers"))),
+        managers=managers,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    type: str
+    status: str
+    reason: str
+    message: str
+    last_transition: datetime | None
+
+
+def _conditions(raw_list: object) -> tuple[Condition, ...]:
+    return tuple(
+        Condition(
+            type=_str(c.get("type")),
+            status=_str(c.get("status")),
+            reason=_str(c.get("reason")),
+            message=_str(c.get("message")),
+            last_transition=parse_time(c.get("lastTransitionTime")),
+        )
+        for c in _list(raw_list)
+        if isinstance(c, dict)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerState:
+    """One container's status: `state` is waiting, running, terminated or unknown."""
+
+    name: str
+    image: str
+    ready: bool
+    started: bool
+    restart_count: int
+    state: str
+    reason: str
+    message: str
+    exit_code: int | None
+    since: datetime | None
+    last_reason: str
+    last_exit_code: int | None
+    last_finished: datetime | None
+    init: bool = False
+
+
+def _container_state(raw: RawObject, *, init: bool, spec_images: dict[str, str]) -> ContainerState:
+    state = _dict(raw.get("state"))
+    last = _dict(_dict(raw.get("lastState")).get("terminated"))
+    kind, detail = next(iter(state.items()), ("unknown", {}))
+    detail = _dict(detail)
+    since = parse_time(detail.get("startedAt") or detail.get("finishedAt"))
+    exit_code = detail.get("exitCode")
+    last_exit = last.get("exitCode")
+    name = _str(raw.get("name"))
+    return ContainerState(
+        name=name,
+        image=spec_images.get(name) or _str(raw.get("image")),
+        ready=bool(raw.get("ready")),
+        started=bool(raw.get("started")),
+        restart_count=_int(raw.get("restartCount")),
+        state=kind if kind in ("waiting", "running", "terminated") else "unknown",
+        reason=_str(detail.get("reason")),
+        message=_str(detail.get("message")),
+        exit_code=exit_code if isinstance(exit_code, int) else None,
+        since=since,
+        last_reason=_str(last.get("reason")),
+        last_exit_code=last_exit if isinstance(last_exit, int) else None,
+        last_finished=parse_time(last.get("finishedAt")),
+        init=init,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PodState:
+    meta: ObjectMeta
+    ordinal: Ordinal | None
+    revision: str
+    phase: str
+    reason: str
+    message: str
+    node_name: str
+    ready: bool
+    ready_since: datetime | None
+    conditions: tuple[Condition, ...]
+    containers: tuple[ContainerState, ...]
+    init_containers: tuple[ContainerState, ...]
+    images: tuple[str, ...]
+    claim_names: tuple[str, ...]
+    grace_period_seconds: int
+    controller_uid: str
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    @property
+    def deleting(self) -> bool:
+        return self.meta.deletion_timestamp is not None
+
+    def condition(self, type_: str) -> Condition | None:
+        return next((c for c in self.conditions if c.type == type_), None)
+
+
+def parse_pod(raw: RawObject, *, set_name: str | None = None) -> PodState:
+    meta = parse_meta(raw)
+    spec = _dict(raw.get("spec"))
+    status = _dict(raw.get("status"))
+    conditions = _conditions(status.get("conditions"))
+    ready_cond = next((c for c in conditions if c.type == "Ready"), None)
+    images = {_str(c.get("name")): _str(c.get("image")) for c in _list(spec.get("containers")) if isinstance(c, dict)}
+    init_images = {
+        _str(c.get("name")): _str(c.get("image")) for c in _list(spec.get("initContainers")) if isinstance(c, dict)
+    }
+    ordinal: Ordinal | None = None
+    if set_name is not None:
+        ordinal = ordinal_of(meta.name, set_name)
+    elif (match := _ORDINAL_RE.match(meta.name)) is not None:
+        ordinal = Ordinal(int(match.group(2)))
+    controller = next((o for o in meta.owners if o.controller), None)
+    claims = tuple(
+        _str(_dict(v.get("persistentVolumeClaim")).get("claimName"))
+        for v in _list(spec.get("volumes"))
+        if isinstance(v, dict) and v.get("persistentVolumeClaim")
+    )
+    grace = spec.get("terminationGracePeriodSeconds")
+    return PodState(
+        meta=meta,
+        ordinal=ordinal,
+        revision=meta.labels.get(REVISION_LABEL, ""),
+        phase=_str(status.get("phase")) or "Pending",
+        reason=_str(status.get("reason")),
+        message=_str(status.get("message")),
+        node_name=_str(spec.get("nodeName")),
+        ready=ready_cond is not None and ready_cond.status == "True",
+        ready_since=ready_cond.last_transition if ready_cond is not None and ready_cond.status == "True" else None,
+        conditions=conditions,
+        containers=tuple(
+            _container_state(c, init=False, spec_images=images)
+            for c in _list(status.get("containerStatuses"))
+            if isinstance(c, dict)
+        ),
+        init_containers=tuple(
+            _container_state(c, init=True, spec_images=init_images)
+            for c in _list(status.get("initContainerStatuses"))
+            if isinstance(c, dict)
+        ),
+        images=tuple(images.values()),
+        claim_names=claims,
+        grace_period_seconds=_int(grace, 30) if grace is not None else 30,
+        controller_uid=controller.uid if controller else "",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StatefulSetState:
+    meta: ObjectMeta
+    replicas: int
+    ordinals_start: int
+    selector: dict[str, Any] = field(hash=False)
+    service_name: str
+    pod_management_policy: str
+    update_strategy: str
+    partition: int | None
+    max_unavailable: int | str | None
+    min_ready_seconds: int
+    revision_history_limit: int
+    claim_templates: tuple[str, ...]
+    template: dict[str, Any] = field(hash=False)
+    observed_generation: int
+    status_replicas: int
+    ready_replicas: int
+    available_replicas: int
+    current_replicas: int
+    updated_replicas: int
+    current_revision: str
+    update_revision: str
+    collision_count: int
+
+    @property
+    def namespace(self) -> str:
+        return self.meta.namespace
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    @property
+    def ordinals(self) -> range:
+        """The ordinals the set wants: [start, start + replicas)."""
+        return range(self.ordinals_start, self.ordinals_start + self.replicas)
+
+
+def parse_statefulset(raw: RawObject) -> StatefulSetState:
+    meta = parse_meta(raw)
+    spec = _dict(raw.get("spec"))
+    status = _dict(raw.get("status"))
+    strategy = _dict(spec.get("updateStrategy"))
+    rolling = strategy.get("rollingUpdate")
+    partition: int | None = None
+    max_unavailable: int | str | None = None
+    if isinstance(rolling, dict):
+        partition = _int(rolling.get("partition"), 0)
+        mu = rolling.get("maxUnavailable")
+        max_unavailable = mu if isinstance(mu, int | str) and not isinstance(mu, bool) else None
+    replicas = spec.get("replicas")
+    return StatefulSetState(
+        meta=meta,
+        replicas=_int(replicas, 1) if replicas is not None else 1,
+        ordinals_start=_int(_dict(spec.get("ordinals")).get("start")),
+        selector=_dict(spec.get("selector")),
+        service_name=_str(spec.get("serviceName")),
+        pod_management_policy=_str(spec.get("podManagementPolicy")) or "OrderedReady",
+        update_strategy=_str(strategy.get("type")) or "RollingUpdate",
+        partition=partition,
+        max_unavailable=max_unavailable,
+        min_ready_seconds=_int(spec.get("minReadySeconds")),
+        revision_history_limit=_int(spec.get("revisionHistoryLimit"), 10),
+        claim_templates=tuple(
+            _str(_dict(t.get("metadata")).get("name")) for t in _list(spec.get("volumeClaimTemplates")) if isinstance(t, dict)
+        ),
+        template=_dict(spec.get("template")),
+        observed_generation=_int(status.get("observedGeneration")),
+        status_replicas=_int(status.get("replicas")),
+        ready_replicas=_int(status.get("readyReplicas")),
+        available_replicas=_int(status.get("availableReplicas")),
+        current_replicas=_int(status.get("currentReplicas")),
+        updated_replicas=_int(status.get("updatedReplicas")),
+        current_revision=_str(status.get("currentRevision")),
+        update_revision=_str(status.get("updateRevision")),
+        collision_count=_int(status.get("collisionCount")),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionInfo:
+    """A ControllerRevision: `template` is the pod template stored in its data (without `$patch`)."""
+
+    meta: ObjectMeta
+    revision: int
+    template: dict[str, Any] = field(hash=False)
+    data: dict[str, Any] = field(hash=False)
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+
+def parse_revision(raw: RawObject) -> RevisionInfo:
+    data = _dict(raw.get("data"))
+    template = {k: v for k, v in _dict(_dict(data.get("spec")).get("template")).items() if k != "$patch"}
+    return RevisionInfo(meta=parse_meta(raw), revision=_int(raw.get("revision")), template=template, data=data)
+
+
+@dataclass(frozen=True, slots=True)
+class EventInfo:
+    namespace: str
+    name: str
+    kind: str
+    object_name: str
+    object_uid: str
+    type: str
+    reason: str
+    message: str
+    count: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+
+
+def parse_event(raw: RawObject) -> EventInfo:
+    meta = _dict(raw.get("metadata"))
+    involved = _dict(raw.get("involvedObject") or raw.get("regarding"))
+    series = _dict(raw.get("series"))
+    last = parse_time(raw.get("lastTimestamp")) or parse_time(series.get("lastObservedTime"))
+    first = parse_time(raw.get("firstTimestamp")) or parse_time(raw.get("eventTime"))
+    return EventInfo(
+        namespace=_str(meta.get("namespace")),
+        name=_str(meta.get("name")),
+        kind=_str(involved.get("kind")),
+        object_name=_str(involved.get("name")),
+        object_uid=_str(involved.get("uid")),
+        type=_str(raw.get("type")) or "Normal",
+        reason=_str(raw.get("reason")),
+        message=_str(raw.get("message") or raw.get("note")),
+        count=_int(raw.get("count"), 1) or _int(series.get("count"), 1),
+        first_seen=first or last or parse_time(meta.get("creationTimestamp")),
+        last_seen=last or first or parse_time(meta.get("creationTimestamp")),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PvcState:
+    meta: ObjectMeta
+    phase: str
+    storage_class: str
+    volume_name: str
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+
+def parse_pvc(raw: RawObject) -> PvcState:
+    spec = _dict(raw.get("spec"))
+    return PvcState(
+        meta=parse_meta(raw),
+        phase=_str(_dict(raw.get("status")).get("phase")) or "Pending",
+        storage_class=_str(spec.get("storageClassName")),
+        volume_name=_str(spec.get("volumeName")),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class NodeState:
+    """A node: `ready` is the Ready condition's status (True, False or Unknown)."""
+
+    meta: ObjectMeta
+    ready: str
+    ready_since: datetime | None
+    unschedulable: bool
+    taints: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+
+def parse_node(raw: RawObject) -> NodeState:
+    conditions = _conditions(_dict(raw.get("status")).get("conditions"))
+    ready = next((c for c in conditions if c.type == "Ready"), None)
+    spec = _dict(raw.get("spec"))
+    return NodeState(
+        meta=parse_meta(raw),
+        ready=ready.status if ready else "Unknown",
+        ready_since=ready.last_transition if ready else None,
+        unschedulable=bool(spec.get("unschedulable")),
+        taints=tuple(
+            f"{_str(t.get('key'))}:{_str(t.get('effect'))}" for t in _list(spec.get("taints")) if isinstance(t, dict)
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PdbInfo:
+    meta: ObjectMeta
+    selector: dict[str, Any] = field(hash=False)
+    disruptions_allowed: int
+    min_available: int | str | None
+    max_unavailable: int | str | None
+
+
+def parse_pdb(raw: RawObject) -> PdbInfo:
+    spec = _dict(raw.get("spec"))
+    return PdbInfo(
+        meta=parse_meta(raw),
+        selector=_dict(spec.get("selector")),
+        disruptions_allowed=_int(_dict(raw.get("status")).get("disruptionsAllowed")),
+        min_available=spec.get("minAvailable"),
+        max_unavailable=spec.get("maxUnavailable"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything stsfix knows about one StatefulSet at one moment.
+
+    `nodes` is None when nodes were not read (or could not be); an empty tuple means read and none
+    found. `missing` names the pieces an offline file did not contain, so analysis can say
+    "unknown" instead of guessing.
+    """
+
+    statefulset: StatefulSetState
+    pods: tuple[PodState, ...]
+    revisions: tuple[RevisionInfo, ...]
+    events: tuple[EventInfo, ...] = ()
+    pvcs: tuple[PvcState, ...] | None = None
+    nodes: tuple[NodeState, ...] | None = None
+    pdbs: tuple[PdbInfo, ...] = ()
+    server_version: str = ""
+    observed_at: datetime | None = None
+    missing: tuple[str, ...] = ()
+
+    def pod_at(self, ordinal: int) -> PodState | None:
+        return next((p for p in self.pods if p.ordinal == ordinal), None)
+
+    def revision_named(self, name: str) -> RevisionInfo | None:
+        return next((r for r in self.revisions if r.name == name), None)
+
+    def node_named(self, name: str) -> NodeState | None:
+        return next((n for n in self.nodes or () if n.name == name), None)
+
+
+def selector_matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """True if `labels` satisfy a LabelSelector (matchLabels and matchExpressions)."""
+    for key, value in _dict(selector.get("matchLabels")).items():
+        if labels.get(key) != value:
+            return False
+    for expr in _list(selector.get("matchExpressions")):
+        key, op, values = _str(expr.get("key")), _str(expr.get("operator")), _list(expr.get("values"))
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def selector_string(selector: dict[str, Any]) -> str:
+    """A LabelSelector as the query-string form the API server accepts (`a=b,c in (d,e)`)."""
+    parts = [f"{k}={v}" for k, v in sorted(_dict(selector.get("matchLabels")).items())]
+    for expr in _list(selector.get("matchExpressions")):
+        key, op, values = _str(expr.get("key")), _str(expr.get("operator")), _list(expr.get("values"))
+        if op == "In":
+            parts.append(f"{key} in ({','.join(values)})")
+        elif op == "NotIn":
+            parts.append(f"{key} notin ({','.join(values)})")
+        elif op == "Exists":
+            parts.append(key)
+        elif op == "DoesNotExist":
+            parts.append(f"!{key}")
+    return ",".join(parts)
