@@ -99,7 +99,7 @@ def template_matches(template: Mapping[str, Any], revision: RevisionInfo) -> boo
     integer-valued floats (numbers that went through a generic map), as the v1.34.2+ semantic
     comparison does (§2.6).
     """
-    return _canonical(normalize_template(template)) == _canonical(normalize_template(revision.template))
+    return bool(_canonical(normalize_template(template)) == _canonical(normalize_template(revision.template)))
 
 
 def _canonical(value: Any) -> Any:
@@ -224,7 +224,7 @@ def _mask_secrets(template: dict[str, Any], other: Mapping[str, Any]) -> dict[st
 
 
 def _env_entries(template: Mapping[str, Any]) -> list[tuple[str, str, str, dict[str, Any]]]:
-    entries = []
+    entries: list[tuple[str, str, str, dict[str, Any]]] = []
     for key in ("containers", "initContainers"):
         for name, container in _containers(template, key).items():
             entries.extend((key, name, env_name, env) for env_name, env in _env(container).items())
