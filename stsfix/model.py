@@ -105,7 +105,9 @@ def parse_meta(raw: RawObject) -> ObjectMeta:
         if isinstance(o, dict)
     )
     managers = tuple(
-        sorted({_str(m.get("manager")) for m in _list(meta.get("managedFields")) if isinstance(m, dict)} - {""})
+        sorted(
+            {_str(m.get("manager")) for m in _list(meta.get("managedFields")) if isinstance(m, dict)} - {""}
+        )
     )
     grace = meta.get("deletionGracePeriodSeconds")
     return ObjectMeta(
@@ -232,9 +234,15 @@ def parse_pod(raw: RawObject, *, set_name: str | None = None) -> PodState:
     status = _dict(raw.get("status"))
     conditions = _conditions(status.get("conditions"))
     ready_cond = next((c for c in conditions if c.type == "Ready"), None)
-    images = {_str(c.get("name")): _str(c.get("image")) for c in _list(spec.get("containers")) if isinstance(c, dict)}
+    images = {
+        _str(c.get("name")): _str(c.get("image"))
+        for c in _list(spec.get("containers"))
+        if isinstance(c, dict)
+    }
     init_images = {
-        _str(c.get("name")): _str(c.get("image")) for c in _list(spec.get("initContainers")) if isinstance(c, dict)
+        _str(c.get("name")): _str(c.get("image"))
+        for c in _list(spec.get("initContainers"))
+        if isinstance(c, dict)
     }
     ordinal: Ordinal | None = None
     if set_name is not None:
@@ -257,7 +265,9 @@ def parse_pod(raw: RawObject, *, set_name: str | None = None) -> PodState:
         message=_str(status.get("message")),
         node_name=_str(spec.get("nodeName")),
         ready=ready_cond is not None and ready_cond.status == "True",
-        ready_since=ready_cond.last_transition if ready_cond is not None and ready_cond.status == "True" else None,
+        ready_since=ready_cond.last_transition
+        if ready_cond is not None and ready_cond.status == "True"
+        else None,
         conditions=conditions,
         containers=tuple(
             _container_state(c, init=False, spec_images=images)
@@ -341,7 +351,9 @@ def parse_statefulset(raw: RawObject) -> StatefulSetState:
         min_ready_seconds=_int(spec.get("minReadySeconds")),
         revision_history_limit=_int(spec.get("revisionHistoryLimit"), 10),
         claim_templates=tuple(
-            _str(_dict(t.get("metadata")).get("name")) for t in _list(spec.get("volumeClaimTemplates")) if isinstance(t, dict)
+            _str(_dict(t.get("metadata")).get("name"))
+            for t in _list(spec.get("volumeClaimTemplates"))
+            if isinstance(t, dict)
         ),
         template=_dict(spec.get("template")),
         observed_generation=_int(status.get("observedGeneration")),
@@ -373,7 +385,9 @@ class RevisionInfo:
 def parse_revision(raw: RawObject) -> RevisionInfo:
     data = _dict(raw.get("data"))
     template = {k: v for k, v in _dict(_dict(data.get("spec")).get("template")).items() if k != "$patch"}
-    return RevisionInfo(meta=parse_meta(raw), revision=_int(raw.get("revision")), template=template, data=data)
+    return RevisionInfo(
+        meta=parse_meta(raw), revision=_int(raw.get("revision")), template=template, data=data
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -459,7 +473,9 @@ def parse_node(raw: RawObject) -> NodeState:
         ready_since=ready.last_transition if ready else None,
         unschedulable=bool(spec.get("unschedulable")),
         taints=tuple(
-            f"{_str(t.get('key'))}:{_str(t.get('effect'))}" for t in _list(spec.get("taints")) if isinstance(t, dict)
+            f"{_str(t.get('key'))}:{_str(t.get('effect'))}"
+            for t in _list(spec.get("taints"))
+            if isinstance(t, dict)
         ),
     )
 
@@ -546,3 +562,99 @@ def selector_string(selector: dict[str, Any]) -> str:
         elif op == "DoesNotExist":
             parts.append(f"!{key}")
     return ",".join(parts)
+
+
+def _owned_by(raw: RawObject, uid: str) -> bool:
+    refs = _list(_dict(raw.get("metadata")).get("ownerReferences"))
+    return any(isinstance(r, dict) and r.get("uid") == uid and r.get("controller") for r in refs)
+
+
+def _belongs(raw: RawObject, sts: StatefulSetState) -> bool:
+    """A pod or revision belongs to a set if the set controls it, or (for offline files without
+    uids) it is an orphan matching the selector."""
+    meta = _dict(raw.get("metadata"))
+    if _dict(meta).get("namespace", sts.namespace) != sts.namespace:
+        return False
+    if sts.meta.uid and _owned_by(raw, sts.meta.uid):
+        return True
+    refs = [r for r in _list(meta.get("ownerReferences")) if isinstance(r, dict) and r.get("controller")]
+    if refs:
+        return any(
+            r.get("kind") == "StatefulSet" and r.get("name") == sts.name and not r.get("uid") for r in refs
+        )
+    labels = {str(k): str(v) for k, v in _dict(meta.get("labels")).items()}
+    return bool(sts.selector) and selector_matches(sts.selector, labels)
+
+
+@dataclass(frozen=True, slots=True)
+class RawBundle:
+    """Raw objects of one or more namespaces, as read live or loaded from a file."""
+
+    statefulsets: tuple[RawObject, ...] = ()
+    pods: tuple[RawObject, ...] = ()
+    revisions: tuple[RawObject, ...] = ()
+    events: tuple[RawObject, ...] | None = None
+    pvcs: tuple[RawObject, ...] | None = None
+    nodes: tuple[RawObject, ...] | None = None
+    pdbs: tuple[RawObject, ...] | None = None
+    server_version: str = ""
+    observed_at: datetime | None = None
+
+
+def assemble(bundle: RawBundle, raw_sts: RawObject) -> Snapshot:
+    """The Snapshot of one StatefulSet from a bundle of raw objects (pure; no requests)."""
+    sts = parse_statefulset(raw_sts)
+    pods = tuple(
+        sorted(
+            (parse_pod(p, set_name=sts.name) for p in bundle.pods if _belongs(p, sts)),
+            key=lambda p: (p.ordinal if p.ordinal is not None else 1 << 30, p.name),
+        )
+    )
+    revisions = tuple(
+        sorted(
+            (parse_revision(r) for r in bundle.revisions if _belongs(r, sts)),
+            key=lambda r: (r.revision, r.name),
+        )
+    )
+    names = {sts.name} | {p.name for p in pods}
+    events = tuple(
+        e
+        for e in (parse_event(raw) for raw in bundle.events or ())
+        if e.object_name in names and (not e.namespace or e.namespace == sts.namespace)
+    )
+    claim_prefixes = tuple(f"{t}-{sts.name}-" for t in sts.claim_templates)
+    pvcs = None
+    if bundle.pvcs is not None:
+        pvcs = tuple(
+            parse_pvc(raw)
+            for raw in bundle.pvcs
+            if _dict(raw.get("metadata")).get("namespace", sts.namespace) == sts.namespace
+            and str(_dict(raw.get("metadata")).get("name", "")).startswith(claim_prefixes or ("\0",))
+        )
+    pdbs = tuple(
+        parse_pdb(raw)
+        for raw in bundle.pdbs or ()
+        if _dict(raw.get("metadata")).get("namespace", sts.namespace) == sts.namespace
+    )
+    missing = tuple(
+        name
+        for name, value in (
+            ("events", bundle.events),
+            ("persistentvolumeclaims", bundle.pvcs),
+            ("nodes", bundle.nodes),
+            ("poddisruptionbudgets", bundle.pdbs),
+        )
+        if value is None
+    )
+    return Snapshot(
+        statefulset=sts,
+        pods=pods,
+        revisions=revisions,
+        events=events,
+        pvcs=pvcs,
+        nodes=None if bundle.nodes is None else tuple(parse_node(n) for n in bundle.nodes),
+        pdbs=pdbs,
+        server_version=bundle.server_version,
+        observed_at=bundle.observed_at,
+        missing=missing,
+    )

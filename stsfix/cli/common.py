@@ -1,0 +1,186 @@
+"""What every command shares: kubectl's global flags, target parsing, output and error handling.
+
+`cluster_command` adds kubectl's flags (-n/--namespace, --context, --kubeconfig, -o/--output,
+--request-timeout, -v/--verbose) to a command and hands them over as one `Globals` value, so each
+command body stays parse -> call core -> render. The same flags given before the command name
+(`stsfix -n db inspect pg`) are defaults for it. Only the CLI turns StsfixError into exit codes.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Annotated, Any, Final
+
+import typer
+
+from stsfix.errors import ExitCode, StsfixError, UsageError
+from stsfix.render import OUTPUT_FORMATS, Result, error_line, error_result, render_machine
+
+if TYPE_CHECKING:
+    from stsfix.kube import KubeCluster
+
+_NAME_RE: Final = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+_KINDS: Final = ("statefulset", "statefulsets", "sts", "statefulset.apps", "statefulsets.apps")
+
+
+@dataclass(frozen=True, slots=True)
+class Globals:
+    namespace: str | None = None
+    context: str | None = None
+    kubeconfig: str | None = None
+    output: str = "table"
+    request_timeout: float | None = None
+    verbose: int = 0
+
+    @property
+    def machine(self) -> bool:
+        return self.output in ("json", "yaml")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    namespace: str
+    name: str
+
+
+def parse_target(text: str) -> str:
+    """The StatefulSet name from `NAME`, `sts/NAME` or `statefulset/NAME`; UsageError otherwise."""
+    kind, sep, name = text.partition("/")
+    if not sep:
+        kind, name = "statefulset", text
+    if kind.lower() not in _KINDS:
+        raise UsageError(f'invalid target "{text}": expected NAME, sts/NAME or statefulset/NAME')
+    if not name or len(name) > 253 or not _NAME_RE.match(name):
+        raise UsageError(f'invalid target "{text}": "{name}" is not a valid StatefulSet name')
+    return name
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from a Go-style duration (`90s`, `10m`, `1h30m`) or a plain number of seconds."""
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise UsageError(f'invalid duration "{text}": use e.g. 30s, 10m or 1h')
+    scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    return sum(float(n) * scale[u] for n, u in parts)
+
+
+# -- the shared flags ---------------------------------------------------------------------------
+NamespaceOpt = Annotated[
+    str | None, typer.Option("--namespace", "-n", help="Namespace (default: the context's namespace).")
+]
+ContextOpt = Annotated[str | None, typer.Option("--context", help="The kubeconfig context to use.")]
+KubeconfigOpt = Annotated[
+    str | None,
+    typer.Option("--kubeconfig", help="Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config)."),
+]
+OutputOpt = Annotated[
+    str | None, typer.Option("--output", "-o", help="Output format: table, wide, json or yaml.")
+]
+RequestTimeoutOpt = Annotated[
+    str | None, typer.Option("--request-timeout", help="Timeout for one API request (e.g. 30s).")
+]
+VerboseOpt = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More detail on stderr.")]
+
+_SHARED: Final = {
+    "namespace": NamespaceOpt,
+    "context": ContextOpt,
+    "kubeconfig": KubeconfigOpt,
+    "output": OutputOpt,
+    "request_timeout": RequestTimeoutOpt,
+    "verbose": VerboseOpt,
+}
+
+
+def build_globals(parent: Globals | None, **given: Any) -> Globals:
+    base = parent or Globals()
+    output = given.get("output") or base.output
+    if output not in OUTPUT_FORMATS:
+        raise UsageError(f'unknown output format "{output}": use one of {", ".join(OUTPUT_FORMATS)}')
+    timeout = given.get("request_timeout")
+    return replace(
+        base,
+        namespace=given.get("namespace") or base.namespace,
+        context=given.get("context") or base.context,
+        kubeconfig=given.get("kubeconfig") or base.kubeconfig,
+        output=output,
+        request_timeout=parse_duration(timeout) if timeout else base.request_timeout,
+        verbose=max(given.get("verbose") or 0, base.verbose),
+    )
+
+
+def emit(result: Result, g: Globals, human: str | None = None) -> None:
+    """Print a result: the envelope for -o json|yaml, else the human text; then exit with its code."""
+    if g.machine:
+        typer.echo(render_machine(result, g.output))
+    elif human is not None:
+        typer.echo(human)
+    if result.exit_code != ExitCode.OK:
+        raise typer.Exit(code=int(result.exit_code))
+
+
+def note(message: str) -> None:
+    """A message for people: always stderr."""
+    typer.echo(message, err=True)
+
+
+def emit_error(err: StsfixError, output: str) -> None:
+    if output in ("json", "yaml"):
+        typer.echo(render_machine(error_result(err), output))
+    typer.echo(error_line(err), err=True)
+
+
+def cluster_command(command: Callable[..., None]) -> Callable[..., None]:
+    """Add the shared kubectl flags to a command, pass them as `g: Globals`, map errors to exit codes."""
+    signature = inspect.signature(command)
+    own = [p for name, p in signature.parameters.items() if name != "g"]
+    shared = [
+        inspect.Parameter(
+            name,
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=annotation,
+            default=0 if name == "verbose" else None,
+        )
+        for name, annotation in _SHARED.items()
+    ]
+    ctx_param = inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        ctx: typer.Context = kwargs.pop("ctx")
+        given = {name: kwargs.pop(name) for name in _SHARED}
+        output = given.get("output") or (ctx.obj.output if isinstance(ctx.obj, Globals) else "table")
+        try:
+            g = build_globals(ctx.obj if isinstance(ctx.obj, Globals) else None, **given)
+            command(*args, g=g, **kwargs)
+        except StsfixError as err:
+            emit_error(err, output if output in OUTPUT_FORMATS else "table")
+            raise typer.Exit(code=int(err.exit_code)) from None
+
+    wrapper.__signature__ = signature.replace(parameters=[*own, *shared, ctx_param])  # type: ignore[attr-defined]
+    return wrapper
+
+
+def connect(g: Globals) -> tuple[KubeCluster, str]:
+    """The cluster adapter and the namespace to use (flag, else the context's)."""
+    from stsfix.kube import KubeTarget, connect
+
+    cluster = connect(
+        KubeTarget(
+            kubeconfig=g.kubeconfig,
+            context=g.context,
+            namespace=g.namespace,
+            request_timeout=g.request_timeout,
+        )
+    )
+    return cluster, cluster.namespace
+
+
+def is_interactive() -> bool:
+    return sys.stdin.isatty() and sys.stderr.isatty()

@@ -1,0 +1,327 @@
+"""The connection to a cluster: configuration, raw-JSON requests, watch streams, error translation.
+
+This package is the only importer of the official `kubernetes` client, and imports it lazily so
+`stsfix --help` never pays for it. Reads ask for raw JSON (no typed models: they cost about 10x on
+large lists) and callers parse it with `stsfix.model`. Every client failure becomes a
+`stsfix.errors` type with a kubectl-like one-line message; a raw ApiException (which carries
+headers) is never shown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote
+
+from stsfix.errors import (
+    AccessDeniedError,
+    ApiUnavailableError,
+    ClusterError,
+    ConfigError,
+    InvalidError,
+    NotFoundError,
+    PreconditionFailedError,
+    StsfixError,
+)
+
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+USER_AGENT = "stsfix/0.1"
+
+
+@dataclass(frozen=True, slots=True)
+class KubeTarget:
+    """How to reach a cluster, as kubectl's global flags say it."""
+
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespace: str | None = None
+    request_timeout: float | None = None
+
+
+def _status_message(body: bytes | str | None) -> tuple[str, str]:
+    """(reason, message) from a Status body, or empty strings."""
+    if not body:
+        return "", ""
+    try:
+        status = json.loads(body)
+    except (ValueError, TypeError):
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+        return "", text.strip()[:256]
+    if not isinstance(status, dict):
+        return "", ""
+    return str(status.get("reason") or ""), str(status.get("message") or "")[:256]
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def translate_status(
+    status: int, reason: str, body: bytes | None, *, what: str, retry_after: str | None = None
+) -> StsfixError:
+    """An HTTP error answer as a stsfix error, with kubectl's `Error from server (Reason): msg` shape."""
+    status_reason, message = _status_message(body)
+    reason = status_reason or reason or "Unknown"
+    text = f"Error from server ({reason}): {message or what}"
+    details: dict[str, object] = {"status": status, "reason": reason, "request": what}
+    if status == 404:
+        return NotFoundError(text, details=details)
+    if status in (401, 403):
+        return AccessDeniedError(text, details=details)
+    if status == 409:
+        return PreconditionFailedError(text, details=details)
+    if status == 422 or status == 400:
+        return InvalidError(text, details=details)
+    if status == 410:
+        return ClusterError(text, code="expired", details=details)
+    if status == 429 or status >= 500:
+        return ApiUnavailableError(text, retry_after=_retry_after(retry_after), details=details)
+    return ClusterError(text, details=details)
+
+
+class Connection:
+    """One configured client: raw requests by path, watch streams and the server's clock."""
+
+    def __init__(
+        self, api_client: Any, *, namespace: str, context: str | None, request_timeout: float | None
+    ):
+        self._api = api_client
+        self.namespace = namespace
+        self.context = context
+        self.request_timeout = request_timeout
+        self.host: str = api_client.configuration.host
+        self._date_lock = threading.Lock()
+        self._server_date: datetime | None = None
+
+    # -- clock ------------------------------------------------------------------------------
+    def server_now(self) -> datetime:
+        """The API server's time from its last Date header (the local clock before any answer)."""
+        with self._date_lock:
+            return self._server_date or datetime.now(UTC)
+
+    def _note_date(self, headers: Any) -> None:
+        value = headers.get("Date") if headers is not None else None
+        if not value:
+            return
+        try:
+            parsed = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return
+        with self._date_lock:
+            self._server_date = parsed.astimezone(UTC)
+
+    # -- requests ---------------------------------------------------------------------------
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, Any] | None,
+        body: Any,
+        content_type: str | None,
+        timeout: float | None,
+        what: str,
+    ) -> Any:
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError as Urllib3Error
+
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        if body is not None:
+            headers["Content-Type"] = content_type or "application/json"
+        params = [(k, v) for k, v in (query or {}).items() if v is not None]
+        try:
+            method, url, headers, body, _ = self._api.param_serialize(
+                method=method,
+                resource_path=path,
+                query_params=params,
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+            )
+            return self._api.call_api(
+                method,
+                url,
+                header_params=headers,
+                body=body,
+                _request_timeout=timeout or self.request_timeout,
+            )
+        except ApiException as exc:
+            if exc.status:
+                raise translate_status(exc.status, exc.reason or "", exc.body, what=what) from None
+            raise ClusterError(
+                f"Unable to connect to the server: {str(exc.reason).splitlines()[0][:200]}"
+            ) from None
+        except (Urllib3Error, OSError) as exc:
+            raise ApiUnavailableError(
+                f"Unable to connect to the server ({what}): {type(exc).__name__}"
+            ) from None
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, Any] | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+        dry_run: bool = False,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Send one request; return the parsed JSON answer or raise a stsfix error."""
+        if dry_run:
+            query = {**(query or {}), "dryRun": "All"}
+        what = f"{method} {path}"
+        resp = self._send(
+            method, path, query=query, body=body, content_type=content_type, timeout=timeout, what=what
+        )
+        try:
+            data = resp.read()
+        except Exception as exc:  # urllib3 read errors surface here with preload_content=False
+            raise ApiUnavailableError(
+                f"Connection lost reading the answer ({what}): {type(exc).__name__}"
+            ) from None
+        self._note_date(resp.getheaders())
+        if resp.status >= 400:
+            raise translate_status(
+                resp.status, resp.reason or "", data, what=what, retry_after=resp.getheader("Retry-After")
+            )
+        if not data:
+            return {}
+        try:
+            parsed = json.loads(data)
+        except ValueError:
+            raise ClusterError(f"the server answered {what} with something that is not JSON") from None
+        return parsed if isinstance(parsed, dict) else {"items": parsed}
+
+    def stream(
+        self, path: str, *, query: dict[str, Any], timeout: float | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Watch events as raw dicts ({type, object}) until the server closes the stream."""
+        what = f"WATCH {path}"
+        resp = self._send(
+            "GET",
+            path,
+            query={**query, "watch": "true"},
+            body=None,
+            content_type=None,
+            timeout=timeout,
+            what=what,
+        )
+        self._note_date(resp.getheaders())
+        if resp.status >= 400:
+            raise translate_status(resp.status, resp.reason or "", resp.read(), what=what)
+        raw = resp.response
+        buffer = b""
+        try:
+            for chunk in raw.stream(65536, decode_content=True):
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if line.strip():
+                        yield json.loads(line)
+            if buffer.strip():
+                yield json.loads(buffer)
+        except (OSError, ValueError) as exc:
+            raise ApiUnavailableError(f"watch interrupted ({what}): {type(exc).__name__}") from None
+        except Exception as exc:
+            from urllib3.exceptions import HTTPError as Urllib3Error
+
+            if isinstance(exc, Urllib3Error):
+                raise ApiUnavailableError(f"watch interrupted ({what}): {type(exc).__name__}") from None
+            raise
+        finally:
+            raw.release_conn()
+
+
+def _context_namespace(kubeconfig: str | None, context: str | None) -> tuple[str, str | None]:
+    from kubernetes import config
+
+    contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
+    chosen = active
+    if context:
+        chosen = next((c for c in contexts if c.get("name") == context), None)
+        if chosen is None:
+            raise ConfigError(f'error: context "{context}" does not exist')
+    if not chosen:
+        raise ConfigError("error: no current context is set in the kubeconfig; pass --context")
+    return (chosen.get("context") or {}).get("namespace") or "default", chosen.get("name")
+
+
+def _in_cluster() -> bool:
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and os.path.exists(SERVICE_ACCOUNT_NAMESPACE)
+
+
+def connect_raw(target: KubeTarget) -> Connection:
+    """Build a Connection from kubeconfig flags, KUBECONFIG (several paths allowed) or in-cluster config."""
+    from kubernetes import client, config
+
+    cfg = client.Configuration()
+    explicit = target.kubeconfig or os.environ.get("KUBECONFIG")
+    try:
+        if not explicit and not os.path.exists(os.path.expanduser("~/.kube/config")) and _in_cluster():
+            config.load_incluster_config(client_configuration=cfg)
+            with open(SERVICE_ACCOUNT_NAMESPACE, encoding="utf-8") as handle:
+                namespace, context = handle.read().strip() or "default", None
+        else:
+            if target.kubeconfig and not os.path.exists(target.kubeconfig):
+                raise ConfigError(f"error: stat {target.kubeconfig}: no such file or directory")
+            config.load_kube_config(
+                config_file=target.kubeconfig,
+                context=target.context,
+                client_configuration=cfg,
+                persist_config=False,
+            )
+            namespace, context = _context_namespace(target.kubeconfig, target.context)
+    except StsfixError:
+        raise
+    except config.ConfigException as exc:
+        raise ConfigError(f"error: invalid configuration: {str(exc).splitlines()[0][:200]}") from None
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise ConfigError(
+            f"error: could not load kubeconfig: {type(exc).__name__}: {str(exc)[:200]}"
+        ) from None
+    api = client.ApiClient(configuration=cfg)
+    api.user_agent = USER_AGENT
+    return Connection(
+        api, namespace=target.namespace or namespace, context=context, request_timeout=target.request_timeout
+    )
+
+
+def path_for(
+    resource: str, namespace: str | None = None, name: str | None = None, sub: str | None = None
+) -> str:
+    """The REST path of a resource (`pods`, `statefulsets`, ...), namespaced when namespace is given."""
+    group = API_GROUPS[resource]
+    base = f"/api/{group}" if group == "v1" else f"/apis/{group}"
+    if namespace:
+        base += f"/namespaces/{quote(namespace, safe='')}"
+    base += f"/{resource}"
+    if name:
+        base += f"/{quote(name, safe='')}"
+    if sub:
+        base += f"/{sub}"
+    return base
+
+
+API_GROUPS: dict[str, str] = {
+    "pods": "v1",
+    "events": "v1",
+    "persistentvolumeclaims": "v1",
+    "nodes": "v1",
+    "namespaces": "v1",
+    "statefulsets": "apps/v1",
+    "controllerrevisions": "apps/v1",
+    "poddisruptionbudgets": "policy/v1",
+    "leases": "coordination.k8s.io/v1",
+}

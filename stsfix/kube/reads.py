@@ -1,0 +1,135 @@
+"""Live reads: a constant number of LIST requests per command, whatever the replica or set count.
+
+One StatefulSet GET (or one LIST for a fleet), one pod LIST by selector, one ControllerRevision
+LIST; PVCs, nodes, PDBs and events only when the command needs them. Raw JSON goes into a
+`RawBundle` and `stsfix.model.assemble` builds the Snapshots, exactly as for offline files.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stsfix.errors import AccessDeniedError, NotFoundError
+from stsfix.kube.client import Connection, path_for
+from stsfix.model import RawBundle, RawObject, Snapshot, assemble, selector_string
+
+
+def _items(answer: dict[str, Any], kind: str) -> tuple[RawObject, ...]:
+    """List items with the kind/apiVersion a LIST leaves out, so files written later are complete."""
+    api_version = answer.get("apiVersion", "v1")
+    out = []
+    for item in answer.get("items") or ():
+        if isinstance(item, dict):
+            item.setdefault("kind", kind)
+            item.setdefault("apiVersion", api_version)
+            out.append(item)
+    return tuple(out)
+
+
+def _list_all(
+    conn: Connection, resource: str, kind: str, *, namespace: str | None, **query: str
+) -> tuple[RawObject, ...]:
+    """LIST with pagination (limit/continue) so very large lists stay bounded per request."""
+    items: list[RawObject] = []
+    token: str | None = None
+    while True:
+        answer = conn.request(
+            "GET", path_for(resource, namespace), query={**query, "limit": "500", "continue": token}
+        )
+        items.extend(_items(answer, kind))
+        token = (answer.get("metadata") or {}).get("continue") or None
+        if not token:
+            return tuple(items)
+
+
+def _optional(
+    conn: Connection, resource: str, kind: str, *, namespace: str | None, **query: str
+) -> tuple[RawObject, ...] | None:
+    """A LIST the analysis can do without: None when access is denied (e.g. nodes for a namespaced role)."""
+    try:
+        return _list_all(conn, resource, kind, namespace=namespace, **query)
+    except AccessDeniedError:
+        return None
+
+
+def server_version(conn: Connection) -> str:
+    answer = conn.request("GET", "/version")
+    return str(answer.get("gitVersion") or "")
+
+
+def get_statefulset(conn: Connection, namespace: str, name: str) -> RawObject:
+    try:
+        raw = conn.request("GET", path_for("statefulsets", namespace, name))
+    except NotFoundError:
+        raise NotFoundError(
+            f'error: statefulsets.apps "{name}" not found in namespace "{namespace}"',
+            code="statefulset_not_found",
+        ) from None
+    raw.setdefault("kind", "StatefulSet")
+    raw.setdefault("apiVersion", "apps/v1")
+    return raw
+
+
+def read_bundle(
+    conn: Connection, namespace: str, name: str, *, full: bool, events: bool
+) -> tuple[RawBundle, RawObject]:
+    """The raw objects around one StatefulSet. `full` adds PVCs, nodes, PDBs and the server version."""
+    raw_sts = get_statefulset(conn, namespace, name)
+    selector = selector_string((raw_sts.get("spec") or {}).get("selector") or {})
+    pods = _list_all(conn, "pods", "Pod", namespace=namespace, labelSelector=selector)
+    revisions = _list_all(
+        conn, "controllerrevisions", "ControllerRevision", namespace=namespace, labelSelector=selector
+    )
+    bundle = RawBundle(
+        statefulsets=(raw_sts,),
+        pods=pods,
+        revisions=revisions,
+        events=_optional(conn, "events", "Event", namespace=namespace) if events else None,
+        pvcs=_optional(conn, "persistentvolumeclaims", "PersistentVolumeClaim", namespace=namespace)
+        if full
+        else None,
+        nodes=_optional(conn, "nodes", "Node", namespace=None) if full else None,
+        pdbs=_optional(conn, "poddisruptionbudgets", "PodDisruptionBudget", namespace=namespace)
+        if full
+        else None,
+        server_version=server_version(conn) if full else "",
+        observed_at=conn.server_now(),
+    )
+    return bundle, raw_sts
+
+
+def read_snapshot(
+    conn: Connection, namespace: str, name: str, *, full: bool = True, events: bool = False
+) -> Snapshot:
+    bundle, raw_sts = read_bundle(conn, namespace, name, full=full, events=events)
+    return assemble(bundle, raw_sts)
+
+
+def read_fleet(
+    conn: Connection,
+    namespace: str | None,
+    *,
+    selector: str | None = None,
+    full: bool = False,
+    events: bool = False,
+) -> RawBundle:
+    """Every StatefulSet in a namespace (or all, when None) with their pods and revisions: O(1) LISTs."""
+    query = {"labelSelector": selector} if selector else {}
+    sets = _list_all(conn, "statefulsets", "StatefulSet", namespace=namespace, **query)
+    if not sets:
+        return RawBundle(observed_at=conn.server_now())
+    return RawBundle(
+        statefulsets=sets,
+        pods=_list_all(conn, "pods", "Pod", namespace=namespace),
+        revisions=_list_all(conn, "controllerrevisions", "ControllerRevision", namespace=namespace),
+        events=_optional(conn, "events", "Event", namespace=namespace) if events else None,
+        pvcs=_optional(conn, "persistentvolumeclaims", "PersistentVolumeClaim", namespace=namespace)
+        if full
+        else None,
+        nodes=_optional(conn, "nodes", "Node", namespace=None) if full else None,
+        pdbs=_optional(conn, "poddisruptionbudgets", "PodDisruptionBudget", namespace=namespace)
+        if full
+        else None,
+        server_version=server_version(conn) if full else "",
+        observed_at=conn.server_now(),
+    )
