@@ -61,7 +61,9 @@ class ClusterPort(Protocol):
         """Delete one pod with uid (and resourceVersion) preconditions."""
         ...
 
-    def evict_pod(self, namespace: str, name: str, *, uid: str, resource_version: str | None, dry_run: bool) -> None:
+    def evict_pod(
+        self, namespace: str, name: str, *, uid: str, resource_version: str | None, dry_run: bool
+    ) -> None:
         """Evict one pod through the Eviction API (PodDisruptionBudgets apply; 429 when they forbid it)."""
         ...
 
