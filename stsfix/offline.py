@@ -1,0 +1,131 @@
+"""Offline input: `-f FILE` instead of a cluster, and the `collect` file format.
+
+Reads `stsfix collect` files and plain `kubectl get ... -o yaml|json` output (a List, or several
+YAML documents) into the same `RawBundle` live reads produce. A collect file is a kubectl-readable
+`v1 List` whose annotations carry the collection time, the server version and the kinds that were
+read, so "none found" and "not collected" stay different things.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, Final
+
+from stsfix.errors import UsageError
+from stsfix.model import RawBundle, RawObject, format_time, parse_time
+
+COLLECTED_AT: Final = "stsfix.dev/collected-at"
+SERVER_VERSION: Final = "stsfix.dev/server-version"
+COLLECTED_KINDS: Final = "stsfix.dev/collected-kinds"
+
+_FIELDS: Final = {
+    "StatefulSet": "statefulsets",
+    "Pod": "pods",
+    "ControllerRevision": "revisions",
+    "Event": "events",
+    "PersistentVolumeClaim": "pvcs",
+    "Node": "nodes",
+    "PodDisruptionBudget": "pdbs",
+}
+ALL_KINDS: Final = tuple(_FIELDS)
+
+
+def _documents(path: str) -> list[Any]:
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return [doc for doc in yaml.safe_load_all(handle) if doc is not None]
+    except OSError as exc:
+        raise UsageError(f"{path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UsageError(f"{path}: {where}not valid YAML or JSON ({problem})") from None
+
+
+def _flatten(doc: Any, path: str) -> Iterable[RawObject]:
+    if not isinstance(doc, dict) or not isinstance(doc.get("kind"), str):
+        raise UsageError(f"{path}: expected Kubernetes objects or a List (a document has no kind)")
+    if doc["kind"].endswith("List") and isinstance(doc.get("items"), list):
+        for item in doc["items"]:
+            yield from _flatten(item, path)
+    else:
+        yield doc
+
+
+def _newest_timestamp(objects: Iterable[RawObject]) -> datetime | None:
+    newest: datetime | None = None
+    for obj in objects:
+        meta = obj.get("metadata") or {}
+        candidates = [meta.get("creationTimestamp"), meta.get("deletionTimestamp"), obj.get("lastTimestamp")]
+        status = obj.get("status") or {}
+        candidates += [c.get("lastTransitionTime") for c in status.get("conditions") or () if isinstance(c, dict)]
+        for value in candidates:
+            stamp = parse_time(value)
+            if stamp is not None and (newest is None or stamp > newest):
+                newest = stamp
+    return newest
+
+
+def load_bundle(paths: Sequence[str]) -> RawBundle:
+    """All objects of the given files, grouped by kind; kinds absent from every file are None."""
+    by_field: dict[str, list[RawObject]] = {f: [] for f in _FIELDS.values()}
+    collected: set[str] = set()
+    observed_at: datetime | None = None
+    version = ""
+    for path in paths:
+        for doc in _documents(path):
+            annotations = ((doc.get("metadata") or {}).get("annotations") or {}) if isinstance(doc, dict) else {}
+            if COLLECTED_AT in annotations:
+                observed_at = parse_time(annotations[COLLECTED_AT]) or observed_at
+                version = str(annotations.get(SERVER_VERSION) or version)
+                collected |= {k for k in str(annotations.get(COLLECTED_KINDS, "")).split(",") if k}
+            for obj in _flatten(doc, path):
+                field = _FIELDS.get(obj["kind"])
+                if field is not None:
+                    by_field[field].append(obj)
+                    collected.add(obj["kind"])
+    if not by_field["statefulsets"]:
+        raise UsageError(f"{', '.join(paths)}: no StatefulSet found in the input")
+    everything = [o for items in by_field.values() for o in items]
+
+    def pick(kind: str) -> tuple[RawObject, ...] | None:
+        return tuple(by_field[_FIELDS[kind]]) if kind in collected else None
+
+    return RawBundle(
+        statefulsets=tuple(by_field["statefulsets"]),
+        pods=tuple(by_field["pods"]),
+        revisions=tuple(by_field["revisions"]),
+        events=pick("Event"),
+        pvcs=pick("PersistentVolumeClaim"),
+        nodes=pick("Node"),
+        pdbs=pick("PodDisruptionBudget"),
+        server_version=version,
+        observed_at=observed_at or _newest_timestamp(everything),
+    )
+
+
+def collect_document(bundle: RawBundle, *, collected_at: datetime) -> dict[str, Any]:
+    """The `stsfix collect` file: one v1 List with everything read and when."""
+    items: list[RawObject] = []
+    kinds = []
+    for kind, field in _FIELDS.items():
+        objects = getattr(bundle, field)
+        if objects is not None:
+            kinds.append(kind)
+            items.extend(objects)
+    return {
+        "apiVersion": "v1",
+        "kind": "List",
+        "metadata": {
+            "annotations": {
+                COLLECTED_AT: format_time(collected_at),
+                SERVER_VERSION: bundle.server_version,
+                COLLECTED_KINDS: ",".join(kinds),
+            }
+        },
+        "items": items,
+    }
