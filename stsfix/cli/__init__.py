@@ -79,9 +79,10 @@ def root(
 
 
 def _register() -> None:
-    from stsfix.cli import reads
+    from stsfix.cli import history, reads
 
-    reads.register(app)
+    for module in (reads, history):
+        module.register(app)
 
 
 _register()

@@ -1,0 +1,115 @@
+"""Where read commands get their snapshots: the live cluster, or `-f FILE` offline, and `now`.
+
+Live, "now" is the API server's clock (its Date header), so ages are judged by the cluster even when
+the local clock is off. Offline, it is `--now`, else the file's collection time, else the newest
+timestamp in the objects, else the local clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from stsfix.cli.common import Globals, connect
+from stsfix.errors import NotFoundError, UsageError
+from stsfix.model import RawBundle, Snapshot, assemble, parse_time
+
+FilesOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--filename",
+        "-f",
+        help="Read objects from a file (collect output or kubectl get -o yaml|json); repeatable.",
+    ),
+]
+NowOpt = Annotated[
+    str | None, typer.Option("--now", help="Judge ages against this time (RFC 3339), for offline files.")
+]
+AllNamespacesOpt = Annotated[bool, typer.Option("--all-namespaces", "-A", help="Every namespace.")]
+SelectorOpt = Annotated[str | None, typer.Option("--selector", "-l", help="Label selector for StatefulSets.")]
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    snapshots: tuple[Snapshot, ...]
+    now: datetime
+    offline: bool
+    bundle: RawBundle | None = None
+
+
+def parse_now(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    if text == "now":
+        return datetime.now(UTC)
+    parsed = parse_time(text)
+    if parsed is None:
+        raise UsageError(f'invalid --now "{text}": use RFC 3339, e.g. 2026-11-28T03:00:00Z')
+    return parsed
+
+
+def _matches(raw: dict, namespace: str | None, name: str | None, selector: str | None) -> bool:
+    meta = raw.get("metadata") or {}
+    if namespace and meta.get("namespace", namespace) != namespace:
+        return False
+    if name and meta.get("name") != name:
+        return False
+    if selector:
+        labels = meta.get("labels") or {}
+        for term in selector.split(","):
+            key, _, value = term.partition("=")
+            if labels.get(key.strip()) != value.strip() if value else key.strip() not in labels:
+                return False
+    return True
+
+
+def load_offline(
+    files: list[str], *, namespace: str | None, name: str | None, selector: str | None, now_text: str | None
+) -> Loaded:
+    from stsfix.offline import load_bundle
+
+    bundle = load_bundle(files)
+    chosen = [s for s in bundle.statefulsets if _matches(s, namespace, name, selector)]
+    if name and not chosen:
+        where = f' in namespace "{namespace}"' if namespace else ""
+        raise NotFoundError(
+            f'error: statefulsets.apps "{name}" not found{where} in {", ".join(files)}',
+            code="statefulset_not_found",
+        )
+    now = parse_now(now_text) or bundle.observed_at or datetime.now(UTC)
+    return Loaded(snapshots=tuple(assemble(bundle, s) for s in chosen), now=now, offline=True, bundle=bundle)
+
+
+def load(
+    g: Globals,
+    *,
+    name: str | None,
+    files: list[str] | None,
+    now_text: str | None = None,
+    all_namespaces: bool = False,
+    selector: str | None = None,
+    full: bool = True,
+    events: bool = False,
+) -> Loaded:
+    """Snapshots of one set (name given) or a fleet, from files or the cluster."""
+    if files:
+        namespace = None if all_namespaces else g.namespace
+        return load_offline(files, namespace=namespace, name=name, selector=selector, now_text=now_text)
+    from stsfix.kube import reads
+
+    cluster, namespace = connect(g)
+    conn = cluster.conn
+    if name:
+        bundle, raw = reads.read_bundle(conn, namespace, name, full=full, events=events)
+        snapshots: tuple[Snapshot, ...] = (assemble(bundle, raw),)
+    else:
+        bundle = reads.read_fleet(
+            conn, None if all_namespaces else namespace, selector=selector, full=full, events=events
+        )
+        snapshots = tuple(assemble(bundle, raw) for raw in bundle.statefulsets)
+    return Loaded(
+        snapshots=snapshots, now=parse_now(now_text) or conn.server_now(), offline=False, bundle=bundle
+    )
