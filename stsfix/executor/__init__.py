@@ -1,0 +1,560 @@
+"""Runs a Plan through a ClusterPort: re-check, act, re-check.
+
+Before every mutating step the executor re-reads the set and runs the step's checks (see
+`checks`): "already done" is a result (`skipped`), a changed world is a re-plan or a refusal, never
+a blind retry. Transient API failures are retried by the one policy in `retry`. Waits are driven by
+`ClusterPort.watch_changes` up to one deadline and fail fast on known-bad pod states. A Lease keeps
+two runs from acting at once; each applied step leaves an Event on the set, and the set carries an
+annotation with the last repair.
+
+Layer L2: depends on `stsfix.ports`, `stsfix.planner` and tenacity; never on kube, sim, cli or typer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final, Literal
+
+from stsfix.errors import (
+    ApiUnavailableError,
+    ExitCode,
+    NotConvergedError,
+    NotFoundError,
+    PreconditionFailedError,
+    RefusedError,
+    StsfixError,
+)
+from stsfix.executor import checks
+from stsfix.executor.retry import RetryPolicy, call_with_retries
+from stsfix.model import LAST_REPAIR_ANNOTATION, Snapshot, format_time
+from stsfix.planner import (
+    AwaitObserved,
+    AwaitReady,
+    AwaitRolloutComplete,
+    DeletePod,
+    EvictPod,
+    ForceDeletePod,
+    Plan,
+    RevertTemplate,
+    SetPartition,
+    Step,
+    replan,
+)
+from stsfix.ports import ClusterPort
+
+__all__ = ["Outcome", "ProgressEvent", "RetryPolicy", "StepResult", "execute"]
+
+MAX_CONFLICTS: Final = 4
+MAX_REPLANS: Final = 3
+StepStatus = Literal["applied", "done", "skipped", "dry_run", "failed", "not_run"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressEvent:
+    """One line of progress: `event` is step, result, wait, retry, conflict, replan, lease or warning."""
+
+    event: str
+    message: str
+    step: int | None = None
+    kind: str = ""
+    data: dict[str, object] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "event": self.event,
+            "message": self.message,
+            "step": self.step,
+            "kind": self.kind,
+            **self.data,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    index: int
+    kind: str
+    description: str
+    status: StepStatus
+    message: str = ""
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "index": self.index,
+            "kind": self.kind,
+            "description": self.description,
+            "status": self.status,
+            "message": self.message,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """ok (exit 0), partial (something applied, then an error) or error (nothing applied)."""
+
+    status: Literal["ok", "partial", "error"]
+    exit_code: ExitCode
+    plan: Plan
+    dry_run: bool
+    steps: tuple[StepResult, ...]
+    error: StsfixError | None = None
+    replans: int = 0
+    seconds: float = 0.0
+
+    @property
+    def applied(self) -> int:
+        return sum(1 for s in self.steps if s.status == "applied")
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "status": self.status,
+            "exit_code": int(self.exit_code),
+            "fingerprint": self.plan.fingerprint,
+            "target_revision": self.plan.target_revision,
+            "dry_run": "server" if self.dry_run else "none",
+            "replans": self.replans,
+            "seconds": round(self.seconds, 2),
+            "steps": [s.to_dict() for s in self.steps],
+            "error": None if self.error is None else {"code": self.error.code, "message": self.error.message},
+        }
+
+
+class _Changed(Exception):
+    def __init__(self, changes: tuple[str, ...]):
+        super().__init__("; ".join(changes))
+        self.changes = changes
+
+
+def execute(
+    plan: Plan,
+    cluster: ClusterPort,
+    *,
+    dry_run: bool = False,
+    policy: RetryPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    timeout_s: float = 600.0,
+    progress: Callable[[ProgressEvent], None] | None = None,
+    allow_replan: bool = True,
+    lease_holder: str | None = None,
+    lease_seconds: int = 60,
+    audit: bool = True,
+) -> Outcome:
+    """Run `plan` against `cluster` and report every step's result; never raises StsfixError.
+
+    `dry_run=True` sends each mutation with dryRun=All and skips the waits. `allow_replan=False`
+    (a saved plan applied without --replan) refuses on the first change instead of re-planning.
+    KeyboardInterrupt propagates (after the lease is released): re-running resumes from the
+    "already done" checks.
+    """
+    run = _Run(
+        plan,
+        cluster,
+        dry_run=dry_run,
+        policy=policy or RetryPolicy(),
+        sleep=sleep,
+        clock=clock,
+        timeout_s=timeout_s,
+        progress=progress or (lambda _e: None),
+        allow_replan=allow_replan,
+        lease_holder=lease_holder,
+        lease_seconds=lease_seconds,
+        audit=audit and not dry_run,
+    )
+    return run.run()
+
+
+class _Run:
+    def __init__(self, plan: Plan, cluster: ClusterPort, **opts: Any):
+        self.plan = plan
+        self.cluster = cluster
+        self.ns, self.name = plan.namespace, plan.name
+        self.dry_run: bool = opts["dry_run"]
+        self.policy: RetryPolicy = opts["policy"]
+        self.sleep: Callable[[float], None] = opts["sleep"]
+        self.clock: Callable[[], float] = opts["clock"]
+        self.timeout_s: float = opts["timeout_s"]
+        self.emit: Callable[[ProgressEvent], None] = opts["progress"]
+        self.allow_replan: bool = opts["allow_replan"]
+        self.holder: str | None = opts["lease_holder"]
+        self.lease_seconds: int = opts["lease_seconds"]
+        self.audit: bool = opts["audit"]
+        self.results: list[StepResult] = []
+        self.replans = 0
+        self.assume_reverted = False
+        self.started = self.clock()
+        self.deadline = self.started + self.timeout_s
+        self.lease_renewed = self.started
+        self.set_uid = plan.statefulset.uid
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def log(self, event: str, message: str, **data: object) -> None:
+        self.emit(ProgressEvent(event, message, step=len(self.results) + 1, data=dict(data)))
+
+    def call(self, what: str, fn: Callable[[], Any]) -> Any:
+        return call_with_retries(
+            fn, what=what, policy=self.policy, sleep=self.sleep, log=lambda m, d: self.log("retry", m, **d)
+        )
+
+    def read(self) -> Snapshot:
+        return self.call(
+            f"GET statefulset {self.ns}/{self.name} with its pods",
+            lambda: self.cluster.read_snapshot(self.ns, self.name),
+        )
+
+    def now(self, snapshot: Snapshot | None = None) -> datetime:
+        if snapshot is not None and snapshot.observed_at is not None:
+            return snapshot.observed_at
+        return self.cluster.server_now()
+
+    def record(self, step: Step, status: StepStatus, message: str, t0: float) -> None:
+        result = StepResult(
+            len(self.results) + 1, step.kind, step.describe(), status, message, self.clock() - t0
+        )
+        self.results.append(result)
+        self.emit(
+            ProgressEvent(
+                "result", f"{status}: {message}", step=result.index, kind=step.kind, data={"status": status}
+            )
+        )
+
+    # -- the run ----------------------------------------------------------------------------
+    def run(self) -> Outcome:
+        error: StsfixError | None = None
+        leased = False
+        try:
+            if self.holder and not self.dry_run and not self.plan.is_empty:
+                self.call(
+                    f"acquire lease stsfix-{self.name}",
+                    lambda: self.cluster.acquire_lease(
+                        self.ns, self.name, holder=str(self.holder), duration_seconds=self.lease_seconds
+                    ),
+                )
+                leased = True
+                self.log("lease", f"holding the repair lease of {self.ns}/{self.name} as {self.holder}")
+            self.run_steps()
+        except StsfixError as err:
+            error = err
+            self.log("error", err.message, code=err.code)
+        finally:
+            if leased:
+                self.release()
+        if self.audit and not self.plan.is_empty:
+            self.audit_result(error)
+        return self.outcome(error)
+
+    def outcome(self, error: StsfixError | None) -> Outcome:
+        applied = any(r.status == "applied" for r in self.results)
+        status: Literal["ok", "partial", "error"] = (
+            "ok" if error is None else ("partial" if applied else "error")
+        )
+        return Outcome(
+            status=status,
+            exit_code=ExitCode.OK if error is None else error.exit_code,
+            plan=self.plan,
+            dry_run=self.dry_run,
+            steps=tuple(self.results),
+            error=error,
+            replans=self.replans,
+            seconds=self.clock() - self.started,
+        )
+
+    def run_steps(self) -> None:
+        steps = list(self.plan.steps)
+        i = 0
+        while i < len(steps):
+            step = steps[i]
+            t0 = self.clock()
+            self.emit(ProgressEvent("step", step.describe(), step=len(self.results) + 1, kind=step.kind))
+            try:
+                if step.mutating:
+                    self.mutate(step, t0)
+                elif self.dry_run:
+                    self.record(step, "skipped", "not waited for (dry run)", t0)
+                else:
+                    self.wait(step, t0)
+            except _Changed as changed:
+                self.plan = self.replan(changed.changes)
+                steps, i = list(self.plan.steps), 0
+                continue
+            except StsfixError as err:
+                self.record(step, "failed", err.message, t0)
+                for rest in steps[i + 1 :]:
+                    self.results.append(
+                        StepResult(len(self.results) + 1, rest.kind, rest.describe(), "not_run")
+                    )
+                raise
+            i += 1
+
+    # -- mutations --------------------------------------------------------------------------
+    def check(self, step: Step, snapshot: Snapshot) -> checks.Check:
+        if isinstance(step, RevertTemplate):
+            return checks.check_revert(step, self.plan, snapshot)
+        if isinstance(step, DeletePod | EvictPod | ForceDeletePod):
+            return checks.check_pod_removal(
+                step, self.plan, snapshot, now=self.now(snapshot), assume_reverted=self.assume_reverted
+            )
+        if isinstance(step, SetPartition):
+            return checks.check_partition(step, self.plan, snapshot)
+        raise TypeError(f"not a mutating step: {step!r}")
+
+    def mutate(self, step: Step, t0: float) -> None:
+        attempted: StsfixError | None = None
+        for _ in range(MAX_CONFLICTS):
+            snapshot = self.read()
+            verdict = self.check(step, snapshot)
+            if verdict.verdict == "done":
+                if attempted is not None:
+                    # The request went out but its answer was lost or raced: the re-read confirms it.
+                    self.applied(
+                        step, f"{verdict.message}; confirmed on re-read after: {attempted.message}", t0
+                    )
+                else:
+                    self.record(step, "skipped", verdict.message, t0)
+                return
+            if verdict.verdict == "changed":
+                raise _Changed(verdict.changes)
+            try:
+                message = self.act(step, snapshot)
+            except (PreconditionFailedError, NotFoundError) as err:
+                if isinstance(err, NotFoundError) and isinstance(step, RevertTemplate):
+                    raise
+                attempted = attempted or err
+                self.log("conflict", f"{step.describe()}: {err.message}; re-reading", code=err.code)
+                continue
+            self.applied(step, message, t0)
+            return
+        raise PreconditionFailedError(
+            f"{step.describe()}: the object kept changing under us ({MAX_CONFLICTS} conflicts)"
+        )
+
+    def applied(self, step: Step, message: str, t0: float) -> None:
+        if self.dry_run:
+            self.record(step, "dry_run", message, t0)
+            if isinstance(step, RevertTemplate):
+                self.assume_reverted = True
+            return
+        self.record(step, "applied", message, t0)
+        self.event(f"Stsfix{step.kind}", f"{step.describe()}: {message}")
+
+    def act(self, step: Step, snapshot: Snapshot) -> str:
+        ns, dry = self.ns, self.dry_run
+        suffix = " (server dry run)" if dry else ""
+        if isinstance(step, RevertTemplate):
+            target = snapshot.revision_named(step.to_revision)
+            if target is None:
+                raise PreconditionFailedError(f"revision {step.to_revision} is no longer in the history")
+            template, sts = target.template, snapshot.statefulset
+            state = self.call(
+                f"PATCH statefulsets/{self.name} (template -> {step.to_revision})",
+                lambda: self.cluster.patch_template(
+                    ns, self.name, template=template, resource_version=sts.meta.resource_version, dry_run=dry
+                ),
+            )
+            return f"template reverted to {step.to_revision} (generation {state.meta.generation}){suffix}"
+        if isinstance(step, SetPartition):
+            sts = snapshot.statefulset
+            self.call(
+                f"PATCH statefulsets/{self.name} (partition {step.partition})",
+                lambda: self.cluster.set_partition(
+                    ns,
+                    self.name,
+                    partition=step.partition,
+                    resource_version=sts.meta.resource_version,
+                    dry_run=dry,
+                ),
+            )
+            return f"partition set to {step.partition}{suffix}"
+        if not isinstance(step, DeletePod | EvictPod | ForceDeletePod):
+            raise TypeError(f"not a mutating step: {step!r}")
+        pod = snapshot.pod_at(step.ordinal)
+        if pod is None:
+            raise NotFoundError(f"{step.pod_name} is gone")
+        uid, rv = pod.meta.uid, pod.meta.resource_version
+        if isinstance(step, EvictPod):
+            self.call(
+                f"POST pods/{pod.name}/eviction",
+                lambda: self.cluster.evict_pod(ns, pod.name, uid=uid, resource_version=rv, dry_run=dry),
+            )
+            return f"{pod.name} evicted{suffix}"
+        grace = 0 if isinstance(step, ForceDeletePod) else None
+        self.call(
+            f"DELETE pods/{pod.name}" + (" (grace period 0)" if grace == 0 else ""),
+            lambda: self.cluster.delete_pod(
+                ns, pod.name, uid=uid, resource_version=rv, grace_period_seconds=grace, dry_run=dry
+            ),
+        )
+        return f"{pod.name} {'force-' if grace == 0 else ''}deleted (uid {uid[:8]}){suffix}"
+
+    # -- waits ------------------------------------------------------------------------------
+    def wait_check(self, step: Step, snapshot: Snapshot) -> checks.Check:
+        if isinstance(step, AwaitObserved):
+            return checks.check_await_observed(step, self.plan, snapshot)
+        if isinstance(step, AwaitReady):
+            return checks.check_await_ready(step, self.plan, snapshot, now=self.now(snapshot))
+        if isinstance(step, AwaitRolloutComplete):
+            return checks.check_await_complete(step, self.plan, snapshot)
+        raise TypeError(f"not a wait step: {step!r}")
+
+    def wait(self, step: Step, t0: float) -> None:
+        verdict = self.watch_until(lambda snap: self.wait_check(step, snap), what=step.describe())
+        self.record(step, "done", verdict.message, t0)
+
+    def watch_until(self, judge: Callable[[Snapshot], checks.Check], *, what: str) -> checks.Check:
+        """Judge each snapshot the watch yields until met, failed, changed or the deadline."""
+        last = ""
+        failures = 0
+        while True:
+            remaining = self.deadline - self.clock()
+            if remaining <= 0:
+                raise NotConvergedError(
+                    f"timed out after {self.timeout_s:.0f}s: {last or what}",
+                    code="not_converged",
+                    details={"waiting_for": what},
+                )
+            stream = self.cluster.watch_changes(self.ns, self.name, timeout_seconds=remaining)
+            try:
+                for snapshot in stream:
+                    failures = 0
+                    verdict = judge(snapshot)
+                    if verdict.verdict == "met":
+                        return verdict
+                    if verdict.verdict == "failed" and verdict.error is not None:
+                        raise verdict.error
+                    if verdict.verdict == "changed":
+                        raise _Changed(verdict.changes)
+                    if verdict.message != last:
+                        last = verdict.message
+                        self.log("wait", last)
+                    self.renew_lease()
+                    if self.clock() >= self.deadline:
+                        break
+            except ApiUnavailableError as err:
+                failures += 1
+                if failures >= self.policy.attempts:
+                    raise
+                delay = min(self.policy.max_s, self.policy.initial_s * 2 ** (failures - 1))
+                self.log(
+                    "retry", f"watch failed ({err.message}); re-watching in {delay:.1f}s", attempt=failures
+                )
+                self.sleep(delay)
+            finally:
+                close = getattr(stream, "close", None)
+                if callable(close):
+                    close()
+
+    # -- re-planning ------------------------------------------------------------------------
+    def replan(self, changes: tuple[str, ...]) -> Plan:
+        what = "; ".join(changes)
+        details: dict[str, object] = {"changes": list(changes)}
+        if not self.allow_replan or self.replans >= MAX_REPLANS:
+            raise PreconditionFailedError(
+                f"refusing: the cluster changed since the plan was made: {what}", details=details
+            )
+        self.replans += 1
+        self.log("replan", f"the cluster changed ({what}); re-reading and re-planning")
+        # Judge the fresh state only once the controller has observed the latest spec: a stale
+        # updateRevision would make the planner fight a concurrent writer's template.
+        self.watch_until(_observed, what="the controller to observe the latest spec")
+        snapshot = self.read()
+        try:
+            fresh = replan(self.plan.request, snapshot, now=self.now(snapshot))
+        except RefusedError as err:
+            raise PreconditionFailedError(
+                f"refusing: {what}; and a fresh plan is refused: {err.message}", details=details
+            ) from None
+        if self.plan.target_revision and fresh.target_revision != self.plan.target_revision:
+            raise PreconditionFailedError(
+                f"refusing: {what}; a fresh plan would target {fresh.target_revision} instead of {self.plan.target_revision}",
+                details=details,
+            )
+        self.log(
+            "replan", f"re-planned: {len(fresh.mutations)} change(s) remain", fingerprint=fresh.fingerprint
+        )
+        return fresh
+
+    # -- lease and audit --------------------------------------------------------------------
+    def renew_lease(self) -> None:
+        if not self.holder or self.dry_run or self.clock() - self.lease_renewed < self.lease_seconds / 3:
+            return
+        self.lease_renewed = self.clock()
+        with contextlib.suppress(ApiUnavailableError):
+            self.cluster.acquire_lease(
+                self.ns, self.name, holder=self.holder, duration_seconds=self.lease_seconds
+            )
+
+    def release(self) -> None:
+        try:
+            self.call(
+                f"release lease stsfix-{self.name}",
+                lambda: self.cluster.release_lease(self.ns, self.name, holder=str(self.holder)),
+            )
+        except StsfixError as err:
+            self.log("warning", f"could not release the repair lease: {err.message}")
+
+    def event(self, reason: str, message: str, type_: str = "Normal") -> None:
+        if not self.audit:
+            return
+        try:
+            self.call(
+                f"POST events ({reason})",
+                lambda: self.cluster.record_event(
+                    self.ns, self.name, uid=self.set_uid, reason=reason, message=message[:1000], type_=type_
+                ),
+            )
+        except StsfixError as err:
+            self.log("warning", f"could not record the audit event {reason}: {err.message}")
+
+    def audit_result(self, error: StsfixError | None) -> None:
+        applied = any(r.status == "applied" for r in self.results)
+        result = "ok" if error is None else ("partial" if applied else "error")
+        if error is None:
+            self.event(
+                "StsfixRepairSucceeded", f"stsfix {self.plan.request.command} finished: {self.summary()}"
+            )
+        else:
+            self.event(
+                "StsfixRepairFailed",
+                f"stsfix {self.plan.request.command} {result}: {error.message}",
+                "Warning",
+            )
+        record = {
+            "time": format_time(self.cluster.server_now()),
+            "command": self.plan.request.command,
+            "fingerprint": self.plan.fingerprint,
+            "result": result,
+            "target_revision": self.plan.target_revision,
+        }
+        if error is not None:
+            record["error"] = error.code
+        try:
+            self.call(
+                f"PATCH statefulsets/{self.name} (annotation {LAST_REPAIR_ANNOTATION})",
+                lambda: self.cluster.annotate_statefulset(
+                    self.ns,
+                    self.name,
+                    annotations={LAST_REPAIR_ANNOTATION: json.dumps(record, sort_keys=True)},
+                    dry_run=False,
+                ),
+            )
+        except StsfixError as err:
+            self.log("warning", f"could not annotate the last repair: {err.message}")
+
+    def summary(self) -> str:
+        counts: dict[str, int] = {}
+        for r in self.results:
+            counts[r.status] = counts.get(r.status, 0) + 1
+        return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+
+
+def _observed(snapshot: Snapshot) -> checks.Check:
+    sts = snapshot.statefulset
+    if sts.observed_generation >= sts.meta.generation:
+        return checks.Check("met")
+    return checks.Check("pending", f"Waiting for the controller to observe generation {sts.meta.generation}")

@@ -1,0 +1,87 @@
+"""The one retry policy: which failures are retried, how long to wait, and the log of every attempt.
+
+Retried: `ApiUnavailableError` only (connection errors, timeouts, 5xx, 429 with Retry-After).
+Never retried: 403, 404, 409, 422 and everything else: a 409 means "re-read", which is the
+executor's job, not tenacity's. tenacity is built here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import tenacity
+
+from stsfix.errors import ApiUnavailableError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Bounded exponential back-off with jitter; Retry-After is honoured up to `max_retry_after_s`."""
+
+    attempts: int = 6
+    budget_s: float = 60.0
+    initial_s: float = 0.5
+    max_s: float = 8.0
+    jitter_s: float = 0.5
+    max_retry_after_s: float = 30.0
+
+
+def _wait(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
+    expo = tenacity.wait_exponential_jitter(
+        initial=policy.initial_s, max=policy.max_s, jitter=policy.jitter_s
+    )
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        base = float(expo(state))
+        exc = state.outcome.exception() if state.outcome is not None else None
+        retry_after = getattr(exc, "retry_after", None)
+        if isinstance(retry_after, int | float) and retry_after > 0:
+            return max(min(float(retry_after), policy.max_retry_after_s), policy.initial_s)
+        return base
+
+    return wait
+
+
+def call_with_retries(
+    fn: Callable[[], T],
+    *,
+    what: str,
+    policy: RetryPolicy,
+    sleep: Callable[[float], None],
+    log: Callable[[str, dict[str, object]], None],
+) -> T:
+    """Call `fn`, retrying transient failures; the last failure is re-raised as it is.
+
+    Every failed attempt is logged: `attempt 2/6 failed; retrying in 1.4s: DELETE pods/web-4: 503 ...`.
+    """
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        delay = state.next_action.sleep if state.next_action is not None else 0.0
+        log(
+            f"attempt {state.attempt_number}/{policy.attempts} failed; retrying in {delay:.1f}s: {what}: {exc}",
+            {
+                "attempt": state.attempt_number,
+                "attempts": policy.attempts,
+                "delay_s": round(delay, 2),
+                "what": what,
+            },
+        )
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(ApiUnavailableError),
+        stop=tenacity.stop_after_attempt(policy.attempts) | tenacity.stop_after_delay(policy.budget_s),
+        wait=_wait(policy),
+        before_sleep=before_sleep,
+        sleep=sleep,
+        reraise=True,
+    )
+    try:
+        return retrying(fn)
+    except ApiUnavailableError as exc:
+        log(f"giving up after retries: {what}: {exc}", {"what": what, "escalating": True})
+        raise

@@ -1,0 +1,438 @@
+"""The planning rules: which steps a rollback, a pod deletion or a force deletion needs, and when to refuse.
+
+Also `check_preconditions`, which compares a saved plan with a fresh snapshot and lists what changed
+(the executor and `stsfix apply` refuse on any entry), understanding the plan's own effects so an
+interrupted plan can be re-applied and resume.
+
+PURE: standard library, `stsfix.model`, `stsfix.errors` and `stsfix.planner.steps` only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from stsfix.errors import NotFoundError, RefusedError, UsageError
+from stsfix.model import PodState, RevisionInfo, Snapshot, StatefulSetState
+from stsfix.planner.steps import (
+    DEFAULT_NODE_LOST_AFTER,
+    AwaitObserved,
+    AwaitReady,
+    AwaitRolloutComplete,
+    DeletePod,
+    EvictPod,
+    ForceDeletePod,
+    Plan,
+    PlanRequest,
+    RevertTemplate,
+    Step,
+    failing_reason,
+    is_running_and_ready,
+    new_plan,
+    template_matches,
+)
+
+
+def _what(sts: StatefulSetState) -> str:
+    return f"statefulset {sts.namespace}/{sts.name}"
+
+
+def _rev(snapshot: Snapshot, name: str) -> str:
+    revision = snapshot.revision_named(name)
+    return f"{name} (revision {revision.revision})" if revision else name
+
+
+def choose_target(snapshot: Snapshot, *, to_revision: int | None) -> tuple[RevisionInfo, list[str]]:
+    """The revision to roll back to, and why. `RefusedError` when the choice is ambiguous.
+
+    Default: status.currentRevision, the last revision every pod ran Ready at (the controller only
+    promotes currentRevision once all replicas are updated and Ready, §6.3).
+    """
+    sts = snapshot.statefulset
+    if to_revision is not None:
+        found = [r for r in snapshot.revisions if r.revision == to_revision]
+        if not found:
+            numbers = ", ".join(str(r.revision) for r in sorted(snapshot.revisions, key=lambda r: r.revision))
+            raise UsageError(
+                f"unable to find specified revision {to_revision} in history (have: {numbers or 'none'})"
+            )
+        return found[0], [f"{found[0].name} (revision {to_revision}) was requested with --to-revision."]
+    current = snapshot.revision_named(sts.current_revision) if sts.current_revision else None
+    if current is None:
+        raise RefusedError(
+            f"ambiguous target: currentRevision {sts.current_revision or '(unset)'} is not in the revision history "
+            f"of {_what(sts)}; pass --to-revision N (see stsfix history)",
+            code="ambiguous_target_revision",
+        )
+    reasons = [
+        f"{_rev(snapshot, current.name)} is status.currentRevision: the last revision all pods ran Ready at."
+    ]
+    if sts.update_revision and sts.update_revision != current.name:
+        foreign = sorted(
+            {p.revision for p in _stuck_pods(snapshot, current.name)} - {sts.update_revision, current.name}
+        )
+        if foreign:
+            raise RefusedError(
+                f"ambiguous target: the template moved on to {_rev(snapshot, sts.update_revision)} while pods still run "
+                f"{', '.join(foreign)}; rolling back to currentRevision {current.name} would also undo that change. "
+                "Pass --to-revision N to say which revision to run",
+                code="ambiguous_target_revision",
+            )
+        reasons.append(f"The update to {_rev(snapshot, sts.update_revision)} never completed.")
+    else:
+        reasons.append("updateRevision is the same revision: the template was already reverted.")
+    return current, reasons
+
+
+def _stuck_pods(snapshot: Snapshot, target: str) -> list[PodState]:
+    """Pods in the replica range, not on `target`, not Ready and not already terminating."""
+    ordinals = snapshot.statefulset.ordinals
+    return [
+        p
+        for p in snapshot.pods
+        if p.ordinal is not None
+        and p.ordinal in ordinals
+        and p.revision != target
+        and not is_running_and_ready(p)
+        and not p.deleting
+    ]
+
+
+def _why_stuck(pod: PodState, target: str) -> str:
+    state = failing_reason(pod) or (pod.phase if pod.phase != "Running" else "not Ready")
+    return f"{state} at revision {pod.revision or '(none)'}, not {target}"
+
+
+def _is_complete(sts: StatefulSetState, target: str) -> bool:
+    return (
+        sts.observed_generation >= sts.meta.generation
+        and sts.current_revision == sts.update_revision == target
+        and sts.updated_replicas == sts.ready_replicas == sts.status_replicas == sts.replicas
+    )
+
+
+def _order_pod_steps(
+    stuck: list[PodState], sts: StatefulSetState, make_delete: type[DeletePod] | type[EvictPod], target: str
+) -> list[Step]:
+    """Highest ordinal first. Under OrderedReady a deleted pod is only recreated once every lower
+    ordinal is Running and Ready (§5.4), so each wait is placed after the deletion of every lower stuck
+    pod; under Parallel each pod is deleted and awaited in turn."""
+    stuck = sorted(stuck, key=lambda p: p.ordinal or 0, reverse=True)
+    deletes = [
+        make_delete(
+            ordinal=int(p.ordinal or 0),
+            pod_name=p.name,
+            pod_uid=p.meta.uid,
+            resource_version=p.meta.resource_version,
+            revision=p.revision,
+            reason=_why_stuck(p, target),
+            requires_update_revision=target,
+        )
+        for p in stuck
+    ]
+    waits = [
+        AwaitReady(
+            ordinal=int(p.ordinal or 0),
+            pod_name=p.name,
+            revision=target,
+            min_ready_seconds=sts.min_ready_seconds,
+            replaces_uid=p.meta.uid,
+        )
+        for p in stuck
+    ]
+    if sts.pod_management_policy == "Parallel":
+        return [s for pair in zip(deletes, waits, strict=True) for s in pair]
+    return [*deletes, *reversed(waits)]
+
+
+def plan_rollback(
+    snapshot: Snapshot, *, now: datetime, to_revision: int | None = None, evict: bool = False
+) -> Plan:
+    """The forced rollback as one plan: revert, await observation, replace stuck pods, await completion.
+
+    Refuses (RefusedError) for OnDelete sets, an ambiguous target, or stuck pods below a partition
+    that would come back at another revision.
+    """
+    sts = snapshot.statefulset
+    if sts.update_strategy != "RollingUpdate":
+        raise RefusedError(
+            f"{_what(sts)} uses updateStrategy {sts.update_strategy}: rollback only supports RollingUpdate; "
+            "use stsfix delete-pod for the pods you want replaced",
+            code="unsupported_strategy",
+        )
+    target, reasons = choose_target(snapshot, to_revision=to_revision)
+    stuck = _stuck_pods(snapshot, target.name)
+    warnings: list[str] = []
+    partition = sts.partition or 0
+    below = [p.name for p in stuck if (p.ordinal or 0) < partition]
+    if below and target.name != sts.current_revision:
+        raise RefusedError(
+            f"{', '.join(below)} sit below partition {partition}: the controller would recreate them at "
+            f"currentRevision {sts.current_revision}, not {target.name}; lower the partition first",
+            code="partition_blocks_rollback",
+        )
+    for pod in snapshot.pods:
+        if pod.deleting and pod.ordinal in sts.ordinals:
+            warnings.append(
+                f"{pod.name} is already Terminating; if its node is lost, stsfix force-delete {sts.name} {pod.ordinal}."
+            )
+    steps: list[Step] = []
+    if not template_matches(sts, target):
+        steps.append(
+            RevertTemplate(
+                to_revision=target.name, to_revision_number=target.revision, from_revision=sts.update_revision
+            )
+        )
+    else:
+        reasons.append(f"skipped revert: the template already matches {_rev(snapshot, target.name)}.")
+    if steps or sts.update_revision != target.name or sts.observed_generation < sts.meta.generation:
+        steps.append(AwaitObserved(update_revision=target.name))
+    steps.extend(_order_pod_steps(stuck, sts, EvictPod if evict else DeletePod, target.name))
+    if steps or not _is_complete(sts, target.name):
+        steps.append(AwaitRolloutComplete(revision=target.name, replicas=sts.replicas))
+    if not stuck:
+        reasons.append("No pod is stuck off the target revision: nothing to delete.")
+    return new_plan(
+        snapshot,
+        PlanRequest(command="rollback", to_revision=to_revision, evict=evict),
+        steps,
+        stuck,
+        now,
+        target_revision=target.name,
+        target_revision_number=target.revision,
+        reasons=tuple(reasons),
+        warnings=tuple(warnings),
+    )
+
+
+def _pod_or_raise(snapshot: Snapshot, ordinal: int) -> PodState:
+    sts = snapshot.statefulset
+    pod = snapshot.pod_at(ordinal)
+    if pod is None:
+        raise NotFoundError(f'pod "{sts.name}-{ordinal}" of {_what(sts)} not found', code="pod_not_found")
+    return pod
+
+
+def expected_revision(sts: StatefulSetState, ordinal: int) -> str:
+    """The revision the controller recreates `ordinal` from: updateRevision at or above the partition, else currentRevision."""
+    return sts.update_revision if ordinal >= (sts.partition or 0) else sts.current_revision
+
+
+def plan_delete_pod(
+    snapshot: Snapshot,
+    ordinal: int,
+    *,
+    now: datetime,
+    evict: bool = False,
+    force: bool = False,
+    wait: bool = True,
+) -> Plan:
+    """Delete (or evict) one named pod. A Ready pod is refused unless `force`; a terminating one always."""
+    sts = snapshot.statefulset
+    pod = _pod_or_raise(snapshot, ordinal)
+    if pod.deleting:
+        raise RefusedError(
+            f"{pod.name} is already Terminating; if its node {pod.node_name or '(none)'} is lost, use "
+            f"stsfix force-delete {sts.name} {ordinal}",
+            code="pod_terminating",
+        )
+    if is_running_and_ready(pod) and not force:
+        raise RefusedError(
+            f"{pod.name} is Running and Ready: deleting it takes a serving replica down. "
+            "Pass --force to delete a Ready pod you named",
+            code="pod_ready",
+        )
+    target = expected_revision(sts, ordinal)
+    warnings: list[str] = []
+    if failing_reason(pod) and pod.revision == target:
+        warnings.append(
+            f"{pod.name} will be recreated at {target}, the revision it is failing on now ({failing_reason(pod)}); "
+            f"revert the template first (stsfix rollback {sts.name})."
+        )
+    step_type = EvictPod if evict else DeletePod
+    steps: list[Step] = [
+        step_type(
+            ordinal=ordinal,
+            pod_name=pod.name,
+            pod_uid=pod.meta.uid,
+            resource_version=pod.meta.resource_version,
+            revision=pod.revision,
+            reason="named on the command line"
+            + (" (--force: it is Ready)" if is_running_and_ready(pod) else ""),
+            allow_ready=force,
+        )
+    ]
+    if wait:
+        steps.append(
+            AwaitReady(
+                ordinal=ordinal,
+                pod_name=pod.name,
+                revision=target,
+                min_ready_seconds=sts.min_ready_seconds,
+                replaces_uid=pod.meta.uid,
+            )
+        )
+    return new_plan(
+        snapshot,
+        PlanRequest(command="delete-pod", ordinal=ordinal, evict=evict, force=force, wait=wait),
+        steps,
+        [pod],
+        now,
+        target_revision=target,
+        reasons=(f"The controller recreates {pod.name} from {_rev(snapshot, target)}.",),
+        warnings=tuple(warnings),
+    )
+
+
+def node_lost_evidence(
+    snapshot: Snapshot, node_name: str, *, now: datetime, lost_after: timedelta
+) -> tuple[bool, str]:
+    """(lost, what was checked). Lost: the Node object is gone, or Ready is False/Unknown for `lost_after`."""
+    if not node_name:
+        return False, "the pod is not bound to a node (a normal delete removes it at once)"
+    if snapshot.nodes is None:
+        return False, f"node {node_name} could not be read, so there is no evidence it is lost"
+    node = snapshot.node_named(node_name)
+    if node is None:
+        return True, f"Node {node_name} no longer exists in the API"
+    if node.ready == "True":
+        return False, f"node {node_name} is Ready"
+    if node.ready_since is None:
+        return False, f"node {node_name} is Ready={node.ready} but reports no transition time"
+    age = now - node.ready_since
+    if age < lost_after:
+        return False, (
+            f"node {node_name} has been Ready={node.ready} for only {int(age.total_seconds())}s "
+            f"(threshold {int(lost_after.total_seconds())}s, judged on the API server's clock)"
+        )
+    return (
+        True,
+        f"node {node_name} has been Ready={node.ready} for {int(age.total_seconds())}s (threshold {int(lost_after.total_seconds())}s)",
+    )
+
+
+def plan_force_delete(
+    snapshot: Snapshot,
+    ordinal: int,
+    *,
+    now: datetime,
+    node_lost_after: timedelta = DEFAULT_NODE_LOST_AFTER,
+    wait: bool = True,
+) -> Plan:
+    """Force-delete one pod (grace period 0), only with evidence its node is lost."""
+    sts = snapshot.statefulset
+    pod = _pod_or_raise(snapshot, ordinal)
+    lost, evidence = node_lost_evidence(snapshot, pod.node_name, now=now, lost_after=node_lost_after)
+    if not lost:
+        raise RefusedError(f"refusing to force-delete {pod.name}: {evidence}", code="node_not_lost")
+    warning = (
+        f"Force deletion does not wait for the kubelet on {pod.node_name} to confirm the containers stopped. "
+        f"If that node is in fact still running them, two pods with the identity {pod.name} (same name, same "
+        "volumes) may run at once."
+    )
+    target = expected_revision(sts, ordinal)
+    steps: list[Step] = [
+        ForceDeletePod(
+            ordinal=ordinal,
+            pod_name=pod.name,
+            pod_uid=pod.meta.uid,
+            resource_version=pod.meta.resource_version,
+            node_name=pod.node_name,
+            node_lost_after_seconds=int(node_lost_after.total_seconds()),
+            evidence=evidence,
+        )
+    ]
+    if wait:
+        steps.append(
+            AwaitReady(
+                ordinal=ordinal,
+                pod_name=pod.name,
+                revision=target,
+                min_ready_seconds=sts.min_ready_seconds,
+                replaces_uid=pod.meta.uid,
+            )
+        )
+    return new_plan(
+        snapshot,
+        PlanRequest(
+            command="force-delete",
+            ordinal=ordinal,
+            node_lost_after_seconds=int(node_lost_after.total_seconds()),
+            wait=wait,
+        ),
+        steps,
+        [pod],
+        now,
+        target_revision=target,
+        reasons=(evidence,),
+        warnings=(warning,),
+    )
+
+
+def replan(request: PlanRequest, snapshot: Snapshot, *, now: datetime) -> Plan:
+    """A fresh plan for the same request from a fresh snapshot (--replan, and after a conflict)."""
+    if request.command == "rollback":
+        return plan_rollback(snapshot, now=now, to_revision=request.to_revision, evict=request.evict)
+    if request.ordinal is None:
+        raise UsageError(f"a {request.command} plan needs an ordinal")
+    if request.command == "delete-pod":
+        return plan_delete_pod(
+            snapshot, request.ordinal, now=now, evict=request.evict, force=request.force, wait=request.wait
+        )
+    return plan_force_delete(
+        snapshot,
+        request.ordinal,
+        now=now,
+        node_lost_after=timedelta(seconds=request.node_lost_after_seconds),
+        wait=request.wait,
+    )
+
+
+def _revert_done(plan: Plan, snapshot: Snapshot) -> bool:
+    if not any(isinstance(s, RevertTemplate) for s in plan.steps):
+        return False
+    target = snapshot.revision_named(plan.target_revision)
+    return target is not None and template_matches(snapshot.statefulset, target)
+
+
+def check_preconditions(plan: Plan, snapshot: Snapshot) -> list[str]:
+    """What changed since `plan` was made, as sentences; empty when the plan still applies.
+
+    Effects of the plan's own steps are not changes: a template already reverted to the target, a
+    targeted pod already replaced by one at the target revision, or already terminating. NB: pod and
+    set resourceVersions are not compared here: kubelet and controller status writes move them every
+    few seconds. The executor guards each write with the resourceVersion it has just re-read.
+    """
+    sts, pre = snapshot.statefulset, plan.statefulset
+    if sts.meta.uid != pre.uid:
+        return [f"statefulset {plan.namespace}/{plan.name} was replaced (uid {pre.uid} -> {sts.meta.uid})"]
+    changes: list[str] = []
+    if not _revert_done(plan, snapshot):
+        if sts.meta.generation != pre.generation:
+            changes.append(
+                f"generation changed {pre.generation} -> {sts.meta.generation} (the spec was edited)"
+            )
+        if sts.update_revision != pre.update_revision:
+            changes.append(f"updateRevision changed {pre.update_revision} -> {sts.update_revision}")
+    for step in plan.steps:
+        if isinstance(step, DeletePod | EvictPod | ForceDeletePod):
+            changes.extend(_pod_changes(step, snapshot, plan.target_revision))
+    return changes
+
+
+def _pod_changes(step: DeletePod | EvictPod | ForceDeletePod, snapshot: Snapshot, target: str) -> list[str]:
+    pod = snapshot.pod_at(step.ordinal)
+    if pod is None or pod.deleting:
+        return []
+    if pod.meta.uid != step.pod_uid:
+        if pod.revision == target:
+            return []
+        return [
+            f"{step.pod_name} was replaced (uid {step.pod_uid[:8]} -> {pod.meta.uid[:8]}) at revision {pod.revision}"
+        ]
+    changes = []
+    revision = getattr(step, "revision", pod.revision)
+    if pod.revision != revision:
+        changes.append(f"{step.pod_name} changed revision {revision} -> {pod.revision}")
+    if isinstance(step, DeletePod | EvictPod) and not step.allow_ready and is_running_and_ready(pod):
+        changes.append(f"{step.pod_name} is now Running and Ready")
+    return changes

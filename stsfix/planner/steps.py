@@ -1,0 +1,402 @@
+"""Plan data: the steps, their preconditions, the Plan and its canonical (fingerprinted) form.
+
+A `Plan` is what dry-run prints, what `plan --save` writes and what the executor interprets. Each
+step names the object it acts on with the uid/revision it was planned against; the executor
+re-reads before each step and runs the step's "already done" and precondition checks (see
+`stsfix.executor`). Nothing here performs I/O or reads a clock: `now` is passed in (the server's).
+
+PURE: standard library, `stsfix.model`, `stsfix.errors` and `stsfix.analysis` only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Final, Literal
+
+from stsfix.analysis import pods, revisions
+from stsfix.errors import UsageError
+from stsfix.model import PodState, RevisionInfo, Snapshot, StatefulSetState, format_time
+
+PLAN_VERSION: Final = "1"
+Command = Literal["rollback", "delete-pod", "force-delete"]
+
+# Waiting reasons that mean "this pod will not become Ready by waiting" (kubectl's appendWarning list).
+FAILING_REASONS: Final = frozenset(
+    {
+        "CrashLoopBackOff",
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+    }
+)
+DEFAULT_NODE_LOST_AFTER: Final = timedelta(minutes=5)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pod predicates (the controller's names; see statefulset-semantics §4)
+
+
+def is_running_and_ready(pod: PodState) -> bool:
+    """Running, Ready=True and not being deleted: a pod the controller counts as healthy."""
+    return pods.is_healthy(pod)
+
+
+def is_available(pod: PodState, *, min_ready_seconds: int, now: datetime) -> bool:
+    """Healthy and Ready for at least minReadySeconds, judged at `now` (the server's clock)."""
+    return pods.is_healthy(pod) and pods.is_available(pod, min_ready_seconds, now)
+
+
+def failing_reason(pod: PodState) -> str:
+    """The first known-bad waiting reason of any container ("" when none): waiting will not help."""
+    for container in (*pod.init_containers, *pod.containers):
+        if container.state == "waiting" and container.reason in FAILING_REASONS:
+            return container.reason
+    return ""
+
+
+def template_matches(statefulset: StatefulSetState, revision: RevisionInfo) -> bool:
+    """True if the set's template is the revision's template (kubectl's rollback skip check)."""
+    return revisions.template_matches(statefulset.template, revision)
+
+
+# ---------------------------------------------------------------------------------------------
+# Steps
+
+
+@dataclass(frozen=True, slots=True)
+class RevertTemplate:
+    """Replace spec.template with the one stored in ControllerRevision `to_revision`."""
+
+    kind: ClassVar[str] = "RevertTemplate"
+    mutating: ClassVar[bool] = True
+    to_revision: str
+    to_revision_number: int
+    from_revision: str
+
+    def describe(self) -> str:
+        return f"Revert the pod template to {self.to_revision} (revision {self.to_revision_number})"
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitObserved:
+    """The controller has seen the latest generation and its updateRevision is `update_revision`."""
+
+    kind: ClassVar[str] = "AwaitObserved"
+    mutating: ClassVar[bool] = False
+    update_revision: str
+
+    def describe(self) -> str:
+        return f"Wait until the controller observes the template (updateRevision {self.update_revision})"
+
+
+@dataclass(frozen=True, slots=True)
+class DeletePod:
+    """Delete one pod, with uid and resourceVersion preconditions.
+
+    `requires_update_revision`: the step only runs once the controller's updateRevision is this
+    revision, so the replacement is created from it (delete only after the revert is observed).
+    """
+
+    kind: ClassVar[str] = "DeletePod"
+    mutating: ClassVar[bool] = True
+    ordinal: int
+    pod_name: str
+    pod_uid: str
+    resource_version: str
+    revision: str
+    reason: str
+    requires_update_revision: str = ""
+    allow_ready: bool = False
+
+    def describe(self) -> str:
+        return f"Delete pod {self.pod_name} (uid {self.pod_uid[:8]}, revision {self.revision}): {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class EvictPod:
+    """Evict one pod through the Eviction API, so PodDisruptionBudgets are honoured."""
+
+    kind: ClassVar[str] = "EvictPod"
+    mutating: ClassVar[bool] = True
+    ordinal: int
+    pod_name: str
+    pod_uid: str
+    resource_version: str
+    revision: str
+    reason: str
+    requires_update_revision: str = ""
+    allow_ready: bool = False
+
+    def describe(self) -> str:
+        return f"Evict pod {self.pod_name} (uid {self.pod_uid[:8]}, revision {self.revision}): {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class ForceDeletePod:
+    """Delete with gracePeriodSeconds=0: only for a pod whose node is verified lost."""
+
+    kind: ClassVar[str] = "ForceDeletePod"
+    mutating: ClassVar[bool] = True
+    ordinal: int
+    pod_name: str
+    pod_uid: str
+    resource_version: str
+    node_name: str
+    node_lost_after_seconds: int
+    evidence: str
+
+    def describe(self) -> str:
+        return f"Force-delete pod {self.pod_name} (uid {self.pod_uid[:8]}) on lost node {self.node_name}: {self.evidence}"
+
+
+@dataclass(frozen=True, slots=True)
+class SetPartition:
+    """Set spec.updateStrategy.rollingUpdate.partition."""
+
+    kind: ClassVar[str] = "SetPartition"
+    mutating: ClassVar[bool] = True
+    partition: int
+    from_partition: int | None
+
+    def describe(self) -> str:
+        return f"Set the partition to {self.partition} (was {self.from_partition})"
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitReady:
+    """The pod at `ordinal` is Running, Ready and Available at `revision` (and is not `replaces_uid`)."""
+
+    kind: ClassVar[str] = "AwaitReady"
+    mutating: ClassVar[bool] = False
+    ordinal: int
+    pod_name: str
+    revision: str
+    min_ready_seconds: int
+    replaces_uid: str = ""
+
+    def describe(self) -> str:
+        extra = f" for {self.min_ready_seconds}s" if self.min_ready_seconds else ""
+        return f"Wait for {self.pod_name} to be Ready{extra} at revision {self.revision}"
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitRolloutComplete:
+    """Every replica runs `revision`, Ready, and the controller promoted it to currentRevision."""
+
+    kind: ClassVar[str] = "AwaitRolloutComplete"
+    mutating: ClassVar[bool] = False
+    revision: str
+    replicas: int
+
+    def describe(self) -> str:
+        return f"Wait for the rollout to complete: {self.replicas} of {self.replicas} pods Ready at {self.revision}"
+
+
+Step = (
+    RevertTemplate
+    | AwaitObserved
+    | DeletePod
+    | EvictPod
+    | ForceDeletePod
+    | SetPartition
+    | AwaitReady
+    | AwaitRolloutComplete
+)
+STEP_TYPES: Final[dict[str, type[Any]]] = {
+    t.kind: t
+    for t in (
+        RevertTemplate,
+        AwaitObserved,
+        DeletePod,
+        EvictPod,
+        ForceDeletePod,
+        SetPartition,
+        AwaitReady,
+        AwaitRolloutComplete,
+    )
+}
+
+
+def step_to_dict(step: Step) -> dict[str, Any]:
+    return {"kind": step.kind, **asdict(step)}
+
+
+def step_from_dict(raw: dict[str, Any]) -> Step:
+    kind = raw.get("kind")
+    cls = STEP_TYPES.get(str(kind))
+    if cls is None:
+        raise UsageError(f"unknown plan step kind {kind!r}")
+    names = {f.name for f in fields(cls)}
+    try:
+        return cls(**{k: v for k, v in raw.items() if k in names})  # type: ignore[no-any-return]
+    except TypeError as err:
+        raise UsageError(f"malformed {kind} step: {err}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Plan
+
+
+@dataclass(frozen=True, slots=True)
+class SetPrecondition:
+    uid: str
+    generation: int
+    resource_version: str
+    update_revision: str
+    current_revision: str
+
+
+@dataclass(frozen=True, slots=True)
+class PodPrecondition:
+    ordinal: int
+    name: str
+    uid: str
+    resource_version: str
+    revision: str
+    ready: bool
+    node_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRequest:
+    """What the user asked for: enough to make a fresh plan (--replan) from a fresh snapshot."""
+
+    command: Command
+    ordinal: int | None = None
+    to_revision: int | None = None
+    evict: bool = False
+    force: bool = False
+    node_lost_after_seconds: int = int(DEFAULT_NODE_LOST_AFTER.total_seconds())
+    wait: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    namespace: str
+    name: str
+    request: PlanRequest
+    statefulset: SetPrecondition
+    pods: tuple[PodPrecondition, ...]
+    steps: tuple[Step, ...]
+    target_revision: str = ""
+    target_revision_number: int = 0
+    reasons: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    created_at: str = ""
+    extra: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    @property
+    def mutations(self) -> tuple[Step, ...]:
+        return tuple(s for s in self.steps if s.mutating)
+
+    @property
+    def is_empty(self) -> bool:
+        """True when the plan changes nothing (it may still wait)."""
+        return not self.mutations
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "plan_version": PLAN_VERSION,
+            "namespace": self.namespace,
+            "name": self.name,
+            "request": asdict(self.request),
+            "preconditions": {
+                "statefulset": asdict(self.statefulset),
+                "pods": [asdict(p) for p in self.pods],
+            },
+            "target_revision": self.target_revision,
+            "target_revision_number": self.target_revision_number,
+            "steps": [step_to_dict(s) for s in self.steps],
+            "reasons": list(self.reasons),
+            "warnings": list(self.warnings),
+            "created_at": self.created_at,
+        }
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the canonical JSON of the plan (sorted keys, no whitespace)."""
+        canonical = json.dumps(self.body(), sort_keys=True, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.body(), "fingerprint": self.fingerprint}
+
+
+def plan_from_dict(raw: dict[str, Any]) -> Plan:
+    """Parse a plan file; `UsageError` if malformed or if its fingerprint does not match its content."""
+    try:
+        if str(raw.get("plan_version")) != PLAN_VERSION:
+            raise UsageError(
+                f"unsupported plan_version {raw.get('plan_version')!r} (expected {PLAN_VERSION})"
+            )
+        pre = raw["preconditions"]
+        plan = Plan(
+            namespace=str(raw["namespace"]),
+            name=str(raw["name"]),
+            request=PlanRequest(**raw["request"]),
+            statefulset=SetPrecondition(**pre["statefulset"]),
+            pods=tuple(PodPrecondition(**p) for p in pre.get("pods") or ()),
+            steps=tuple(step_from_dict(s) for s in raw.get("steps") or ()),
+            target_revision=str(raw.get("target_revision") or ""),
+            target_revision_number=int(raw.get("target_revision_number") or 0),
+            reasons=tuple(raw.get("reasons") or ()),
+            warnings=tuple(raw.get("warnings") or ()),
+            created_at=str(raw.get("created_at") or ""),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise UsageError(f"malformed plan file: {err!r}") from None
+    expected = raw.get("fingerprint")
+    if expected and expected != plan.fingerprint:
+        raise UsageError(
+            "the plan file was edited after it was saved: its fingerprint does not match its content"
+        )
+    return plan
+
+
+def _set_precondition(sts: StatefulSetState) -> SetPrecondition:
+    return SetPrecondition(
+        uid=sts.meta.uid,
+        generation=sts.meta.generation,
+        resource_version=sts.meta.resource_version,
+        update_revision=sts.update_revision,
+        current_revision=sts.current_revision,
+    )
+
+
+def pod_precondition(pod: PodState) -> PodPrecondition:
+    return PodPrecondition(
+        ordinal=int(pod.ordinal if pod.ordinal is not None else -1),
+        name=pod.name,
+        uid=pod.meta.uid,
+        resource_version=pod.meta.resource_version,
+        revision=pod.revision,
+        ready=is_running_and_ready(pod),
+        node_name=pod.node_name,
+    )
+
+
+def new_plan(
+    snapshot: Snapshot,
+    request: PlanRequest,
+    steps: list[Step],
+    pods: list[PodState],
+    now: datetime,
+    **kw: Any,
+) -> Plan:
+    sts = snapshot.statefulset
+    return Plan(
+        namespace=sts.namespace,
+        name=sts.name,
+        request=request,
+        statefulset=_set_precondition(sts),
+        pods=tuple(pod_precondition(p) for p in sorted(pods, key=lambda p: p.ordinal or 0)),
+        steps=tuple(steps),
+        created_at=format_time(now),
+        **kw,
+    )
