@@ -5,12 +5,16 @@ new dict (see `Store.mutate`) and readers may hold on to what they got, so reads
 Every write appends to the event log that watches read; entries older than the cap are compacted
 away and a watch from before the mark gets 410 Expired, as on a real server.
 
+Each stored object's JSON encoding is computed once, on write, and kept beside it (`get_json`,
+`list_json`, `WatchEvent.raw`), so a 1,000-pod LIST is a join of cached bytes, not a dump.
+
 Standard library only. Never imports stsfix.analysis or stsfix.planner.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import threading
 import uuid
 from collections import deque
@@ -18,6 +22,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from stsfix.sim.discovery import RESOURCES
 
 Obj = dict[str, Any]
 Key = tuple[str, str, str]  # (resource, namespace or "", name)
@@ -48,14 +54,29 @@ class SimApiError(Exception):
         return body
 
 
+def _group_of(resource: str, group: str) -> str:
+    res = RESOURCES.get(resource)
+    return group or (res.group if res is not None else "")
+
+
+def encode(obj: Obj) -> bytes:
+    """Compact JSON bytes of an API object (what the server sends)."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
 def not_found(resource: str, name: str, group: str = "") -> SimApiError:
+    group = _group_of(resource, group)
     qualified = f"{resource}.{group}" if group else resource
     return SimApiError(
-        404, "NotFound", f'{qualified} "{name}" not found', details={"name": name, "kind": resource, "group": group}
+        404,
+        "NotFound",
+        f'{qualified} "{name}" not found',
+        details={"name": name, "kind": resource, "group": group},
     )
 
 
 def conflict(resource: str, name: str, group: str = "") -> SimApiError:
+    group = _group_of(resource, group)
     qualified = f"{resource}.{group}" if group else resource
     return SimApiError(
         409,
@@ -72,6 +93,10 @@ class WatchEvent:
     type: str  # ADDED, MODIFIED, DELETED
     resource: str
     obj: Obj
+    raw: bytes = b""  # encode(obj), filled by the store
+
+    def encoded(self) -> bytes:
+        return self.raw or encode(self.obj)
 
 
 class ExpiredError(Exception):
@@ -94,6 +119,7 @@ class Store:
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self._objects: dict[Key, Obj] = {}
+        self._by_resource: dict[str, dict[tuple[str, str], tuple[Obj, bytes]]] = {}
         self._rv = 1
         self._log: deque[WatchEvent] = deque()
         self._log_cap = log_cap
@@ -110,19 +136,42 @@ class Store:
         with self.lock:
             return self._objects.get((resource, namespace, name))
 
+    def get_json(self, resource: str, namespace: str, name: str) -> bytes | None:
+        """The stored object's cached JSON encoding, or None."""
+        with self.lock:
+            entry = self._by_resource.get(resource, {}).get((namespace, name))
+            return entry[1] if entry is not None else None
+
+    def list_json(
+        self, resource: str, namespace: str | None = None, predicate: Callable[[Obj], bool] | None = None
+    ) -> tuple[list[tuple[Obj, bytes]], int]:
+        """(object, cached JSON) pairs of one resource, sorted by namespace/name, and the list's rv."""
+        with self.lock:
+            entries = [
+                (key, entry)
+                for key, entry in self._by_resource.get(resource, {}).items()
+                if (namespace is None or key[0] == namespace) and (predicate is None or predicate(entry[0]))
+            ]
+            rv = self._rv
+        entries.sort(key=lambda kv: kv[0])
+        return [entry for _, entry in entries], rv
+
+    def events_after(self, rv: int, resources: Iterable[str] | None = None) -> tuple[list[WatchEvent], int]:
+        """Like events_since, plus the store's resourceVersion read under the same lock."""
+        with self.lock:
+            return self.events_since(rv, resources), self._rv
+
+    @property
+    def compacted_rv(self) -> int:
+        with self.lock:
+            return self._compacted_rv
+
     def list(
         self, resource: str, namespace: str | None = None, predicate: Callable[[Obj], bool] | None = None
     ) -> tuple[list[Obj], int]:
         """Objects of one resource (in one namespace, or all when None), sorted by namespace/name."""
-        with self.lock:
-            items = [
-                obj
-                for (res, ns, _), obj in self._objects.items()
-                if res == resource and (namespace is None or ns == namespace) and (predicate is None or predicate(obj))
-            ]
-            rv = self._rv
-        items.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
-        return items, rv
+        entries, rv = self.list_json(resource, namespace, predicate)
+        return [obj for obj, _ in entries], rv
 
     def events_since(self, rv: int, resources: Iterable[str] | None = None) -> list[WatchEvent]:
         """Events with resourceVersion > rv; ExpiredError when rv is before the compaction mark."""
@@ -152,8 +201,17 @@ class Store:
             self._listeners.append(listener)
 
     # -- writes ------------------------------------------------------------------------------
-    def _record(self, type_: str, resource: str, obj: Obj) -> None:
-        event = WatchEvent(self._rv, type_, resource, obj)
+    def _index(self, resource: str, key: Key, obj: Obj | None) -> bytes:
+        bucket = self._by_resource.setdefault(resource, {})
+        if obj is None:
+            bucket.pop((key[1], key[2]), None)
+            return b""
+        raw = encode(obj)
+        bucket[(key[1], key[2])] = (obj, raw)
+        return raw
+
+    def _record(self, type_: str, resource: str, obj: Obj, raw: bytes = b"") -> None:
+        event = WatchEvent(self._rv, type_, resource, obj, raw or encode(obj))
         self._log.append(event)
         while len(self._log) > self._log_cap:
             dropped = self._log.popleft()
@@ -173,18 +231,20 @@ class Store:
             meta = obj.setdefault("metadata", {})
             key = (resource, meta.get("namespace", ""), meta["name"])
             if key in self._objects:
+                group = _group_of(resource, "")
+                qualified = f"{resource}.{group}" if group else resource
                 raise SimApiError(
                     409,
                     "AlreadyExists",
-                    f'{resource} "{meta["name"]}" already exists',
-                    details={"name": meta["name"], "kind": resource},
+                    f'{qualified} "{meta["name"]}" already exists',
+                    details={"name": meta["name"], "group": group, "kind": resource},
                 )
             meta.setdefault("uid", str(uuid.uuid4()))
             meta.setdefault("creationTimestamp", format_ts(self.now()))
             meta.setdefault("generation", 1)
             meta["resourceVersion"] = self._next_rv()
             self._objects[key] = obj
-            self._record("ADDED", resource, obj)
+            self._record("ADDED", resource, obj, self._index(resource, key, obj))
             return obj
 
     def replace(self, resource: str, obj: Obj, *, expect_rv: str | None = None) -> Obj:
@@ -201,7 +261,7 @@ class Store:
             meta["uid"] = old["metadata"]["uid"]
             meta["creationTimestamp"] = old["metadata"].get("creationTimestamp")
             self._objects[key] = obj
-            self._record("MODIFIED", resource, obj)
+            self._record("MODIFIED", resource, obj, self._index(resource, key, obj))
             return obj
 
     def mutate(self, resource: str, namespace: str, name: str, change: Callable[[Obj], Obj | None]) -> Obj:
@@ -224,6 +284,7 @@ class Store:
             old = self._objects.pop((resource, namespace, name), None)
             if old is None:
                 return None
+            self._index(resource, (resource, namespace, name), None)
             gone = copy.deepcopy(old)
             gone["metadata"]["resourceVersion"] = self._next_rv()
             self._record("DELETED", resource, gone)

@@ -1,0 +1,414 @@
+"""The API verbs of the simulated kube-apiserver, over the Store, independent of HTTP.
+
+`Api` does what kube-apiserver's generic registry does for each verb: create (generateName,
+defaulting, validation, AlreadyExists), update (optimistic concurrency, status/spec separation,
+generation), patch (four types; server-side apply creates when missing), delete (preconditions,
+graceful pod deletion, finalizers, propagation policy recorded as the `foregroundDeletion` or
+`orphan` finalizer for the garbage collector), deletecollection, get and paginated list.
+`dry_run=True` runs everything and stores nothing. Every write records a managedFields entry.
+
+S2's controllers may call these methods directly to get the same admission as HTTP clients;
+they may also use the Store, which skips admission. Standard library + PyYAML only.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import random
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, Final
+
+import yaml
+
+from stsfix.sim import admission
+from stsfix.sim.clock import SimClock
+from stsfix.sim.discovery import RESOURCES, Resource
+from stsfix.sim.patching import APPLY_PATCH, apply_patch
+from stsfix.sim.store import SimApiError, Store, conflict, format_ts, not_found
+
+Obj = dict[str, Any]
+Predicate = Callable[[Obj], bool]
+
+_NAME_CHARS: Final = "bcdfghjklmnpqrstvwxz2456789"
+_POD_REMOVE_NOW_PHASES: Final = ("Failed", "Succeeded")
+
+
+def bad_request(message: str) -> SimApiError:
+    return SimApiError(400, "BadRequest", message)
+
+
+def parse_body(raw: bytes, *, yaml_ok: bool = False) -> Any:
+    """Decode a request body (JSON, or YAML for apply patches); 400 when malformed."""
+    if not raw.strip():
+        raise bad_request("the body of the request is empty")
+    try:
+        return json.loads(raw)
+    except ValueError:
+        if not yaml_ok:
+            raise bad_request("the object provided is unrecognized (must be of type JSON)") from None
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        raise bad_request(f"error decoding YAML: {err}") from None
+
+
+def _strip_meta(obj: Obj) -> Obj:
+    trimmed = copy.deepcopy(obj)
+    meta = trimmed.get("metadata", {})
+    for key in ("resourceVersion", "managedFields"):
+        meta.pop(key, None)
+    return trimmed
+
+
+def encode_continue(rv: int, after: tuple[str, str]) -> str:
+    raw = json.dumps({"rv": rv, "start": list(after)}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_continue(token: str) -> tuple[int, tuple[str, str]]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        return int(data["rv"]), (str(data["start"][0]), str(data["start"][1]))
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise bad_request("continue key is not valid: illegal base64 data") from None
+
+
+class Api:
+    """The verbs. `version` is read on every call so `set_version` affects defaulting at once."""
+
+    def __init__(self, store: Store, *, clock: SimClock, version: Callable[[], str]) -> None:
+        self.store = store
+        self.clock = clock
+        self.version = version
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _now(self) -> str:
+        return format_ts(self.clock.now())
+
+    @staticmethod
+    def resource(plural: str) -> Resource:
+        res = RESOURCES.get(plural)
+        if res is None:
+            raise SimApiError(404, "NotFound", "the server could not find the requested resource")
+        return res
+
+    def _lookup(self, res: Resource, namespace: str, name: str) -> Obj:
+        obj = self.store.get(res.plural, namespace if res.namespaced else "", name)
+        if obj is None:
+            raise not_found(res.plural, name, res.group)
+        return obj
+
+    def _managed(
+        self, obj: Obj, old: Obj | None, manager: str, operation: str, subresource: str = ""
+    ) -> None:
+        """Record or refresh this manager's managedFields entry on `obj` (in place)."""
+        res_api = obj.get("apiVersion", "v1")
+        entries = [dict(e) for e in (old or obj).get("metadata", {}).get("managedFields") or []]
+        entries = [
+            e
+            for e in entries
+            if not (
+                e.get("manager") == manager
+                and e.get("operation") == operation
+                and e.get("subresource", "") == subresource
+            )
+        ]
+        entry: Obj = {
+            "manager": manager or "unknown",
+            "operation": operation,
+            "apiVersion": res_api,
+            "time": self._now(),
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {},
+        }
+        if subresource:
+            entry["subresource"] = subresource
+        entries.append(entry)
+        obj.setdefault("metadata", {})["managedFields"] = entries
+
+    # -- reads ------------------------------------------------------------------------------
+    def get(self, plural: str, namespace: str, name: str) -> bytes:
+        res = self.resource(plural)
+        raw = self.store.get_json(plural, namespace if res.namespaced else "", name)
+        if raw is None:
+            raise not_found(plural, name, res.group)
+        return raw
+
+    def list(
+        self,
+        plural: str,
+        namespace: str | None,
+        predicate: Predicate | None = None,
+        *,
+        limit: int = 0,
+        continue_token: str = "",
+    ) -> tuple[list[tuple[Obj, bytes]], int, str, int]:
+        """(items, list rv, continue token, remainingItemCount); `namespace` None = all namespaces."""
+        res = self.resource(plural)
+        entries, rv = self.store.list_json(plural, namespace if res.namespaced else None, predicate)
+        if continue_token:
+            token_rv, after = decode_continue(continue_token)
+            rv = token_rv
+            entries = [
+                e
+                for e in entries
+                if (e[0]["metadata"].get("namespace", ""), e[0]["metadata"]["name"]) > after
+            ]
+        if limit > 0 and len(entries) > limit:
+            page, rest = entries[:limit], len(entries) - limit
+            last = page[-1][0]["metadata"]
+            return page, rv, encode_continue(rv, (last.get("namespace", ""), last["name"])), rest
+        return entries, rv, "", 0
+
+    # -- create -----------------------------------------------------------------------------
+    def create(
+        self, plural: str, namespace: str, body: Any, *, dry_run: bool = False, manager: str = ""
+    ) -> Obj:
+        """POST: admit and store a new object; 409 AlreadyExists; returns the stored object."""
+        res = self.resource(plural)
+        if not isinstance(body, dict):
+            raise bad_request("the object provided is unrecognized (must be a JSON object)")
+        obj = copy.deepcopy(body)
+        if obj.get("kind") not in (None, "", res.kind):
+            raise bad_request(f"the API version in the data ({obj.get('apiVersion')}) does not match the "
+                              f"expected API version ({res.group_version}) or kind {obj.get('kind')} "
+                              f"is not {res.kind}")  # fmt: skip
+        obj["kind"], obj["apiVersion"] = res.kind, res.group_version
+        meta = obj.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise bad_request("metadata must be an object")
+        if res.namespaced:
+            if meta.get("namespace") not in (None, "", namespace):
+                raise bad_request("the namespace of the provided object does not match the namespace sent on "
+                                  "the request")  # fmt: skip
+            meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
+        if not meta.get("name"):
+            if not meta.get("generateName"):
+                raise admission.invalid(res.kind, res.group, "", [
+                    ("metadata.name", "Required value", "name or generateName is required")])  # fmt: skip
+            meta["name"] = meta["generateName"] + "".join(random.choices(_NAME_CHARS, k=5))
+        for key in ("resourceVersion", "uid", "creationTimestamp", "deletionTimestamp",
+                    "deletionGracePeriodSeconds", "managedFields"):  # fmt: skip
+            meta.pop(key, None)
+        meta["generation"] = 1
+        if plural in admission.STATUS_RESOURCES and plural != "nodes":
+            obj.pop("status", None)
+            status = admission.initial_status(plural)
+            if status is not None:
+                obj["status"] = status
+        admission.apply_defaults(plural, obj, version=self.version())
+        admission.validate(res, obj, None)
+        self._managed(obj, None, manager, "Update")
+        with self.store.lock:
+            key_ns = namespace if res.namespaced else ""
+            if self.store.get(plural, key_ns, meta["name"]) is not None:
+                qualified = res.qualified
+                raise SimApiError(
+                    409,
+                    "AlreadyExists",
+                    f'{qualified} "{meta["name"]}" already exists',
+                    details={"name": meta["name"], "group": res.group, "kind": res.plural},
+                )
+            if dry_run:
+                meta["uid"] = str(uuid.uuid4())
+                meta["creationTimestamp"] = self._now()
+                return obj
+            return self.store.create(plural, obj)
+
+    # -- update and patch -------------------------------------------------------------------
+    def _write(
+        self,
+        res: Resource,
+        old: Obj,
+        new: Obj,
+        *,
+        subresource: str,
+        dry_run: bool,
+        manager: str,
+        operation: str,
+    ) -> Obj:
+        """Admit `new` as the next version of `old` and store it (under the store lock)."""
+        want_rv = str(new.get("metadata", {}).get("resourceVersion") or "")
+        if want_rv and want_rv != old["metadata"]["resourceVersion"]:
+            raise conflict(res.plural, old["metadata"]["name"], res.group)
+        if new.get("metadata", {}).get("name", old["metadata"]["name"]) != old["metadata"]["name"]:
+            raise bad_request("the name of the object does not match the name on the URL")
+        new["kind"], new["apiVersion"] = res.kind, res.group_version
+        new = admission.prepare_update(res, old, new, subresource=subresource)
+        if subresource != "status":
+            admission.apply_defaults(res.plural, new, version=self.version())
+            admission.validate(res, new, old)
+        new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+        if _strip_meta(new) == _strip_meta(old):
+            return old  # no-op writes do not bump resourceVersion, as on a real server
+        self._managed(new, old, manager, operation, subresource)
+        meta = new["metadata"]
+        finished = meta.get("deletionTimestamp") and not meta.get("finalizers")
+        if finished and (res.plural != "pods" or not meta.get("deletionGracePeriodSeconds")):
+            if dry_run:
+                return new
+            gone = self.store.remove(res.plural, meta.get("namespace", ""), meta["name"])
+            return gone or new
+        if dry_run:
+            return new
+        return self.store.replace(res.plural, new)
+
+    def update(
+        self,
+        plural: str,
+        namespace: str,
+        name: str,
+        body: Any,
+        *,
+        subresource: str = "",
+        dry_run: bool = False,
+        manager: str = "",
+    ) -> Obj:
+        """PUT: replace the object (or its status); 409 Conflict on a stale resourceVersion."""
+        res = self.resource(plural)
+        if not isinstance(body, dict):
+            raise bad_request("the object provided is unrecognized (must be a JSON object)")
+        with self.store.lock:
+            old = self._lookup(res, namespace, name)
+            return self._write(res, old, copy.deepcopy(body), subresource=subresource, dry_run=dry_run,
+                               manager=manager, operation="Update")  # fmt: skip
+
+    def patch(
+        self,
+        plural: str,
+        namespace: str,
+        name: str,
+        content_type: str,
+        body: Any,
+        *,
+        subresource: str = "",
+        dry_run: bool = False,
+        manager: str = "",
+    ) -> tuple[Obj, bool]:
+        """PATCH in any of the four types; (object, created). Apply patches create when missing."""
+        res = self.resource(plural)
+        is_apply = content_type.split(";")[0].strip().lower() == APPLY_PATCH
+        if is_apply and not manager:
+            raise bad_request("PATCH, application/apply-patch+yaml requires fieldManager")
+        with self.store.lock:
+            old = self.store.get(plural, namespace if res.namespaced else "", name)
+            if old is None:
+                if not is_apply or subresource:
+                    raise not_found(plural, name, res.group)
+                if not isinstance(body, dict):
+                    raise bad_request("apply patch must be an object")
+                body = copy.deepcopy(body)
+                body.setdefault("metadata", {})["name"] = name
+                created = self.create(plural, namespace, body, dry_run=dry_run, manager=manager)
+                if not dry_run:
+                    created = self._relabel_apply(res, created, manager)
+                return created, True
+            patched = apply_patch(content_type, old, body)
+            if not isinstance(patched.get("metadata"), dict):
+                raise bad_request("metadata must be an object")
+            operation = "Apply" if is_apply else "Update"
+            obj = self._write(res, old, patched, subresource=subresource, dry_run=dry_run,
+                              manager=manager, operation=operation)  # fmt: skip
+            return obj, False
+
+    def _relabel_apply(self, res: Resource, obj: Obj, manager: str) -> Obj:
+        """A server-side-apply create records operation Apply, not Update."""
+        fixed = copy.deepcopy(obj)
+        for entry in fixed["metadata"].get("managedFields") or []:
+            if entry.get("manager") == manager:
+                entry["operation"] = "Apply"
+        return self.store.replace(res.plural, fixed)
+
+    # -- delete -----------------------------------------------------------------------------
+    def delete(
+        self, plural: str, namespace: str, name: str, options: Obj | None = None, *, dry_run: bool = False
+    ) -> tuple[Obj, bool]:
+        """DELETE; returns (object as it is now, removed). 409 on failed preconditions."""
+        res = self.resource(plural)
+        options = options or {}
+        with self.store.lock:
+            old = self._lookup(res, namespace, name)
+            _check_preconditions(res, old, options.get("preconditions") or {})
+            obj = copy.deepcopy(old)
+            meta = obj["metadata"]
+            finalizers = list(meta.get("finalizers") or [])
+            policy = options.get("propagationPolicy")
+            if policy is None and options.get("orphanDependents") is True:
+                policy = "Orphan"
+            marker = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}.get(policy or "")
+            if marker and marker not in finalizers and not meta.get("deletionTimestamp"):
+                finalizers.append(marker)
+            grace = self._grace(res, obj, options.get("gracePeriodSeconds"))
+            if grace == 0 and not finalizers:
+                if dry_run:
+                    return obj, True
+                gone = self.store.remove(plural, meta.get("namespace", ""), name)
+                return gone or obj, True
+            if finalizers:
+                meta["finalizers"] = finalizers
+            current = meta.get("deletionGracePeriodSeconds")
+            if not meta.get("deletionTimestamp") or (current is not None and grace < current):
+                meta["deletionTimestamp"] = format_ts(self.clock.now() + timedelta(seconds=grace))
+                meta["deletionGracePeriodSeconds"] = grace
+            if _strip_meta(obj) == _strip_meta(old) or dry_run:
+                return (old if not dry_run else obj), False
+            return self.store.replace(plural, obj), False
+
+    @staticmethod
+    def _grace(res: Resource, obj: Obj, requested: Any) -> int:
+        """Grace period: pods default to their spec's; unbound or finished pods go at once."""
+        if res.plural != "pods":
+            return 0
+        spec, status = obj.get("spec") or {}, obj.get("status") or {}
+        if not spec.get("nodeName") or status.get("phase") in _POD_REMOVE_NOW_PHASES:
+            return 0
+        if requested is None:
+            requested = spec.get("terminationGracePeriodSeconds", 30)
+        try:
+            grace = int(requested)
+        except (TypeError, ValueError):
+            raise bad_request(f"invalid gracePeriodSeconds: {requested!r}") from None
+        return max(0, grace)
+
+    def delete_collection(
+        self,
+        plural: str,
+        namespace: str | None,
+        predicate: Predicate | None,
+        options: Obj | None = None,
+        *,
+        dry_run: bool = False,
+    ) -> list[Obj]:
+        """DELETE on a collection: delete every matching object as DELETE would."""
+        items, _, _, _ = self.list(plural, namespace, predicate)
+        done = []
+        for obj, _raw in items:
+            meta = obj["metadata"]
+            try:
+                done.append(self.delete(plural, meta.get("namespace", ""), meta["name"], options,
+                                        dry_run=dry_run)[0])  # fmt: skip
+            except SimApiError as err:
+                if err.code != 404:
+                    raise
+        return done
+
+
+def _check_preconditions(res: Resource, obj: Obj, pre: Obj) -> None:
+    meta = obj["metadata"]
+    name = meta["name"]
+    uid, rv = pre.get("uid"), pre.get("resourceVersion")
+    if uid and uid != meta.get("uid"):
+        raise SimApiError(409, "Conflict", f'Operation cannot be fulfilled on {res.qualified} "{name}": '
+                          f"Precondition failed: UID in precondition: {uid}, UID in object meta: {meta.get('uid')}",
+                          details={"name": name, "group": res.group, "kind": res.plural})  # fmt: skip
+    if rv and rv != meta.get("resourceVersion"):
+        raise SimApiError(409, "Conflict", f'Operation cannot be fulfilled on {res.qualified} "{name}": '
+                          f"Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in "
+                          f"object meta: {meta.get('resourceVersion')}",
+                          details={"name": name, "group": res.group, "kind": res.plural})  # fmt: skip

@@ -1,0 +1,82 @@
+"""Bearer-token authentication and a tiny RBAC for the simulated API server.
+
+Three users: `admin` may do everything (including the `/_sim/` control surface); `readonly` may
+get/list/watch; `repair` may get/list/watch everything plus exactly what the stsfix repair needs
+(patch statefulsets, delete and evict pods, create/update/patch/get leases, create events).
+Refusals use the real message shapes: 401 `Unauthorized`, and 403
+`statefulsets.apps "web" is forbidden: User "repair" cannot delete resource "statefulsets" in API
+group "apps" in the namespace "default"`. Standard library only.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from stsfix.sim.store import SimApiError
+
+DEFAULT_TOKENS: Final[dict[str, tuple[str, str]]] = {
+    "admin-token": ("admin", "admin"),
+    "readonly-token": ("readonly", "readonly"),
+    "repair-token": ("repair", "repair"),
+}
+READ_VERBS: Final = frozenset({"get", "list", "watch"})
+# role -> {(resource or resource/subresource, verb)}
+ROLE_GRANTS: Final[dict[str, frozenset[tuple[str, str]]]] = {
+    "repair": frozenset(
+        {
+            ("statefulsets", "patch"),
+            ("pods", "delete"),
+            ("pods/eviction", "create"),
+            ("leases", "create"),
+            ("leases", "update"),
+            ("leases", "patch"),
+            ("leases", "get"),
+            ("events", "create"),
+            ("events", "patch"),
+        }
+    ),
+}
+
+
+def unauthorized() -> SimApiError:
+    return SimApiError(401, "Unauthorized", "Unauthorized")
+
+
+def authenticate(header: str | None, tokens: dict[str, tuple[str, str]]) -> tuple[str, str]:
+    """(user, role) for an `Authorization: Bearer <token>` header; 401 when missing or unknown."""
+    if not header or not header.startswith("Bearer "):
+        raise unauthorized()
+    found = tokens.get(header[len("Bearer ") :].strip())
+    if found is None:
+        raise unauthorized()
+    return found
+
+
+def is_allowed(role: str, verb: str, resource: str) -> bool:
+    """May this role do `verb` on `resource` (plural, or plural/subresource)?"""
+    if role == "admin":
+        return True
+    if verb in READ_VERBS and role in ("readonly", "repair"):
+        return True
+    return (resource, verb) in ROLE_GRANTS.get(role, frozenset())
+
+
+def forbidden(
+    user: str, verb: str, resource: str, group: str, namespace: str | None, name: str | None
+) -> SimApiError:
+    """403 Forbidden worded as the RBAC authorizer does."""
+    plural = resource.split("/", 1)[0]
+    qualified = f"{plural}.{group}" if group else plural
+    subject = f'{qualified} "{name}"' if name else qualified
+    scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+    message = f'{subject} is forbidden: User "{user}" cannot {verb} resource "{resource}" in API group "{group}" {scope}'
+    details = {"name": name or "", "group": group, "kind": plural}
+    return SimApiError(403, "Forbidden", message, details=details)
+
+
+def authorize(
+    user: str, role: str, verb: str, resource: str, group: str, namespace: str | None, name: str | None
+) -> None:
+    """Raise 403 unless the role allows the request."""
+    if not is_allowed(role, verb, resource):
+        raise forbidden(user, verb, resource, group, namespace, name)

@@ -1,0 +1,107 @@
+"""Fault injection for the simulated API server: answer N matching requests with an error.
+
+A fault matches by HTTP method and a path regex (re.search on the path without the query). It can
+answer with a status code (plus `Retry-After`), add real-time latency before the normal answer (or
+before its error), or drop the connection with no reply at all. Each fault fires `times` times
+(None = forever); the first live matching fault wins. Standard library only.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class Fault:
+    """One injected fault; `remaining` counts down from `times` (None = unlimited)."""
+
+    method: str | None
+    path_re: str
+    status: int | None = None
+    retry_after: int | float | None = None
+    latency: float = 0.0
+    drop: bool = False
+    remaining: int | None = 1
+    message: str = ""
+    hits: int = 0
+    _pattern: re.Pattern[str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._pattern = re.compile(self.path_re)
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.remaining is not None and self.remaining <= 0:
+            return False
+        return (self.method is None or self.method.upper() == method) and bool(self._pattern.search(path))
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "path_re": self.path_re,
+            "status": self.status,
+            "retry_after": self.retry_after,
+            "latency": self.latency,
+            "drop": self.drop,
+            "remaining": self.remaining,
+            "hits": self.hits,
+        }
+
+
+class FaultSet:
+    """The server's live faults. `add` returns the Fault so tests can read `hits`/`remaining`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+
+    def add(
+        self,
+        method: str | None = None,
+        path_re: str = ".*",
+        status: int | None = None,
+        retry_after: int | float | None = None,
+        latency: float = 0.0,
+        drop: bool = False,
+        times: int | None = 1,
+        message: str = "",
+    ) -> Fault:
+        """Register a fault. With neither status nor drop it only adds latency."""
+        fault = Fault(
+            method=method.upper() if method else None,
+            path_re=path_re,
+            status=status,
+            retry_after=retry_after,
+            latency=float(latency),
+            drop=drop,
+            remaining=times,
+            message=message,
+        )
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def take(self, method: str, path: str) -> Fault | None:
+        """The first live fault for this request, counted as fired; None if none matches."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(method, path):
+                    fault.hits += 1
+                    if fault.remaining is not None:
+                        fault.remaining -= 1
+                    return fault
+        return None
+
+    def __len__(self) -> int:
+        with self._lock:
+            return sum(1 for f in self._faults if f.remaining is None or f.remaining > 0)
+
+    def as_json(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [f.as_json() for f in self._faults]

@@ -1,0 +1,341 @@
+"""The simulated kube-apiserver over HTTP(S): `ApiServer(store, clock=...).start()`.
+
+A stdlib `ThreadingHTTPServer` speaking HTTP/1.1 with keep-alive and TCP_NODELAY (without it,
+Nagle plus delayed ACK adds ~40 ms to every keep-alive request). The `Date` header carries the
+SIMULATED time, because clients judge ages from it. Every answered request is logged
+(`request_log`); faults (`faults`) can fail, delay or drop matching requests. A control surface
+under `/_sim/` (admin token) exposes the log, the faults and the clock over HTTP, and S2 can add
+routes with `add_control_route`. TLS uses a throwaway `trustme` CA (imported only when tls=True).
+Standard library + PyYAML only; never imports the `kubernetes` client.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import parse_qsl, urlsplit
+
+from stsfix.sim.api import Api
+from stsfix.sim.auth import DEFAULT_TOKENS, authenticate
+from stsfix.sim.clock import SimClock
+from stsfix.sim.faults import FaultSet
+from stsfix.sim.kubeconfig import kubeconfig_dict, write_kubeconfig
+from stsfix.sim.requestlog import RequestLog, RequestRecord
+from stsfix.sim.routes import Request, Response, Router
+from stsfix.sim.store import SimApiError, Store, encode
+
+Obj = dict[str, Any]
+ControlHandler = Callable[[Obj], tuple[int, Obj]]
+
+PUBLIC_PATHS: Final = frozenset({"/version", "/healthz", "/livez", "/readyz"})
+_REASONS: Final = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
+                   409: "Conflict", 410: "Gone", 422: "Invalid", 429: "TooManyRequests", 500: "InternalError",
+                   503: "ServiceUnavailable", 504: "Timeout"}  # fmt: skip
+
+
+def status_error(code: int, message: str = "") -> SimApiError:
+    reason = _REASONS.get(code, "InternalError" if code >= 500 else "BadRequest")
+    return SimApiError(code, reason, message or f"injected fault: {reason}")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+    owner: ApiServer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass  # the request log replaces the stderr access log
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        return formatdate(self.server.owner.clock.now().timestamp(), usegmt=True)
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _send(self, resp: Response) -> None:
+        self.send_response(resp.status)
+        self.send_header("Content-Type", resp.content_type)
+        for key, value in resp.headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(resp.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(resp.body)
+
+    def _send_stream(self, resp: Response) -> None:
+        self.send_response(resp.status)
+        self.send_header("Content-Type", resp.content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.flush()
+        assert resp.stream is not None
+        try:
+            for line in resp.stream:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
+            self.close_connection = True
+
+    def _drop(self) -> None:
+        """Close the connection without a reply (a dropped-connection fault)."""
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _serve(self) -> None:
+        owner = self.server.owner
+        url = urlsplit(self.path)
+        path = url.path.rstrip("/") or "/"
+        query = dict(parse_qsl(url.query, keep_blank_values=True))
+        user, status, logged = "", 0, path.startswith("/_sim")
+        try:
+            body = self._read_body()
+            if path.startswith("/_sim/") or path == "/_sim":
+                user, _ = authenticate(self.headers.get("Authorization"), owner.tokens)
+                resp = owner._control(self.command, path, body, user)
+                self._send(resp)
+                return
+            if path not in PUBLIC_PATHS:
+                user, role = authenticate(self.headers.get("Authorization"), owner.tokens)
+            else:
+                user, role = "system:anonymous", "readonly"
+            fault = owner.faults.take(self.command, path)
+            if fault is not None:
+                if fault.latency > 0:
+                    time.sleep(fault.latency)
+                if fault.drop:
+                    self._drop()
+                    return
+                if fault.status:
+                    err = status_error(fault.status, fault.message)
+                    headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+                    status = err.code
+                    self._send(Response(err.code, encode(err.status()), headers=headers))
+                    return
+            req = Request(self.command, path, query, body, self.headers.get("Content-Type", ""),
+                          self.headers.get("Accept", ""), self.headers.get("User-Agent", ""), user, role,
+                          stopped=lambda: owner._stopping.is_set())  # fmt: skip
+            resp = owner.router.discovery(path) if self.command == "GET" else None
+            if resp is None:
+                resp = owner.router.handle(req)
+            status = resp.status
+            if resp.stream is not None:
+                owner._log(self.command, path, query, status, user)
+                logged = True
+                self._send_stream(resp)
+                return
+            self._send(resp)
+        except SimApiError as err:
+            status = err.code
+            self._send(Response(err.code, encode(err.status())))
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except Exception as exc:  # a bug in the simulator: answer 500 like an apiserver panic
+            status = 500
+            err = SimApiError(500, "InternalError", f"an error on the server has prevented the request from "
+                              f"succeeding: {type(exc).__name__}: {exc}")  # fmt: skip
+            try:
+                self._send(Response(500, encode(err.status())))
+            except OSError:
+                self.close_connection = True
+        finally:
+            if not logged:
+                owner._log(self.command, path, query, status, user)
+
+
+class ApiServer:
+    """A fake kube-apiserver over the given Store; see the module docstring for the surface."""
+
+    def __init__(self, store: Store, *, clock: SimClock, version: str = "1.34.0", host: str = "127.0.0.1",
+                 port: int = 0, tls: bool = False) -> None:  # fmt: skip
+        self.store = store
+        self.clock = clock
+        self._version = version
+        self.host = host
+        self.port = port
+        self.tls = tls
+        self.request_log = RequestLog()
+        self.faults = FaultSet()
+        self.tokens: dict[str, tuple[str, str]] = dict(DEFAULT_TOKENS)
+        self.pod_logs: dict[tuple[str, str, str], str] = {}
+        self.ca_pem: bytes | None = None
+        self.api = Api(store, clock=clock, version=lambda: self._version)
+        self.router = Router(
+            self.api, logs=self.pod_logs, version=lambda: self._version, address=self._address
+        )
+        self._controls: dict[tuple[str, str], ControlHandler] = {
+            key: (lambda data, fn=fn: fn(self, data)) for key, fn in _BUILTIN.items()
+        }
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    # -- lifecycle --------------------------------------------------------------------------
+    @property
+    def version(self) -> str:
+        return self._version
+
+    def set_version(self, version: str) -> None:
+        """Change what /version reports (and the version-gated defaulting) from now on."""
+        self._version = version
+
+    def start(self) -> ApiServer:
+        """Bind and serve on a daemon thread; returns once the socket accepts connections."""
+        httpd = _Server((self.host, self.port), _Handler)
+        httpd.owner = self
+        if self.tls:
+            httpd.socket = self._tls_context().wrap_socket(httpd.socket, server_side=True)
+        self._httpd = httpd
+        self.port = httpd.server_address[1]
+        self._stopping.clear()
+        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name=f"sim-apiserver-{self.port}", daemon=True)  # fmt: skip
+        self._thread.start()
+        return self
+
+    def _tls_context(self) -> ssl.SSLContext:
+        import trustme  # lazily: a test-only dependency, needed only for tls=True
+
+        ca = trustme.CA()
+        cert = ca.issue_cert("127.0.0.1", "localhost")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        cert.configure_cert(ctx)
+        self.ca_pem = ca.cert_pem.bytes()
+        return ctx
+
+    def stop(self) -> None:
+        """Stop serving; open watches end at their next poll."""
+        self._stopping.set()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+            self._thread = None
+
+    def __enter__(self) -> ApiServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
+
+    def _address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def write_kubeconfig(self, path: str | os.PathLike[str], *, current: str = "admin") -> Path:
+        """Write a kubeconfig with contexts sim-admin, sim-readonly and sim-repair."""
+        doc = kubeconfig_dict(self.url, self.tokens, current=current, ca_pem=self.ca_pem)
+        return write_kubeconfig(path, doc)
+
+    # -- request log and control surface ----------------------------------------------------
+    def _log(self, method: str, path: str, query: dict[str, str], status: int, user: str) -> None:
+        self.request_log.append(RequestRecord(method, path, query, status, user, self.clock.now()))
+
+    def add_control_route(self, method: str, path: str, handler: ControlHandler) -> None:
+        """Serve `handler(body) -> (status, dict)` at `/_sim/...` for admin-token requests."""
+        self._controls[(method.upper(), path.rstrip("/"))] = handler
+
+    def _control(self, method: str, path: str, body: bytes, user: str) -> Response:
+        if user != "admin":
+            raise SimApiError(403, "Forbidden", f'User "{user}" cannot use the simulator control surface')
+        try:
+            data = json.loads(body) if body.strip() else {}
+        except ValueError:
+            raise SimApiError(400, "BadRequest", "control requests take a JSON body") from None
+        if not isinstance(data, dict):
+            raise SimApiError(400, "BadRequest", "control requests take a JSON object")
+        handler = self._controls.get((method, path))
+        if handler is None:
+            raise SimApiError(404, "NotFound", f"no simulator control route {method} {path}")
+        code, doc = handler(data)
+        return Response(code, encode(doc))
+
+
+def _requests(srv: ApiServer, _: Obj) -> tuple[int, Obj]:
+    return 200, {"items": [r.as_json() for r in srv.request_log]}
+
+
+def _clear_requests(srv: ApiServer, _: Obj) -> tuple[int, Obj]:
+    srv.request_log.clear()
+    return 200, {"status": "Success"}
+
+
+def _add_fault(srv: ApiServer, data: Obj) -> tuple[int, Obj]:
+    allowed = {"method", "path_re", "status", "retry_after", "latency", "drop", "times", "message"}
+    unknown = set(data) - allowed
+    if unknown:
+        raise SimApiError(400, "BadRequest", f"unknown fault fields: {sorted(unknown)}")
+    return 201, srv.faults.add(**data).as_json()
+
+
+def _clear_faults(srv: ApiServer, _: Obj) -> tuple[int, Obj]:
+    srv.faults.clear()
+    return 200, {"status": "Success"}
+
+
+def _list_faults(srv: ApiServer, _: Obj) -> tuple[int, Obj]:
+    return 200, {"items": srv.faults.as_json()}
+
+
+def _clock(srv: ApiServer, _: Obj) -> tuple[int, Obj]:
+    return 200, {"now": srv.clock.now().isoformat(), "speed": srv.clock.speed}
+
+
+def _set_clock(srv: ApiServer, data: Obj) -> tuple[int, Obj]:
+    if "advance" in data:
+        srv.clock.advance(float(data["advance"]))
+    if "speed" in data:
+        srv.clock.speed = float(data["speed"])
+    return _clock(srv, data)
+
+
+_BUILTIN: Final[dict[tuple[str, str], Callable[[ApiServer, Obj], tuple[int, Obj]]]] = {
+    ("GET", "/_sim/requests"): _requests,
+    ("DELETE", "/_sim/requests"): _clear_requests,
+    ("GET", "/_sim/faults"): _list_faults,
+    ("POST", "/_sim/faults"): _add_fault,
+    ("DELETE", "/_sim/faults"): _clear_faults,
+    ("GET", "/_sim/clock"): _clock,
+    ("POST", "/_sim/clock"): _set_clock,
+}
