@@ -1,0 +1,105 @@
+"""The repair lease: one coordination.k8s.io/v1 Lease per StatefulSet, `stsfix-<name>`.
+
+Held while a repair runs so two runs (a person and a CronJob) never act at once. A lease whose
+renewTime + leaseDurationSeconds is in the past (judged on the API server's clock) can be taken
+over. Every write carries the resourceVersion it read, so two runs racing for the same lease
+cannot both win: the loser gets a 409, reported as `LockedError`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from stsfix.errors import LockedError, NotFoundError, PreconditionFailedError
+from stsfix.kube.client import Connection, path_for
+from stsfix.model import parse_time
+
+
+def lease_name(name: str) -> str:
+    return f"stsfix-{name}"[:253]
+
+
+def _micro(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _expires(spec: dict[str, Any]) -> datetime | None:
+    renewed = parse_time(spec.get("renewTime")) or parse_time(spec.get("acquireTime"))
+    duration = spec.get("leaseDurationSeconds")
+    if renewed is None or not isinstance(duration, int):
+        return None
+    return renewed + timedelta(seconds=duration)
+
+
+def acquire_lease(conn: Connection, namespace: str, name: str, *, holder: str, duration_seconds: int) -> None:
+    """Take (or renew) the lease; `LockedError` if another holder's lease has not expired."""
+    path = path_for("leases", namespace, lease_name(name))
+    try:
+        current = conn.request("GET", path)
+    except NotFoundError:
+        current = None
+    now = conn.server_now()
+    if current is None:
+        body = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {
+                "name": lease_name(name),
+                "namespace": namespace,
+                "labels": {"app.kubernetes.io/managed-by": "stsfix"},
+            },
+            "spec": {
+                "holderIdentity": holder,
+                "leaseDurationSeconds": duration_seconds,
+                "acquireTime": _micro(now),
+                "renewTime": _micro(now),
+                "leaseTransitions": 0,
+            },
+        }
+        try:
+            conn.request("POST", path_for("leases", namespace), body=body)
+        except PreconditionFailedError:
+            raise LockedError(
+                f"another stsfix run took the repair lease of {namespace}/{name} just now"
+            ) from None
+        return
+    spec = dict(current.get("spec") or {})
+    other = spec.get("holderIdentity") or ""
+    expires = _expires(spec)
+    if other and other != holder and expires is not None and expires > now:
+        raise LockedError(
+            f"another stsfix run ({other}) holds the repair lease {namespace}/{lease_name(name)} until "
+            f"{expires.strftime('%H:%M:%SZ')} ({int((expires - now).total_seconds())}s); it can be taken over once it expires",
+            details={"holder": other, "lease": lease_name(name)},
+        )
+    if other != holder:
+        spec["acquireTime"] = _micro(now)
+        spec["leaseTransitions"] = int(spec.get("leaseTransitions") or 0) + 1
+    spec.update(
+        {"holderIdentity": holder, "leaseDurationSeconds": duration_seconds, "renewTime": _micro(now)}
+    )
+    updated = {**current, "spec": spec}
+    try:
+        conn.request("PUT", path, body=updated)
+    except PreconditionFailedError:
+        raise LockedError(
+            f"another stsfix run took the repair lease of {namespace}/{name} just now"
+        ) from None
+
+
+def release_lease(conn: Connection, namespace: str, name: str, *, holder: str) -> None:
+    """Give the lease back if we still hold it: clear the holder, as client-go leader election does."""
+    path = path_for("leases", namespace, lease_name(name))
+    try:
+        current = conn.request("GET", path)
+    except NotFoundError:
+        return
+    spec = dict(current.get("spec") or {})
+    if spec.get("holderIdentity") != holder:
+        return
+    spec.update({"holderIdentity": "", "leaseDurationSeconds": 1, "renewTime": _micro(conn.server_now())})
+    try:
+        conn.request("PUT", path, body={**current, "spec": spec})
+    except (NotFoundError, PreconditionFailedError):
+        return

@@ -1,0 +1,139 @@
+"""Watch-based waits: a fresh Snapshot now and after every change to the set or its pods.
+
+Two watches (the StatefulSet by name, its pods by selector) run on daemon threads and only signal
+"something changed"; the generator coalesces signals and re-reads one Snapshot (O(1) requests) per
+burst. A watch that expires (410 Gone, or an ERROR event with code 410) restarts from a fresh
+list; one that ends (timeoutSeconds) resumes from the last resourceVersion it saw (bookmarks
+included). A heartbeat re-read every few seconds covers time-based conditions (minReadySeconds,
+node-lost thresholds) that no event announces. Never sleep-polls for changes.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any, Final
+
+from stsfix.errors import ApiUnavailableError, ClusterError, StsfixError
+from stsfix.kube import reads
+from stsfix.kube.client import Connection, path_for
+from stsfix.model import Snapshot, selector_string
+
+HEARTBEAT_S: Final = 2.0
+WATCH_WINDOW_S: Final = 15
+MAX_WATCH_FAILURES: Final = 6
+
+
+class _Watcher(threading.Thread):
+    """One watch, re-established until `stop` is set; puts "change" or a fatal error on `out`."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        path: str,
+        query: dict[str, str],
+        *,
+        out: queue.Queue[object],
+        stop: threading.Event,
+        rv: str | None,
+    ):
+        super().__init__(daemon=True, name=f"stsfix-watch {path}")
+        self.conn, self.path, self.query, self.out, self.stop_event, self.rv = (
+            conn,
+            path,
+            query,
+            out,
+            stop,
+            rv,
+        )
+
+    def run(self) -> None:
+        failures = 0
+        while not self.stop_event.is_set():
+            query = {**self.query, "allowWatchBookmarks": "true", "timeoutSeconds": str(WATCH_WINDOW_S)}
+            if self.rv:
+                query["resourceVersion"] = self.rv
+            try:
+                for event in self.conn.stream(self.path, query=query, timeout=WATCH_WINDOW_S + 10):
+                    failures = 0
+                    if self.stop_event.is_set():
+                        return
+                    self._handle(event)
+            except ClusterError as err:
+                if err.code == "expired":
+                    self.rv = None
+                    self.out.put("expired")
+                    continue
+                if not isinstance(err, ApiUnavailableError):
+                    self.out.put(err)
+                    return
+                failures += 1
+                if failures >= MAX_WATCH_FAILURES:
+                    self.out.put(err)
+                    return
+                self.stop_event.wait(min(0.2 * 2**failures, 5.0))
+            except StsfixError as err:
+                self.out.put(err)
+                return
+
+    def _handle(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        obj = event.get("object") or {}
+        if kind == "ERROR":
+            if obj.get("code") == 410:
+                # The resourceVersion was compacted away: start over from the current state.
+                self.rv = None
+                self.out.put("expired")
+            return
+        rv = (obj.get("metadata") or {}).get("resourceVersion")
+        if rv:
+            self.rv = str(rv)
+        if kind != "BOOKMARK":
+            self.out.put("change")
+
+
+def watch_changes(
+    conn: Connection, namespace: str, name: str, *, timeout_seconds: float
+) -> Iterator[Snapshot]:
+    """Yield a Snapshot now and after each change, until `timeout_seconds` have passed."""
+    deadline = time.monotonic() + max(0.0, timeout_seconds)
+    snapshot = reads.read_snapshot(conn, namespace, name, full=True)
+    yield snapshot
+    signals: queue.Queue[object] = queue.Queue()
+    stop = threading.Event()
+    selector = selector_string(snapshot.statefulset.selector)
+    watchers = [
+        _Watcher(
+            conn,
+            path_for("statefulsets", namespace),
+            {"fieldSelector": f"metadata.name={name}"},
+            out=signals,
+            stop=stop,
+            rv=snapshot.statefulset.meta.resource_version,
+        ),
+        # Without a resourceVersion the pod watch starts with the current pods as ADDED: one extra
+        # re-read, but nothing between our read and the watch can be missed.
+        _Watcher(
+            conn, path_for("pods", namespace), {"labelSelector": selector}, out=signals, stop=stop, rv=None
+        ),
+    ]
+    for watcher in watchers:
+        watcher.start()
+    try:
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                signal = signals.get(timeout=min(HEARTBEAT_S, remaining))
+            except queue.Empty:
+                signal = "heartbeat"
+            while True:  # coalesce a burst of events into one re-read
+                if isinstance(signal, StsfixError):
+                    raise signal
+                try:
+                    signal = signals.get_nowait()
+                except queue.Empty:
+                    break
+            yield reads.read_snapshot(conn, namespace, name, full=True)
+    finally:
+        stop.set()

@@ -1,0 +1,267 @@
+"""Repair plans: which steps, in which order, with which preconditions, and when the planner refuses."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from stsfix.errors import NotFoundError, RefusedError, UsageError
+from stsfix.model import Snapshot
+from stsfix.planner import (
+    AwaitObserved,
+    AwaitReady,
+    AwaitRolloutComplete,
+    DeletePod,
+    EvictPod,
+    ForceDeletePod,
+    RevertTemplate,
+    check_preconditions,
+    plan_delete_pod,
+    plan_force_delete,
+    plan_from_dict,
+    plan_rollback,
+    replan,
+)
+from tests.unit.builders import (
+    BAD,
+    GOOD,
+    MIN,
+    REV_A,
+    REV_B,
+    T0,
+    ab_revisions,
+    make_node,
+    make_pod,
+    make_revision,
+    make_snapshot,
+)
+
+
+def stuck(
+    *, reverted: bool = False, bad: tuple[int, ...] = (4,), policy: str | None = None, **kw: object
+) -> Snapshot:
+    """The forced-rollback trap: 5 replicas, `bad` ordinals crash-looping on B, the rest Ready on A."""
+    pods = [make_pod(o, REV_B, state="crashloop") if o in bad else make_pod(o) for o in range(5)]
+    args: dict[str, object] = {
+        "replicas": 5,
+        "template": GOOD if reverted else BAD,
+        "current_revision": REV_A,
+        "update_revision": REV_A if reverted else REV_B,
+        "revisions": ab_revisions(a=3, b=2) if reverted else ab_revisions(),
+        "policy": policy,
+    }
+    return make_snapshot(pods, **{**args, **kw})
+
+
+def kinds(plan: object) -> list[str]:
+    return [s.kind for s in plan.steps]  # type: ignore[attr-defined]
+
+
+def test_rollback_reverts_awaits_observation_then_deletes_only_the_stuck_pod() -> None:
+    plan = plan_rollback(stuck(), now=T0)
+    assert kinds(plan) == [
+        "RevertTemplate",
+        "AwaitObserved",
+        "DeletePod",
+        "AwaitReady",
+        "AwaitRolloutComplete",
+    ]
+    revert, _, delete, ready, _ = plan.steps
+    assert (
+        isinstance(revert, RevertTemplate) and revert.to_revision == REV_A and revert.to_revision_number == 1
+    )
+    assert (
+        isinstance(delete, DeletePod)
+        and delete.pod_name == "web-4"
+        and delete.requires_update_revision == REV_A
+    )
+    assert isinstance(ready, AwaitReady) and ready.revision == REV_A and ready.replaces_uid == delete.pod_uid
+    assert plan.target_revision == REV_A
+    assert [p.name for p in plan.pods] == ["web-4"]
+    assert "currentRevision" in plan.reasons[0]
+
+
+def test_rollback_skips_the_revert_when_the_template_already_matches() -> None:
+    plan = plan_rollback(stuck(reverted=True), now=T0)
+    assert kinds(plan) == ["DeletePod", "AwaitReady", "AwaitRolloutComplete"]
+    assert any("skipped revert" in r for r in plan.reasons)
+
+
+def test_rollback_of_a_healthy_set_is_an_empty_plan() -> None:
+    plan = plan_rollback(make_snapshot(replicas=3), now=T0)
+    assert plan.steps == () and plan.is_empty
+
+
+def test_rollback_with_evict_uses_the_eviction_api() -> None:
+    plan = plan_rollback(stuck(), now=T0, evict=True)
+    assert isinstance(plan.steps[2], EvictPod)
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        pytest.param(
+            None, ["D4", "D3", "R3", "R4"], id="OrderedReady deletes all before waiting, lowest first"
+        ),
+        pytest.param("Parallel", ["D4", "R4", "D3", "R3"], id="Parallel deletes and waits one at a time"),
+    ],
+)
+def test_rollback_orders_several_stuck_pods_highest_first(policy: str | None, expected: list[str]) -> None:
+    plan = plan_rollback(stuck(bad=(3, 4), policy=policy), now=T0)
+    short = [
+        f"{s.kind[5] if s.kind == 'AwaitReady' else 'D'}{s.ordinal}"
+        for s in plan.steps
+        if isinstance(s, DeletePod | AwaitReady)
+    ]
+    assert short == expected
+
+
+def test_rollback_to_an_unknown_revision_number_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="unable to find specified revision 9"):
+        plan_rollback(stuck(), now=T0, to_revision=9)
+
+
+def test_rollback_to_an_explicit_revision() -> None:
+    plan = plan_rollback(stuck(), now=T0, to_revision=1)
+    assert plan.target_revision == REV_A and "requested" in plan.reasons[0]
+
+
+def test_rollback_refuses_when_current_revision_is_not_in_history() -> None:
+    snap = stuck(revisions=[make_revision(BAD, 2)])
+    with pytest.raises(RefusedError, match="ambiguous") as err:
+        plan_rollback(snap, now=T0)
+    assert err.value.code == "ambiguous_target_revision"
+
+
+def test_rollback_refuses_when_the_template_moved_on_past_the_stuck_revision() -> None:
+    fix = {**GOOD, "metadata": {"labels": {"app": "web", "fix": "1"}}}
+    from tests.unit.builders import revision_name
+
+    rev_c = revision_name(fix)
+    snap = stuck(template=fix, update_revision=rev_c, revisions=[*ab_revisions(), make_revision(fix, 3)])
+    with pytest.raises(RefusedError, match="moved on"):
+        plan_rollback(snap, now=T0)
+    assert plan_rollback(snap, now=T0, to_revision=3).target_revision == rev_c
+
+
+def test_rollback_refuses_on_delete_strategy() -> None:
+    with pytest.raises(RefusedError, match="OnDelete"):
+        plan_rollback(stuck(strategy="OnDelete"), now=T0)
+
+
+def test_delete_pod_refuses_a_ready_pod_without_force() -> None:
+    snap = stuck()
+    with pytest.raises(RefusedError, match="--force") as err:
+        plan_delete_pod(snap, 2, now=T0)
+    assert err.value.code == "pod_ready"
+    plan = plan_delete_pod(snap, 2, now=T0, force=True)
+    assert isinstance(plan.steps[0], DeletePod) and plan.steps[0].allow_ready
+
+
+def test_delete_pod_plans_delete_then_wait_at_the_expected_revision() -> None:
+    plan = plan_delete_pod(stuck(reverted=True), 4, now=T0)
+    assert kinds(plan) == ["DeletePod", "AwaitReady"] and plan.steps[1].revision == REV_A  # type: ignore[union-attr]
+
+
+def test_delete_pod_warns_when_the_pod_would_come_back_on_its_failing_revision() -> None:
+    plan = plan_delete_pod(stuck(), 4, now=T0)
+    assert any("revert the template first" in w for w in plan.warnings)
+
+
+def test_delete_pod_refuses_a_terminating_pod_and_a_missing_one() -> None:
+    pods = [make_pod(0), make_pod(1, deleted=-1 * MIN)]
+    snap = make_snapshot(pods, replicas=2)
+    with pytest.raises(RefusedError, match="force-delete"):
+        plan_delete_pod(snap, 1, now=T0)
+    with pytest.raises(NotFoundError):
+        plan_delete_pod(snap, 7, now=T0)
+
+
+@pytest.mark.parametrize(
+    ("nodes", "lost"),
+    [
+        pytest.param([make_node("node-1", "True")], False, id="Ready node is never lost"),
+        pytest.param(
+            [make_node("node-1", "Unknown", since=-2 * MIN)], False, id="NotReady for less than the threshold"
+        ),
+        pytest.param(
+            [make_node("node-1", "Unknown", since=-10 * MIN)], True, id="NotReady beyond the threshold"
+        ),
+        pytest.param(
+            [make_node("node-1", "False", since=-6 * MIN)], True, id="Ready=False beyond the threshold"
+        ),
+        pytest.param([make_node("other")], True, id="Node object gone"),
+        pytest.param(None, False, id="nodes unreadable is no evidence"),
+    ],
+)
+def test_force_delete_only_with_evidence_the_node_is_lost(nodes: list[object] | None, lost: bool) -> None:
+    pods = [make_pod(0), make_pod(1, deleted=-1 * MIN)]
+    snap = make_snapshot(pods, replicas=2, nodes=nodes)
+    if lost:
+        plan = plan_force_delete(snap, 1, now=T0, node_lost_after=timedelta(minutes=5))
+        assert isinstance(plan.steps[0], ForceDeletePod) and plan.steps[0].node_name == "node-1"
+        assert "run at once" in plan.warnings[0]
+    else:
+        with pytest.raises(RefusedError, match="refusing to force-delete web-1") as err:
+            plan_force_delete(snap, 1, now=T0)
+        assert err.value.code == "node_not_lost"
+
+
+def test_plan_round_trips_through_a_file_and_detects_edits() -> None:
+    plan = plan_rollback(stuck(), now=T0)
+    raw = plan.to_dict()
+    assert raw["fingerprint"].startswith("sha256:")
+    again = plan_from_dict(raw)
+    assert again.fingerprint == plan.fingerprint and again.steps == plan.steps
+    raw["steps"][2]["pod_name"] = "web-2"
+    with pytest.raises(UsageError, match="fingerprint"):
+        plan_from_dict(raw)
+
+
+def test_fingerprint_is_stable_for_the_same_state() -> None:
+    assert plan_rollback(stuck(), now=T0).fingerprint == plan_rollback(stuck(), now=T0).fingerprint
+
+
+def test_preconditions_hold_on_the_same_state_and_after_the_plans_own_revert() -> None:
+    plan = plan_rollback(stuck(), now=T0)
+    assert check_preconditions(plan, stuck()) == []
+    reverted = stuck(reverted=True, generation=3)
+    assert check_preconditions(plan, reverted) == []
+
+
+def test_preconditions_list_what_changed() -> None:
+    plan = plan_rollback(stuck(), now=T0)
+    edited = stuck(generation=5, update_revision="web-other")
+    changes = check_preconditions(plan, edited)
+    assert any("generation changed 2 -> 5" in c for c in changes)
+    assert any("updateRevision changed" in c for c in changes)
+    healed = make_snapshot(
+        [make_pod(o) if o < 4 else make_pod(4, REV_B) for o in range(5)],
+        replicas=5,
+        template=BAD,
+        update_revision=REV_B,
+        revisions=ab_revisions(),
+    )
+    assert any("web-4 is now Running and Ready" in c for c in check_preconditions(plan, healed))
+
+
+def test_preconditions_accept_a_pod_already_replaced_at_the_target() -> None:
+    plan = plan_rollback(stuck(reverted=True), now=T0)
+    fixed = make_snapshot([make_pod(o) for o in range(5)], replicas=5, revisions=ab_revisions(a=3, b=2))
+    pods = list(fixed.pods)
+    assert pods[4].meta.uid != plan.steps[0].pod_uid  # type: ignore[union-attr]
+    assert check_preconditions(plan, fixed) == []
+
+
+def test_replan_makes_the_same_plan_from_the_same_state() -> None:
+    plan = plan_rollback(stuck(), now=T0)
+    assert replan(plan.request, stuck(), now=T0).fingerprint == plan.fingerprint
+
+
+def test_await_steps_describe_themselves_in_full_sentences() -> None:
+    plan = plan_rollback(stuck(), now=T0)
+    text = [s.describe() for s in plan.steps]
+    assert text[0].startswith("Revert the pod template to web-")
+    assert isinstance(plan.steps[1], AwaitObserved) and isinstance(plan.steps[-1], AwaitRolloutComplete)
+    assert "5 of 5" in text[-1]
