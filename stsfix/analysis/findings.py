@@ -1,0 +1,188 @@
+"""The vocabulary of a diagnosis: findings, their causes and severities, and repair steps.
+
+A `Finding` is not an error (kubectl's `CheckDiffErr` rule): it names what is wrong, shows the
+evidence, and proposes a `Repair` whose steps carry the stsfix command that performs them. The
+string values of the enums and the `code`s are an API (JSON output, runbooks): keep them stable.
+Pure: stdlib and `stsfix.model` only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Final
+
+from stsfix.analysis.progress import RolloutState
+from stsfix.model import StatefulSetState
+
+Verdict = RolloutState
+
+# Finding codes (stable API; documented in docs/output.md by the CLI).
+FORCED_ROLLBACK_NEEDED: Final = "forced-rollback-needed"
+BAD_UPDATE_REVISION: Final = "bad-update-revision"
+POD_STUCK_TERMINATING: Final = "pod-stuck-terminating"
+PVC_PENDING: Final = "pvc-pending"
+PVC_MISSING: Final = "pvc-missing"
+UNSCHEDULABLE: Final = "unschedulable"
+POD_NOT_READY: Final = "pod-not-ready"
+PARTITION_HOLDS_ROLLOUT: Final = "partition-holds-rollout"
+ONDELETE_PENDING: Final = "ondelete-pending"
+MAXUNAVAILABLE_REGRESSION: Final = "maxunavailable-regression"
+CONTROLLER_NOT_OBSERVING: Final = "controller-not-observing"
+OPERATOR_MANAGED: Final = "operator-managed"
+ROLLOUT_IN_PROGRESS: Final = "rollout-in-progress"
+ROLLOUT_COMPLETE: Final = "rollout-complete"
+
+# Playbook names.
+PLAYBOOK_FORCED_ROLLBACK: Final = "forced-rollback"
+PLAYBOOK_STUCK_TERMINATING: Final = "stuck-terminating"
+PLAYBOOK_PVC_PENDING: Final = "pvc-pending"
+PLAYBOOK_CANARY_PARTITION: Final = "canary-partition"
+PLAYBOOK_SAFE_RESTART: Final = "safe-restart"
+
+
+class Severity(StrEnum):
+    """How urgent a finding is: critical blocks the rollout, warning needs a look, info is context."""
+
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class Cause(StrEnum):
+    """Why a pod is unhealthy, in the words of its status."""
+
+    CRASH_LOOP = "crash-loop"
+    IMAGE_PULL = "image-pull"
+    READINESS_FAILING = "readiness-failing"
+    CREATE_CONTAINER_ERROR = "create-container-error"
+    INIT_FAILURE = "init-failure"
+    OOM_KILLED = "oom-killed"
+    UNSCHEDULABLE = "unschedulable"
+    PVC_PENDING = "pvc-pending"
+    PVC_MISSING = "pvc-missing"
+    NODE_LOST = "node-lost"
+    EVICTED = "evicted"
+    TERMINATED = "terminated"
+    UNKNOWN = "unknown"
+
+
+class RepairAction(StrEnum):
+    """What one repair step does; `params` keys per action are listed on the step constructors."""
+
+    REVERT_TEMPLATE = "revert-template"
+    DELETE_POD = "delete-pod"
+    EVICT_POD = "evict-pod"
+    VERIFY_NODE_GONE = "verify-node-gone"
+    FORCE_DELETE_POD = "force-delete-pod"
+    SET_PARTITION = "set-partition"
+
+
+@dataclass(frozen=True, slots=True)
+class RepairStep:
+    """One step: the action, its parameters, and the stsfix command line that carries it out."""
+
+    action: RepairAction
+    params: dict[str, str | int] = field(hash=False)
+    command: str
+
+
+@dataclass(frozen=True, slots=True)
+class Repair:
+    """What to do about a finding: a one-line summary and ordered steps (may be empty)."""
+
+    summary: str
+    steps: tuple[RepairStep, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One diagnosed fact: a stable code, severity, cause, the pods concerned, a full-sentence
+    message, evidence lines, a repair, and the playbook that fits (or None)."""
+
+    code: str
+    severity: Severity
+    cause: Cause
+    message: str
+    pods: tuple[str, ...] = ()
+    evidence: tuple[str, ...] = ()
+    repair: Repair | None = None
+    playbook: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionRef:
+    """A revision by name and number (number None when the ControllerRevision was not found)."""
+
+    name: str
+    number: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    """The diagnosis of one StatefulSet: verdict, revisions, findings and what data was missing."""
+
+    namespace: str
+    name: str
+    verdict: Verdict
+    current_revision: RevisionRef
+    update_revision: RevisionRef
+    findings: tuple[Finding, ...]
+    missing: tuple[str, ...] = ()
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(f.code for f in self.findings)
+
+    def finding(self, code: str) -> Finding | None:
+        """The first finding with `code`, or None."""
+        return next((f for f in self.findings if f.code == code), None)
+
+
+# --- step constructors: the command lines are the CLI's (keep in step with stsfix --help) ----------
+
+
+def _target(sts: StatefulSetState) -> str:
+    return f"-n {sts.namespace} {sts.name}"
+
+
+def revert_template(sts: StatefulSetState, number: int) -> RepairStep:
+    """params: toRevision."""
+    return RepairStep(
+        RepairAction.REVERT_TEMPLATE,
+        {"toRevision": number},
+        f"stsfix rollback {_target(sts)} --to-revision {number}",
+    )
+
+
+def delete_pod(sts: StatefulSetState, pod: str, ordinal: int) -> RepairStep:
+    """params: pod."""
+    return RepairStep(RepairAction.DELETE_POD, {"pod": pod}, f"stsfix delete-pod {_target(sts)} {ordinal}")
+
+
+def evict_pod(sts: StatefulSetState, pod: str, ordinal: int) -> RepairStep:
+    """params: pod."""
+    return RepairStep(
+        RepairAction.EVICT_POD, {"pod": pod}, f"stsfix delete-pod {_target(sts)} {ordinal} --evict"
+    )
+
+
+def verify_node_gone(node: str) -> RepairStep:
+    """params: node."""
+    return RepairStep(RepairAction.VERIFY_NODE_GONE, {"node": node}, f"kubectl get node {node}")
+
+
+def force_delete_pod(sts: StatefulSetState, pod: str, ordinal: int, node: str) -> RepairStep:
+    """params: pod, node."""
+    return RepairStep(
+        RepairAction.FORCE_DELETE_POD,
+        {"pod": pod, "node": node},
+        f"stsfix force-delete {_target(sts)} {ordinal}",
+    )
+
+
+def set_partition(sts: StatefulSetState, value: int) -> RepairStep:
+    """params: value."""
+    return RepairStep(
+        RepairAction.SET_PARTITION, {"value": value}, f"stsfix partition {_target(sts)} --set {value}"
+    )
