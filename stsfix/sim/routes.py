@@ -203,6 +203,10 @@ class Router:
             return json_response(200, obj)
         if verb == "patch":
             yaml_ok = req.content_type.startswith("application/apply-patch")
+            if yaml_ok:
+                manager = req.query.get(
+                    "fieldManager", ""
+                )  # apply needs it explicitly; no User-Agent default
             obj, created = self.api.patch(plural, ns, name, req.content_type, parse_body(req.body, yaml_ok=yaml_ok),
                                           subresource=route.sub, dry_run=dry_run, manager=manager)  # fmt: skip
             return json_response(201 if created else 200, obj)

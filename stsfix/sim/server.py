@@ -57,6 +57,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
+    sim_user: str = ""
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
@@ -123,60 +124,59 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         path = url.path.rstrip("/") or "/"
         query = dict(parse_qsl(url.query, keep_blank_values=True))
-        user, status, logged = "", 0, path.startswith("/_sim")
+        control = path == "/_sim" or path.startswith("/_sim/")
+        self.sim_user = ""
         try:
-            body = self._read_body()
-            if path.startswith("/_sim/") or path == "/_sim":
-                user, _ = authenticate(self.headers.get("Authorization"), owner.tokens)
-                resp = owner._control(self.command, path, body, user)
-                self._send(resp)
-                return
-            if path not in PUBLIC_PATHS:
-                user, role = authenticate(self.headers.get("Authorization"), owner.tokens)
-            else:
-                user, role = "system:anonymous", "readonly"
-            fault = owner.faults.take(self.command, path)
-            if fault is not None:
-                if fault.latency > 0:
-                    time.sleep(fault.latency)
-                if fault.drop:
-                    self._drop()
-                    return
-                if fault.status:
-                    err = status_error(fault.status, fault.message)
-                    headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
-                    status = err.code
-                    self._send(Response(err.code, encode(err.status()), headers=headers))
-                    return
-            req = Request(self.command, path, query, body, self.headers.get("Content-Type", ""),
-                          self.headers.get("Accept", ""), self.headers.get("User-Agent", ""), user, role,
-                          stopped=lambda: owner._stopping.is_set())  # fmt: skip
-            resp = owner.router.discovery(path) if self.command == "GET" else None
-            if resp is None:
-                resp = owner.router.handle(req)
-            status = resp.status
-            if resp.stream is not None:
-                owner._log(self.command, path, query, status, user)
-                logged = True
-                self._send_stream(resp)
-                return
-            self._send(resp)
+            resp = self._answer(owner, path, query, control)
         except SimApiError as err:
-            status = err.code
-            self._send(Response(err.code, encode(err.status())))
+            resp = Response(err.code, encode(err.status()), headers=err.headers)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+            return
         except Exception as exc:  # a bug in the simulator: answer 500 like an apiserver panic
-            status = 500
             err = SimApiError(500, "InternalError", f"an error on the server has prevented the request from "
                               f"succeeding: {type(exc).__name__}: {exc}")  # fmt: skip
-            try:
-                self._send(Response(500, encode(err.status())))
-            except OSError:
-                self.close_connection = True
-        finally:
-            if not logged:
-                owner._log(self.command, path, query, status, user)
+            resp = Response(500, encode(err.status()))
+        if not control:  # log before answering, so a client that saw the answer also sees the record
+            owner._log(self.command, path, query, resp.status, self.sim_user)
+        try:
+            if resp is _DROP:
+                self._drop()
+            elif resp.stream is not None:
+                self._send_stream(resp)
+            else:
+                self._send(resp)
+        except OSError:
+            self.close_connection = True
+
+    def _answer(self, owner: ApiServer, path: str, query: dict[str, str], control: bool) -> Response:
+        body = self._read_body()
+        auth = self.headers.get("Authorization")
+        if control:
+            self.sim_user, _ = authenticate(auth, owner.tokens)
+            return owner._control(self.command, path, body, self.sim_user)
+        user, role = (
+            authenticate(auth, owner.tokens) if path not in PUBLIC_PATHS else ("system:anonymous", "readonly")
+        )
+        self.sim_user = user
+        fault = owner.faults.take(self.command, path)
+        if fault is not None:
+            if fault.latency > 0:
+                time.sleep(fault.latency)
+            if fault.drop:
+                return _DROP
+            if fault.status:
+                err = status_error(fault.status, fault.message)
+                headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+                return Response(err.code, encode(err.status()), headers=headers)
+        req = Request(self.command, path, query, body, self.headers.get("Content-Type", ""),
+                      self.headers.get("Accept", ""), self.headers.get("User-Agent", ""), user, role,
+                      stopped=owner._stopping.is_set)  # fmt: skip
+        resp = owner.router.discovery(path) if self.command == "GET" else None
+        return resp if resp is not None else owner.router.handle(req)
+
+
+_DROP: Final = Response(0)
 
 
 class ApiServer:

@@ -32,12 +32,21 @@ Key = tuple[str, str, str]  # (resource, namespace or "", name)
 class SimApiError(Exception):
     """An error the API server answers with a Status body."""
 
-    def __init__(self, code: int, reason: str, message: str, *, details: Obj | None = None):
+    def __init__(
+        self,
+        code: int,
+        reason: str,
+        message: str,
+        *,
+        details: Obj | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.code = code
         self.reason = reason
         self.message = message
         self.details = details or {}
+        self.headers = headers or {}  # extra response headers, e.g. Retry-After
 
     def status(self) -> Obj:
         body: Obj = {

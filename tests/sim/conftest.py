@@ -125,7 +125,7 @@ def pod_manifest(
     body: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": name, "labels": labels or {"app": "web"}},
+        "metadata": {"name": name, "labels": {"app": "web"} if labels is None else labels},
         "spec": {"containers": [{"name": "app", "image": "nginx:1.25"}]},
     }
     if node:
