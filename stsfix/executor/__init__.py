@@ -469,6 +469,15 @@ class _Run:
             raise PreconditionFailedError(
                 f"refusing: {what}; and a fresh plan is refused: {err.message}", details=details
             ) from None
+        reverted_from = {s.from_revision for s in self.plan.steps if isinstance(s, RevertTemplate)}
+        for step in fresh.steps:
+            if isinstance(step, RevertTemplate) and step.from_revision not in reverted_from:
+                # Someone else wrote a new template while we repaired: never overwrite their change.
+                raise PreconditionFailedError(
+                    f"refusing: {what}; the template was changed to {step.from_revision} by someone else during the "
+                    "repair, and stsfix does not overwrite it",
+                    details=details,
+                )
         if self.plan.target_revision and fresh.target_revision != self.plan.target_revision:
             raise PreconditionFailedError(
                 f"refusing: {what}; a fresh plan would target {fresh.target_revision} instead of {self.plan.target_revision}",

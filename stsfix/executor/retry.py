@@ -7,6 +7,7 @@ executor's job, not tenacity's. tenacity is built here and nowhere else.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -31,12 +32,12 @@ class RetryPolicy:
 
 
 def _wait(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
-    expo = tenacity.wait_exponential_jitter(
-        initial=policy.initial_s, max=policy.max_s, jitter=policy.jitter_s
-    )
-
     def wait(state: tenacity.RetryCallState) -> float:
-        base = float(expo(state))
+        # Exponential back-off with additive jitter (tenacity's wait_exponential_jitter, whose
+        # parameter names differ between tenacity 8 and 9).
+        base = min(policy.max_s, policy.initial_s * 2 ** (state.attempt_number - 1)) + random.uniform(
+            0, policy.jitter_s
+        )
         exc = state.outcome.exception() if state.outcome is not None else None
         retry_after = getattr(exc, "retry_after", None)
         if isinstance(retry_after, int | float) and retry_after > 0:

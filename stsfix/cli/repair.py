@@ -1,0 +1,353 @@
+"""`stsfix rollback`, `stsfix delete-pod` and `stsfix force-delete`: plan, show, confirm, execute.
+
+Each command reads one Snapshot, asks the planner for a Plan, and then, by --dry-run:
+`client` prints the plan (exit 3 when it changes something, 0 when there is nothing to do);
+`server` runs every mutation with dryRun=All and reports what the server said; `none` asks for
+confirmation on a TTY (or requires --yes) and executes. Progress goes to stderr (a live line on a
+TTY, or JSON lines with --progress=jsonl); stdout carries only the result.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Annotated, Any, Final
+
+import typer
+
+from stsfix.cli.common import (
+    Globals,
+    cluster_command,
+    connect,
+    emit,
+    is_interactive,
+    note,
+    parse_duration,
+    parse_target,
+)
+from stsfix.errors import ConfirmationRequiredError, ExitCode, UsageError
+from stsfix.render import Result, table
+
+if TYPE_CHECKING:
+    from stsfix.executor import Outcome, ProgressEvent
+    from stsfix.planner import Plan
+    from stsfix.ports import ClusterPort
+
+TargetArg = Annotated[str, typer.Argument(help="NAME, sts/NAME or statefulset/NAME")]
+OrdinalArg = Annotated[int, typer.Argument(help="The ordinal of the pod (web-3 -> 3).", min=0)]
+DryRunOpt = Annotated[
+    str,
+    typer.Option(
+        "--dry-run", help="none: act. client: print the plan. server: send every mutation with dryRun=All."
+    ),
+]
+YesOpt = Annotated[
+    bool, typer.Option("--yes", "-y", help="Apply without asking (required when no terminal can confirm).")
+]
+TimeoutOpt = Annotated[str, typer.Option("--timeout", help="Deadline for the waits (e.g. 90s, 10m).")]
+ProgressOpt = Annotated[
+    str,
+    typer.Option(
+        "--progress", help="auto (live line on a TTY, plain lines otherwise), plain, jsonl or none."
+    ),
+]
+EvictOpt = Annotated[
+    bool, typer.Option("--evict", help="Evict through the Eviction API (PodDisruptionBudgets apply).")
+]
+WaitOpt = Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the pod to come back Ready.")]
+
+DRY_RUN_MODES: Final = ("none", "client", "server")
+PROGRESS_MODES: Final = ("auto", "plain", "jsonl", "none")
+LEASE_SECONDS: Final = 60
+
+# Injection points for tests (kopf's "controls impossible to pass via CLI").
+SLEEP: Callable[[float], None] = time.sleep
+RETRY_POLICY: Any = None
+
+
+def lease_holder() -> str:
+    """Who holds the lease: user@host/pid, so `kubectl get lease` says who is repairing."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}/pid-{os.getpid()}"
+
+
+# -- progress -----------------------------------------------------------------------------------
+class Progress:
+    """Progress on stderr: plain lines, JSON lines, a live line on a TTY, or nothing."""
+
+    def __init__(self, mode: str):
+        if mode not in PROGRESS_MODES:
+            raise UsageError(f'unknown --progress "{mode}": use one of {", ".join(PROGRESS_MODES)}')
+        self.live = mode == "auto" and sys.stderr.isatty()
+        self.mode = "plain" if mode == "auto" else mode
+        self.open_line = False
+
+    def __call__(self, event: ProgressEvent) -> None:
+        stream = sys.stderr
+        if self.mode == "none":
+            return
+        if self.mode == "jsonl":
+            stream.write(json.dumps({"time": round(time.time(), 3), **event.to_dict()}, default=str) + "\n")
+            stream.flush()
+            return
+        prefix = f"[{event.step}] " if event.step else ""
+        if self.live and event.event == "wait":
+            stream.write(f"\r\033[K{prefix}{event.message}")
+            self.open_line = True
+        else:
+            if self.open_line:
+                stream.write("\n")
+                self.open_line = False
+            stream.write(
+                f"{prefix}{event.message}\n" if event.event != "step" else f"{prefix}{event.message} ...\n"
+            )
+        stream.flush()
+
+    def close(self) -> None:
+        if self.open_line:
+            sys.stderr.write("\n")
+            self.open_line = False
+
+
+# -- rendering ----------------------------------------------------------------------------------
+def render_plan(plan: Plan) -> str:
+    lines = [
+        f"Plan for statefulset {plan.namespace}/{plan.name} ({plan.request.command}, {plan.fingerprint[:19]}…)"
+    ]
+    if plan.target_revision:
+        number = f" (revision {plan.target_revision_number})" if plan.target_revision_number else ""
+        lines.append(f"Target revision: {plan.target_revision}{number}")
+    if plan.reasons:
+        lines.append("Why:")
+        lines.extend(f"  - {r}" for r in plan.reasons)
+    if plan.steps:
+        lines.append("Steps:")
+        lines.extend(f"  {i}. {s.describe()}" for i, s in enumerate(plan.steps, 1))
+    else:
+        lines.append("Nothing to do: the StatefulSet is already healthy at the target revision.")
+    if plan.warnings:
+        lines.append("Warnings:")
+        lines.extend(f"  ! {w}" for w in plan.warnings)
+    return "\n".join(lines)
+
+
+def render_outcome(outcome: Outcome) -> str:
+    rows = [[s.index, s.kind, s.status, s.message or s.description] for s in outcome.steps]
+    plan = outcome.plan
+    head = (
+        f"{plan.request.command} of statefulset {plan.namespace}/{plan.name}: {outcome.status}"
+        f"{' (server dry run)' if outcome.dry_run else ''} in {outcome.seconds:.1f}s"
+        + (f" after {outcome.replans} re-plan(s)" if outcome.replans else "")
+    )
+    parts = [table(rows, ["step", "kind", "result", "message"]) if rows else "", head]
+    if outcome.error is not None:
+        parts.append(f"error: {outcome.error.message}")
+    return "\n".join(p for p in parts if p)
+
+
+# -- the shared flow ----------------------------------------------------------------------------
+def check_dry_run(value: str) -> str:
+    if value not in DRY_RUN_MODES:
+        raise UsageError(f'invalid --dry-run "{value}": use none, client or server')
+    return value
+
+
+def confirm(plan: Plan, *, yes: bool) -> None:
+    """Confirmation on a TTY; `--yes` otherwise (exit 4 without it)."""
+    if yes or plan.is_empty:
+        return
+    if not is_interactive():
+        raise ConfirmationRequiredError("Pass --yes to apply the plan when no terminal can confirm it.")
+    if not typer.confirm("Apply this plan?", default=False, err=True):
+        raise ConfirmationRequiredError("Not confirmed: nothing was changed.")
+
+
+def plan_payload(plan: Plan) -> dict[str, Any]:
+    return {"statefulset": {"namespace": plan.namespace, "name": plan.name}, "plan": plan.to_dict()}
+
+
+def run_plan(
+    g: Globals,
+    cluster: ClusterPort,
+    plan: Plan,
+    *,
+    dry_run: str,
+    yes: bool,
+    timeout: str,
+    progress: str,
+    allow_replan: bool = True,
+) -> None:
+    """Show the plan, then print it (client), run it as a server dry run, or confirm and run it."""
+    from stsfix.executor import RetryPolicy, execute
+
+    sink = Progress(progress)
+    if dry_run == "client":
+        code = ExitCode.OK if plan.is_empty else ExitCode.ACTION_NEEDED
+        emit(Result(kind="Plan", exit_code=code, payload=plan_payload(plan)), g, human=render_plan(plan))
+        return
+    if sink.mode != "jsonl" and sink.mode != "none":
+        note(render_plan(plan))
+    if dry_run == "none":
+        confirm(plan, yes=yes)
+    try:
+        outcome = execute(
+            plan,
+            cluster,
+            dry_run=dry_run == "server",
+            policy=RETRY_POLICY or RetryPolicy(),
+            sleep=SLEEP,
+            timeout_s=parse_duration(timeout),
+            progress=sink,
+            allow_replan=allow_replan,
+            lease_holder=lease_holder(),
+            lease_seconds=LEASE_SECONDS,
+        )
+    finally:
+        sink.close()
+    emit(outcome_result(outcome), g, human=render_outcome(outcome))
+
+
+def outcome_result(outcome: Outcome) -> Result:
+    code = outcome.exit_code
+    if outcome.dry_run and code == ExitCode.OK and not outcome.plan.is_empty:
+        code = ExitCode.ACTION_NEEDED
+    errors: tuple[dict[str, Any], ...] = ()
+    if outcome.error is not None:
+        errors = ({"code": outcome.error.code, "message": outcome.error.message},)
+    payload = {**plan_payload(outcome.plan), "outcome": outcome.to_dict()}
+    return Result(kind="Repair", exit_code=code, payload=payload, errors=errors)
+
+
+def read(g: Globals, target: str) -> tuple[ClusterPort, Any]:
+    name = parse_target(target)
+    cluster, namespace = connect(g)
+    return cluster, cluster.read_snapshot(namespace, name)
+
+
+def _now(cluster: ClusterPort, snapshot: Any) -> Any:
+    return snapshot.observed_at or cluster.server_now()
+
+
+# -- commands -----------------------------------------------------------------------------------
+def make_rollback_plan(
+    g: Globals, target: str, to_revision: int | None, evict: bool
+) -> tuple[ClusterPort, Plan]:
+    from stsfix.planner import plan_rollback
+
+    cluster, snapshot = read(g, target)
+    return cluster, plan_rollback(snapshot, now=_now(cluster, snapshot), to_revision=to_revision, evict=evict)
+
+
+def make_delete_plan(
+    g: Globals, target: str, ordinal: int, evict: bool, force: bool, wait: bool
+) -> tuple[ClusterPort, Plan]:
+    from stsfix.planner import plan_delete_pod
+
+    cluster, snapshot = read(g, target)
+    return cluster, plan_delete_pod(
+        snapshot, ordinal, now=_now(cluster, snapshot), evict=evict, force=force, wait=wait
+    )
+
+
+def make_force_plan(
+    g: Globals, target: str, ordinal: int, node_lost_after: str, wait: bool
+) -> tuple[ClusterPort, Plan]:
+    from stsfix.planner import plan_force_delete
+
+    cluster, snapshot = read(g, target)
+    threshold = timedelta(seconds=parse_duration(node_lost_after))
+    return cluster, plan_force_delete(
+        snapshot, ordinal, now=_now(cluster, snapshot), node_lost_after=threshold, wait=wait
+    )
+
+
+ToRevisionOpt = Annotated[
+    int | None,
+    typer.Option("--to-revision", help="Roll back to this revision number (see stsfix history).", min=1),
+]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Allow deleting a pod that is Running and Ready.")]
+NodeLostOpt = Annotated[
+    str, typer.Option("--node-lost-after", help="How long the node must be NotReady/Unknown (server clock).")
+]
+
+
+@cluster_command
+def rollback(
+    target: TargetArg,
+    to_revision: ToRevisionOpt = None,
+    evict: EvictOpt = False,
+    dry_run: DryRunOpt = "none",
+    yes: YesOpt = False,
+    timeout: TimeoutOpt = "10m",
+    progress: ProgressOpt = "auto",
+    *,
+    g: Globals,
+) -> None:
+    """The forced rollback: revert the template, wait until observed, replace the stuck pods, wait for the rollout.
+
+    The target defaults to status.currentRevision (the last revision every pod ran Ready at);
+    ambiguous cases are refused unless --to-revision is given. Only pods off the target revision
+    that are not Ready are deleted, highest ordinal first, and only once the controller has
+    observed the revert.
+    """
+    check_dry_run(dry_run)
+    cluster, plan = make_rollback_plan(g, target, to_revision, evict)
+    run_plan(g, cluster, plan, dry_run=dry_run, yes=yes, timeout=timeout, progress=progress)
+
+
+@cluster_command
+def delete_pod(
+    target: TargetArg,
+    ordinal: OrdinalArg,
+    evict: EvictOpt = False,
+    force: ForceOpt = False,
+    wait: WaitOpt = True,
+    dry_run: DryRunOpt = "none",
+    yes: YesOpt = False,
+    timeout: TimeoutOpt = "10m",
+    progress: ProgressOpt = "auto",
+    *,
+    g: Globals,
+) -> None:
+    """Delete (or --evict) one pod with uid/resourceVersion preconditions; a Ready pod needs --force."""
+    check_dry_run(dry_run)
+    cluster, plan = make_delete_plan(g, target, ordinal, evict, force, wait)
+    run_plan(g, cluster, plan, dry_run=dry_run, yes=yes, timeout=timeout, progress=progress)
+
+
+@cluster_command
+def force_delete(
+    target: TargetArg,
+    ordinal: OrdinalArg,
+    node_lost_after: NodeLostOpt = "5m",
+    wait: WaitOpt = True,
+    dry_run: DryRunOpt = "none",
+    yes: YesOpt = False,
+    timeout: TimeoutOpt = "10m",
+    progress: ProgressOpt = "auto",
+    *,
+    g: Globals,
+) -> None:
+    """Force-delete (grace period 0) a pod whose node is gone or NotReady beyond --node-lost-after.
+
+    Refused for a pod on a Ready node. If the node is in fact still running the pod, its identity
+    (name and volumes) may run twice: the plan says what was checked.
+    """
+    check_dry_run(dry_run)
+    cluster, plan = make_force_plan(g, target, ordinal, node_lost_after, wait)
+    run_plan(g, cluster, plan, dry_run=dry_run, yes=yes, timeout=timeout, progress=progress)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("rollback")(rollback)
+    app.command("delete-pod")(delete_pod)
+    app.command("force-delete")(force_delete)
