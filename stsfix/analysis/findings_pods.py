@@ -72,6 +72,8 @@ def _revert_to(ctx: Context, bad: bool) -> tuple[int | None, str]:
     live = live_template_revision(ctx)
     if live is not None and (not ctx.observed or live.name != ctx.sts.update_revision):
         return live.revision, live.name
+    if not ctx.observed:
+        return None, ctx.sts.update_revision  # a new template the controller has not seen: wait
     if bad:
         current = ctx.snapshot.revision_named(ctx.sts.current_revision)
         return (current.revision if current else None), ctx.sts.current_revision
