@@ -79,9 +79,9 @@ def root(
 
 
 def _register() -> None:
-    from stsfix.cli import history, reads
+    from stsfix.cli import diagnose, history, inspect
 
-    for module in (reads, history):
+    for module in (inspect, diagnose, history):
         module.register(app)
 
 

@@ -12,6 +12,7 @@ import functools
 import inspect
 import re
 import sys
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Annotated, Any, Final
@@ -139,7 +140,14 @@ def emit_error(err: StsfixError, output: str) -> None:
 def cluster_command(command: Callable[..., None]) -> Callable[..., None]:
     """Add the shared kubectl flags to a command, pass them as `g: Globals`, map errors to exit codes."""
     signature = inspect.signature(command)
-    own = [p for name, p in signature.parameters.items() if name != "g"]
+    # NB: resolve string annotations (PEP 563) here, keeping Annotated metadata: Typer would
+    # otherwise resolve them without extras and lose every typer.Argument/Option declaration.
+    hints = typing.get_type_hints(command, include_extras=True)
+    own = [
+        p.replace(annotation=hints.get(name, p.annotation))
+        for name, p in signature.parameters.items()
+        if name != "g"
+    ]
     shared = [
         inspect.Parameter(
             name,
@@ -164,6 +172,7 @@ def cluster_command(command: Callable[..., None]) -> Callable[..., None]:
             raise typer.Exit(code=int(err.exit_code)) from None
 
     wrapper.__signature__ = signature.replace(parameters=[*own, *shared, ctx_param])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in [*own, *shared, ctx_param]}
     return wrapper
 
 

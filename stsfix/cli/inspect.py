@@ -1,0 +1,220 @@
+"""`stsfix inspect`: one StatefulSet per ordinal and per revision, or a fleet, once or live (--watch)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from stsfix.cli.common import Globals, cluster_command, connect, emit, note, parse_target
+from stsfix.cli.sources import AllNamespacesOpt, FilesOpt, NowOpt, SelectorOpt, load
+from stsfix.errors import ExitCode, UsageError
+from stsfix.model import Snapshot
+from stsfix.render import Result, age, duration, render_machine, table
+
+if TYPE_CHECKING:
+    from stsfix.analysis.progress import OrdinalRow, RolloutProgress
+
+STATES = ("complete", "progressing", "paused", "stuck", "unknown")
+
+
+def _revision_cell(row: OrdinalRow) -> str:
+    if not row.exists:
+        return "-"
+    number = row.revision_number if row.revision_number is not None else "?"
+    return f"{number} {row.revision_role.value}"
+
+
+def _ready_cell(row: OrdinalRow, now: datetime) -> str:
+    if not row.exists:
+        return "-"
+    return f"True {age(row.ready_since, now)}" if row.ready else "False"
+
+
+def ordinal_table(progress: RolloutProgress, now: datetime, *, wide: bool) -> str:
+    headers = ["ordinal", "pod", "revision", "phase", "ready", "restarts", "reason", "node", "age"]
+    if wide:
+        headers += ["images", "containers"]
+    rows = []
+    for row in progress.rows:
+        mark = "*" if row.waiting else (" " if not row.condemned else "x")
+        cells: list[Any] = [
+            f"{mark}{row.ordinal}",
+            row.pod,
+            _revision_cell(row),
+            row.phase if row.exists else "Missing",
+            _ready_cell(row, now),
+            row.restarts if row.exists else "",
+            row.reason or "",
+            row.node or "",
+            duration(row.age) if row.age is not None else "",
+        ]
+        if wide:
+            cells.append(",".join(row.images))
+            cells.append(
+                " ".join(
+                    f"{c.name}:{c.state}{'/' + c.reason if c.reason else ''}{'(init)' if c.init else ''}"
+                    for c in row.containers
+                )
+            )
+        rows.append(cells)
+    return table(rows, headers)
+
+
+def header(progress: RolloutProgress, snapshot: Snapshot) -> str:
+    sts = snapshot.statefulset
+    strategy = sts.update_strategy
+    if strategy == "RollingUpdate":
+        partition = "-" if sts.partition is None else sts.partition
+        unavailable = "-" if sts.max_unavailable is None else sts.max_unavailable
+        strategy += f" (partition {partition}, maxUnavailable {unavailable})"
+    current = f"{progress.current_revision or '-'} ({progress.current_revision_number or '?'})"
+    update = f"{progress.update_revision or '-'} ({progress.update_revision_number or '?'})"
+    lines = [
+        f"StatefulSet {progress.namespace}/{progress.name}: {strategy}, {progress.pod_management_policy}, "
+        f"minReadySeconds {progress.min_ready_seconds}",
+        f"Replicas:  {progress.replicas} desired, {progress.ready_replicas} ready, {progress.available_replicas} "
+        f"available, {progress.current_replicas} current, {progress.updated_replicas} updated",
+        f"Generation: {progress.generation} (observed {progress.observed_generation})",
+        f"Revisions: current {current}, update {update}",
+        f"Rollout:   {progress.state.value.upper()}: {progress.message}",
+    ]
+    return "\n".join(lines)
+
+
+def single_view(snapshot: Snapshot, now: datetime, *, wide: bool) -> tuple[RolloutProgress, str]:
+    from stsfix.analysis.progress import ordinal_progress
+
+    progress = ordinal_progress(snapshot, now=now)
+    text = header(progress, snapshot) + "\n\n" + ordinal_table(progress, now, wide=wide)
+    waiting = [r for r in progress.rows if r.waiting]
+    for row in waiting:
+        text += f"\n\n* {row.pod}: {row.waiting_why}"
+    return progress, text
+
+
+def fleet_rows(snapshots: tuple[Snapshot, ...], now: datetime, states: set[str]) -> list[dict[str, Any]]:
+    from stsfix.analysis.progress import ordinal_progress
+
+    items = []
+    for snapshot in snapshots:
+        progress = ordinal_progress(snapshot, now=now)
+        if states and progress.state.value not in states:
+            continue
+        blocking = next((r for r in progress.rows if r.waiting), None)
+        items.append(
+            {
+                "statefulset": {"namespace": progress.namespace, "name": progress.name},
+                "state": progress.state.value,
+                "replicas": progress.replicas,
+                "readyReplicas": progress.ready_replicas,
+                "updatedReplicas": progress.updated_replicas,
+                "currentRevision": progress.current_revision,
+                "updateRevision": progress.update_revision,
+                "blockingOrdinal": blocking.ordinal if blocking else None,
+                "blockingPod": blocking.pod if blocking else None,
+                "message": progress.message,
+            }
+        )
+    return items
+
+
+def _fleet_text(items: list[dict[str, Any]], wide: bool) -> str:
+    if not items:
+        return "No StatefulSets found."
+    headers = ["namespace", "name", "state", "updated", "ready", "blocking"] + (["message"] if wide else [])
+    rows = [
+        [
+            i["statefulset"]["namespace"],
+            i["statefulset"]["name"],
+            i["state"],
+            f"{i['updatedReplicas']}/{i['replicas']}",
+            f"{i['readyReplicas']}/{i['replicas']}",
+            i["blockingPod"] or "-",
+        ]
+        + ([i["message"]] if wide else [])
+        for i in items
+    ]
+    return table(rows, headers)
+
+
+def _watch(g: Globals, name: str) -> None:
+    """Redraw on every watch event until the rollout completes or Ctrl-C."""
+    from stsfix.analysis.progress import RolloutState
+
+    cluster, namespace = connect(g)
+    tty = sys.stdout.isatty()
+    for snapshot in cluster.watch_changes(namespace, name, timeout_seconds=24 * 3600):
+        progress, text = single_view(snapshot, cluster.server_now(), wide=g.output == "wide")
+        if g.machine:
+            from stsfix.analysis.serialize import progress_to_dict
+
+            typer.echo(
+                render_machine(Result(kind="Inspection", payload=progress_to_dict(progress)), g.output)
+            )
+        else:
+            typer.echo(("\033[H\033[2J" if tty else "---\n") + text)
+        if progress.state is RolloutState.COMPLETE:
+            note("rollout complete")
+            return
+
+
+@cluster_command
+def inspect(
+    target: Annotated[
+        str | None, typer.Argument(help="NAME, sts/NAME or statefulset/NAME; omit for a fleet view")
+    ] = None,
+    all_namespaces: AllNamespacesOpt = False,
+    selector: SelectorOpt = None,
+    state: Annotated[
+        list[str] | None, typer.Option("--state", help="Fleet view: only sets in this state (repeatable).")
+    ] = None,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Redraw on every change until the rollout completes.")
+    ] = False,
+    files: FilesOpt = None,
+    now: NowOpt = None,
+    *,
+    g: Globals,
+) -> None:
+    """Show a StatefulSet per ordinal and per revision, and where the controller is waiting.
+
+    Without a target (or with -A), one row per StatefulSet: state, progress and blocking pod.
+    """
+    from stsfix.analysis.serialize import progress_to_dict
+
+    states = set(state or ())
+    if states - set(STATES):
+        raise UsageError(f"--state must be one of {', '.join(STATES)}")
+    if target is None:
+        loaded = load(
+            g,
+            name=None,
+            files=files,
+            now_text=now,
+            all_namespaces=all_namespaces,
+            selector=selector,
+            full=False,
+        )
+        items = fleet_rows(loaded.snapshots, loaded.now, states)
+        emit(
+            Result(kind="FleetInspection", payload={"items": items}),
+            g,
+            human=_fleet_text(items, g.output == "wide"),
+        )
+        return
+    name = parse_target(target)
+    if watch and not files:
+        _watch(g, name)
+        return
+    loaded = load(g, name=name, files=files, now_text=now, full=False)
+    progress, text = single_view(loaded.snapshots[0], loaded.now, wide=g.output == "wide")
+    payload = progress_to_dict(progress)
+    payload["missing"] = list(loaded.snapshots[0].missing)
+    emit(Result(kind="Inspection", exit_code=ExitCode.OK, payload=payload), g, human=text)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("inspect")(inspect)
