@@ -79,10 +79,12 @@ def root(
 
 
 def _register() -> None:
-    from stsfix.cli import diagnose, history, inspect
+    from stsfix.cli import diagnose, history, inspect, plans, repair
+    from stsfix.cli.sim import sim_app
 
-    for module in (inspect, diagnose, history):
+    for module in (inspect, diagnose, history, repair, plans):
         module.register(app)
+    app.add_typer(sim_app, name="sim")
 
 
 _register()
