@@ -1,0 +1,379 @@
+"""SimCluster: the simulated cluster as one object, for tests, the CLI and the demo.
+
+It wires the Store, the SimClock, S1's ApiServer (HTTP, admission) and the controllers (StatefulSet
+controller, scheduler, kubelet, GC) on one runner thread. Scenarios are fast-forwarded in stepped
+virtual time (clock speed 0, jumping from timer to timer) until their starting condition holds, so
+a test starts instantly in the stuck state; after that the clock runs at `speed`. With
+`autorun=False` nothing runs on its own and tests drive time with `settle()` / `advance()`.
+Standard library + PyYAML only.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from stsfix.sim.api import Api
+from stsfix.sim.client import SimClient
+from stsfix.sim.clock import SimClock
+from stsfix.sim.discovery import RESOURCES
+from stsfix.sim.events import EventRecorder
+from stsfix.sim.gc import GarbageCollector
+from stsfix.sim.kubelet import Kubelet, KubeletConfig
+from stsfix.sim.kubelet_rules import Rule
+from stsfix.sim.nodes import NodeState, new_node, set_node_state
+from stsfix.sim.objects import Obj
+from stsfix.sim.runner import Runner, StatefulSetWorker
+from stsfix.sim.scheduler import Scheduler
+from stsfix.sim.statefulset import StatefulSetController
+from stsfix.sim.store import SimApiError, Store
+from stsfix.sim.versions import KubeVersion
+
+_KINDS = {
+    "Pod": "pods",
+    "StatefulSet": "statefulsets",
+    "PersistentVolumeClaim": "persistentvolumeclaims",
+    "ControllerRevision": "controllerrevisions",
+    "Event": "events",
+    "Namespace": "namespaces",
+    "Node": "nodes",
+    "PodDisruptionBudget": "poddisruptionbudgets",
+}
+DEFAULT_NODES = ({"name": "sim-worker"}, {"name": "sim-worker2"}, {"name": "sim-worker3"})
+
+
+def resource_of(kind_or_resource: str) -> str:
+    """`StatefulSet`, `statefulsets`, `sts` or `pod` -> the plural resource name."""
+    aliases = {
+        "sts": "statefulsets",
+        "po": "pods",
+        "pvc": "persistentvolumeclaims",
+        "ns": "namespaces",
+        "pdb": "poddisruptionbudgets",
+        "no": "nodes",
+        "ev": "events",
+    }
+    if kind_or_resource in _KINDS:
+        return _KINDS[kind_or_resource]
+    lowered = kind_or_resource.lower()
+    if lowered in aliases:
+        return aliases[lowered]
+    return lowered if lowered.endswith("s") else lowered + "s"
+
+
+class SimCluster:
+    """A whole simulated cluster; use as a context manager."""
+
+    def __init__(
+        self,
+        scenarios: Iterable[str] = (),
+        *,
+        speed: float = 60.0,
+        k8s_version: str | None = None,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        tls: bool = False,
+        serve: bool = True,
+        autorun: bool = True,
+        nodes: Iterable[dict[str, Any]] | None = None,
+        loads: Iterable[str | Path] = (),
+        params: dict[str, Any] | None = None,
+        kubelet: KubeletConfig | None = None,
+        start: datetime | None = None,
+    ):
+        from stsfix.sim import scenarios as scenario_mod
+
+        self.scenarios = [scenario_mod.load_scenario(name, params=params) for name in scenarios]
+        version = (
+            k8s_version or next((s.k8s_version for s in self.scenarios if s.k8s_version), None) or "1.34.0"
+        )
+        self.version = KubeVersion.parse(version)
+        self.speed = speed
+        self.serve_http = serve
+        self.autorun = autorun
+        self.clock = SimClock(start=start or datetime.now(UTC) - timedelta(hours=2), speed=0.0)
+        self.store = Store(now=self.clock.now)
+        self.server: Any = None
+        self.api: Api
+        self._make_server(host, port, tls)
+        self.recorder = EventRecorder(self.store, now=self.clock.now)
+        self.client = SimClient(self.store, now=self.clock.now)
+        self.controller = StatefulSetController(
+            self.client, self.recorder, version=self.version, now=self.clock.now
+        )
+        self.statefulsets = StatefulSetWorker(self.controller, now=self.clock.now)
+        classes = sorted({c for s in self.scenarios for c in s.storage_classes} or {"standard"})
+        self.scheduler = Scheduler(
+            self.store, self.recorder, now=self.clock.now, storage_classes=tuple(classes)
+        )
+        self.kubelet = Kubelet(
+            self.client,
+            self.recorder,
+            now=self.clock.now,
+            config=kubelet or KubeletConfig(),
+            pod_logs=self.server.pod_logs if self.server is not None else None,
+        )
+        for scenario in self.scenarios:
+            self.kubelet.config.rules.extend(scenario.rules)
+        self.gc = GarbageCollector(self.client)
+        self.runner = Runner(
+            self.store, self.clock, [self.statefulsets, self.scheduler, self.kubelet, self.gc]
+        )
+        self._node_specs = list(nodes) if nodes is not None else self._scenario_nodes()
+        self._loads = list(loads)
+        self.started = False
+        self.startup_seconds = 0.0
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def _make_server(self, host: str, port: int, tls: bool) -> None:
+        try:
+            from stsfix.sim.server import ApiServer
+        except ImportError:  # the HTTP server is optional for in-process tests
+            self.api = Api(self.store, clock=self.clock, version=lambda: str(self.version))
+            return
+        self.server = ApiServer(
+            self.store, clock=self.clock, version=str(self.version), host=host, port=port, tls=tls
+        )
+        self.api = self.server.api
+        self.server.add_control_route("POST", "/_sim/nodes", self._control_node)
+        self.server.add_control_route("POST", "/_sim/rules", self._control_rule)
+
+    def _scenario_nodes(self) -> list[dict[str, Any]]:
+        for scenario in self.scenarios:
+            if scenario.nodes:
+                return list(scenario.nodes)
+        return [dict(n) for n in DEFAULT_NODES]
+
+    def start(self) -> SimCluster:
+        """Create the base objects, fast-forward every scenario, then serve and run at `speed`."""
+        began = time.perf_counter()
+        for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
+            self._ensure_namespace(name)
+        for index, spec in enumerate(self._node_specs):
+            spec = dict(spec)
+            node = new_node(
+                spec.pop("name"),
+                index=index,
+                version=self.version.git_version,
+                now=self.clock.now(),
+                **{k: str(v) for k, v in spec.items() if k in ("cpu", "memory", "pods")},
+            )
+            self.store.create("nodes", node)
+        self.gc.prime()
+        for scenario in self.scenarios:
+            scenario.run(self)
+        for path in self._loads:
+            from stsfix.sim.scenarios import load_manifests
+
+            self.load_objects(load_manifests(path))
+        self.runner.run_once()
+        self.clock.speed = self.speed if self.autorun else 0.0
+        if self.server is not None and self.serve_http:
+            self.server.start()
+        if self.autorun:
+            self.runner.start()
+        self.started = True
+        self.startup_seconds = time.perf_counter() - began
+        return self
+
+    def stop(self) -> None:
+        self.runner.stop()
+        if self.server is not None and self.serve_http and self.started:
+            self.server.stop()
+        self.started = False
+
+    def __enter__(self) -> SimCluster:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- access ----------------------------------------------------------------------------------
+    @property
+    def url(self) -> str | None:
+        return self.server.url if self.server is not None and self.serve_http else None
+
+    @property
+    def requests(self) -> Any:
+        return self.server.request_log if self.server is not None else []
+
+    def write_kubeconfig(self, path: str | Path, *, current: str = "admin") -> Path:
+        if self.server is None:
+            raise RuntimeError("no HTTP server in this simulator (stsfix.sim.server is missing)")
+        return Path(self.server.write_kubeconfig(path, current=current))
+
+    def get(self, resource: str, namespace: str, name: str) -> Obj | None:
+        return self.store.get(resource_of(resource), namespace or "", name)
+
+    def list(self, resource: str, namespace: str | None = None) -> list[Obj]:
+        return self.store.list(resource_of(resource), namespace)[0]
+
+    def wait_for(self, predicate: Callable[[SimCluster], bool], timeout: float = 10.0) -> bool:
+        """Re-evaluate `predicate(self)` on every store change until true or `timeout` real seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            rv = self.store.resource_version
+            if predicate(self):
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if not self.autorun:
+                self.runner.run_once()
+            self.store.wait(rv, min(left, 0.25))
+
+    # -- stepped time (autorun=False, or startup) ------------------------------------------------
+    def settle(self) -> None:
+        self.runner.run_once()
+
+    def advance(self, seconds: float) -> None:
+        """Move sim time forward by `seconds`, running timers on their times (stepped mode)."""
+        if self.autorun and self.started:
+            with self.runner.mutex:
+                self.clock.advance(seconds)
+            self.runner.wake()
+            return
+        self.runner.advance(seconds)
+
+    def run_until(self, predicate: Callable[[SimCluster], bool], *, max_seconds: float = 3600.0) -> bool:
+        """Stepped mode: jump through timers until `predicate(self)` holds (sim-time budget)."""
+        return self.runner.run_until(lambda: predicate(self), max_seconds=max_seconds)
+
+    # -- writes ----------------------------------------------------------------------------------
+    def _ensure_namespace(self, name: str) -> None:
+        if self.store.get("namespaces", "", name) is None:
+            self.api.create(
+                "namespaces", "", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+            )
+
+    def apply_manifest(self, obj_or_list: Obj | list[Obj]) -> list[Obj]:
+        """Create or replace objects through admission (defaulting, validation, generation)."""
+        items = obj_or_list if isinstance(obj_or_list, list) else _items(obj_or_list)
+        results = []
+        with self.runner.mutex:
+            for raw in items:
+                obj = copy.deepcopy(raw)
+                resource = resource_of(obj.get("kind", ""))
+                if resource not in RESOURCES:
+                    continue  # e.g. a Service in a manifest meant for kind as well: not simulated
+                namespace = obj.get("metadata", {}).get("namespace") or (
+                    "" if resource in ("nodes", "namespaces") else "default"
+                )
+                if namespace:
+                    self._ensure_namespace(namespace)
+                current = self.store.get(resource, namespace, obj["metadata"]["name"])
+                if current is None:
+                    results.append(
+                        self.api.create(resource, namespace, obj, manager="kubectl-client-side-apply")
+                    )
+                else:
+                    obj["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+                    results.append(
+                        self.api.update(
+                            resource,
+                            namespace,
+                            obj["metadata"]["name"],
+                            obj,
+                            manager="kubectl-client-side-apply",
+                        )
+                    )
+        self.runner.wake()
+        return results
+
+    def patch(
+        self,
+        resource: str,
+        namespace: str,
+        name: str,
+        patch: Obj,
+        *,
+        content_type: str = "application/strategic-merge-patch+json",
+    ) -> Obj:
+        with self.runner.mutex:
+            obj, _ = self.api.patch(
+                resource_of(resource), namespace, name, content_type, patch, manager="kubectl-patch"
+            )
+        self.runner.wake()
+        return obj
+
+    def delete(
+        self,
+        resource: str,
+        namespace: str,
+        name: str,
+        *,
+        grace_seconds: int | None = None,
+        propagation: str | None = None,
+    ) -> None:
+        options: Obj = {}
+        if grace_seconds is not None:
+            options["gracePeriodSeconds"] = grace_seconds
+        if propagation:
+            options["propagationPolicy"] = propagation
+        with self.runner.mutex:
+            self.api.delete(resource_of(resource), namespace, name, options)
+        self.runner.wake()
+
+    def load_objects(self, objects: list[Obj]) -> None:
+        """Put objects into the store as given (status kept: a dump's state is the starting state)."""
+        with self.runner.mutex:
+            for raw in objects:
+                obj = copy.deepcopy(raw)
+                resource = resource_of(obj.get("kind", ""))
+                meta = obj.setdefault("metadata", {})
+                if resource not in ("nodes", "namespaces"):
+                    meta.setdefault("namespace", "default")
+                    self._ensure_namespace(meta["namespace"])
+                for key in ("resourceVersion", "managedFields"):
+                    meta.pop(key, None)
+                if resource == "pods" and (obj.get("status") or {}).get("phase"):
+                    self.kubelet.static_uids.add(meta.setdefault("uid", _uuid()))
+                if self.store.get(resource, meta.get("namespace", ""), meta["name"]) is None:
+                    self.store.create(resource, obj)
+            self.gc.prime()
+        self.runner.wake()
+
+    def set_node(self, name: str, state: NodeState = "Ready") -> Obj:
+        with self.runner.mutex:
+            node = set_node_state(self.store, name, state, now=self.clock.now)
+        self.runner.wake()
+        return node
+
+    def add_rule(self, rule: Rule | dict[str, Any] | None = None, **fields: Any) -> Rule:
+        """Add a kubelet behaviour rule (applies to containers started from now on)."""
+        parsed = rule if isinstance(rule, Rule) else Rule.from_dict(dict(rule or {}, **fields))
+        with self.runner.mutex:
+            self.kubelet.config.rules.append(parsed)
+        return parsed
+
+    # -- control routes --------------------------------------------------------------------------
+    def _control_node(self, data: Obj) -> tuple[int, Obj]:
+        try:
+            node = self.set_node(str(data["name"]), data.get("state", "Ready"))
+        except (KeyError, ValueError, SimApiError) as err:
+            raise SimApiError(400, "BadRequest", f"bad node control request: {err}") from None
+        return 200, node
+
+    def _control_rule(self, data: Obj) -> tuple[int, Obj]:
+        try:
+            rule = self.add_rule(data)
+        except (KeyError, ValueError) as err:
+            raise SimApiError(400, "BadRequest", f"bad rule: {err}") from None
+        return 201, {"action": rule.action, "pod": rule.pod, "namespace": rule.namespace}
+
+
+def _items(obj: Obj) -> list[Obj]:
+    return list(obj.get("items") or []) if obj.get("kind", "").endswith("List") else [obj]
+
+
+def _uuid() -> str:
+    import uuid
+
+    return str(uuid.uuid4())

@@ -1,0 +1,101 @@
+"""Kubernetes version switches for the simulated controllers (statefulset-semantics.md §13).
+
+One frozen `KubeVersion` answers every "does this release do X?" question, so the controllers never
+compare version tuples themselves. Standard library only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class KubeVersion:
+    """A parsed `major.minor.patch` release with the behaviour switches that depend on it."""
+
+    major: int
+    minor: int
+    patch: int
+
+    @classmethod
+    def parse(cls, text: str) -> KubeVersion:
+        """Parse "1.34.0", "v1.35.2" or "1.36" (patch 0)."""
+        match = re.match(r"^v?(\d+)\.(\d+)(?:\.(\d+))?", text.strip())
+        if not match:
+            raise ValueError(f"not a Kubernetes version: {text!r}")
+        return cls(int(match[1]), int(match[2]), int(match[3] or 0))
+
+    @property
+    def tuple(self) -> tuple[int, int, int]:
+        return (self.major, self.minor, self.patch)
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}.{self.patch}"
+
+    @property
+    def git_version(self) -> str:
+        return f"v{self}"
+
+    # -- revisions -------------------------------------------------------------------------------
+    @property
+    def revision_has_creation_timestamp(self) -> bool:
+        """≤1.33 encodes `"creationTimestamp":null` into revision data (§2.1)."""
+        return self.tuple < (1, 34, 0)
+
+    @property
+    def semantic_revision_comparison(self) -> bool:
+        """v1.34.2+ and 1.35+ fall back to a semantic template comparison (§2.6)."""
+        return self.tuple >= (1, 34, 2)
+
+    # -- pods ------------------------------------------------------------------------------------
+    @property
+    def recreates_failed_pod_in_same_sync(self) -> bool:
+        """≤1.30: delete + recreate in one sync with Recreating* events (§5.4 rule 1)."""
+        return self.tuple < (1, 31, 0)
+
+    @property
+    def replaces_succeeded_pods(self) -> bool:
+        return self.tuple >= (1, 29, 0)
+
+    @property
+    def pod_index_label(self) -> bool:
+        return self.tuple >= (1, 28, 0)
+
+    @property
+    def start_ordinal(self) -> bool:
+        return self.tuple >= (1, 27, 0)
+
+    @property
+    def pvc_retention(self) -> bool:
+        return self.tuple >= (1, 27, 0)
+
+    # -- availability / updates ------------------------------------------------------------------
+    @property
+    def availability_inclusive(self) -> bool:
+        """IsPodAvailable uses `<=` since v1.34 (#132122), strict `<` before."""
+        return self.tuple >= (1, 34, 0)
+
+    @property
+    def updates_wait_for_available(self) -> bool:
+        """Stage D and the maxUnavailable count use "available" since v1.34 (#130909)."""
+        return self.tuple >= (1, 34, 0)
+
+    @property
+    def max_unavailable_gate(self) -> bool:
+        """MaxUnavailableStatefulSet default: on 1.35.0-1.35.3 and ≥1.37, else off."""
+        return (1, 35, 0) <= self.tuple <= (1, 35, 3) or self.tuple >= (1, 37, 0)
+
+    @property
+    def parallel_two_phase_update(self) -> bool:
+        """1.37 (#137666): Parallel deletes broken old-revision pods outside the budget."""
+        return self.tuple >= (1, 37, 0)
+
+    @property
+    def ondelete_promotes_current(self) -> bool:
+        """1.37 (#136833): completion no longer requires RollingUpdate."""
+        return self.tuple >= (1, 37, 0)
+
+    @property
+    def completion_uses_spec_replicas(self) -> bool:
+        return self.tuple >= (1, 29, 0)
