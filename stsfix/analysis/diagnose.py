@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from stsfix.analysis import findings as f
 from stsfix.analysis.context import Context, make_context
 from stsfix.analysis.findings import Diagnosis, Finding, RevisionRef, Severity, Verdict
+from stsfix.analysis.findings_missing import missing_pod_findings
 from stsfix.analysis.findings_pods import pod_findings
 from stsfix.analysis.findings_rollout import (
     not_observing_finding,
@@ -92,7 +93,7 @@ def diagnose(
     if progress.state is RolloutState.UNKNOWN:
         findings: list[Finding] = [x for x in (operator_finding(ctx),) if x is not None]
     else:
-        findings = pod_findings(ctx)
+        findings = pod_findings(ctx) + missing_pod_findings(ctx)
         findings += _rollout_findings(ctx, progress, any(x.severity is Severity.CRITICAL for x in findings))
     findings.sort(key=lambda x: _RANK[x.severity])
     verdict = RolloutState.UNKNOWN if progress.state is RolloutState.UNKNOWN else _verdict(findings, progress)

@@ -299,7 +299,7 @@ def _unready_finding(
     unschedulable = pod.phase == "Pending" and scheduled is not None and scheduled.status == "False"
     severity = (
         f.Severity.CRITICAL
-        if (ctx.wait and ctx.wait.ordinal == pod.ordinal) or rollout_pending
+        if (ctx.wait and ctx.wait.ordinal == pod.ordinal) or (rollout_pending and in_range(ctx, pod))
         else f.Severity.WARNING
     )
     extra = (f"{pod.name}: PodScheduled=False: {scheduled.message}",) if unschedulable and scheduled else ()
@@ -330,7 +330,8 @@ def pod_findings(ctx: Context) -> list[f.Finding]:
     claims = [(p, e, claim_problem(ctx, p)) for p, e in live]
     found += [_claim_finding(ctx, p, e, *problem) for p, e, problem in claims if problem is not None]
     rest = [(p, e) for p, e, problem in claims if problem is None]
-    trap, explained = rollback_findings(ctx, rest)
+    # Condemned pods are the scale-down's business (§5.6): only replicas can be in the trap.
+    trap, explained = rollback_findings(ctx, [(p, e) for p, e in rest if in_range(ctx, p)])
     found += trap
     pending = ctx.sts.update_revision != ctx.sts.current_revision or any(
         p.revision != ctx.sts.update_revision for p in set_pods(ctx) if in_range(ctx, p)

@@ -31,6 +31,13 @@ from tests.unit.builders import (
 )
 
 STUCK_AFTER = 5 * MIN
+QUOTA_EVENT = make_event(
+    "StatefulSet",
+    "web",
+    "FailedCreate",
+    'create Pod web-1 in StatefulSet web failed error: pods "web-1" is forbidden: exceeded quota: compute',
+    count=12,
+)
 
 
 def trap(
@@ -134,6 +141,25 @@ CASES = [
     pytest.param(
         make_snapshot([make_pod(0), make_pod(1), make_pod(2, state="evicted", created=-60 * MIN)]),
         RolloutState.PROGRESSING, ["rollout-in-progress"], id="evicted pod is replaced by the controller",
+    ),
+    pytest.param(
+        make_snapshot([make_pod(0), make_pod(2)]), RolloutState.PROGRESSING, ["rollout-in-progress"], id="missing ordinal is created next",
+    ),
+    pytest.param(
+        make_snapshot([make_pod(0), make_pod(2)], pvcs=[make_pvc("data-web-0"), make_pvc("data-web-1", deleted=-2 * MIN), make_pvc("data-web-2")]),
+        RolloutState.STUCK, ["pvc-missing"], id="missing ordinal whose claim is being deleted",
+    ),
+    pytest.param(
+        make_snapshot([make_pod(0), make_pod(2)], events=[QUOTA_EVENT]),
+        RolloutState.STUCK, ["pod-create-failed"], id="missing ordinal the controller fails to create",
+    ),
+    pytest.param(
+        make_snapshot([make_pod(0), make_pod(1), make_pod(2), make_pod(3, REV_B, state="crashloop")], template=BAD, update_revision=REV_B, revisions=ab_revisions()),
+        RolloutState.PROGRESSING, ["pod-not-ready", "rollout-in-progress"], id="crash-looping condemned pod is deleted by the scale-down",
+    ),
+    pytest.param(
+        make_snapshot([make_pod(0), make_pod(1), make_pod(2), make_pod(3, state="crashloop"), make_pod(4, state="crashloop")]),
+        RolloutState.STUCK, ["pod-not-ready", "pod-not-ready"], id="OrderedReady scale-down waits on an unready condemned pod",
     ),
     pytest.param(make_snapshot(missing=("pods",)), RolloutState.UNKNOWN, [], id="pods not read is unknown"),
     pytest.param(
