@@ -1,0 +1,211 @@
+"""inspect, diagnose, history, diff and collect against the simulated cluster over HTTP, and offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from stsfix.errors import ExitCode
+
+
+def _requests(env) -> list[tuple[str, str]]:
+    return [(r.method, r.path) for r in env.sim.requests if not r.path.startswith("/_sim")]
+
+
+def test_inspect_marks_the_ordinal_the_controller_waits_on(cli, make_sim) -> None:
+    env = make_sim("forced-rollback")
+    result = cli(*env.args("inspect", "web", "-n", "default"))
+    assert result.code == ExitCode.OK, result
+    assert "STUCK" in result.stdout
+    row = next(line for line in result.stdout.splitlines() if line.split()[1:2] == ["web-4"])
+    assert row.startswith("*4")
+    assert "* web-4:" in result.stdout
+
+
+def test_inspect_json_carries_the_header_and_every_ordinal(cli, make_sim) -> None:
+    env = make_sim("forced-rollback")
+    body = cli(*env.args("inspect", "sts/web", "-o", "json")).json()
+    assert body["apiVersion"] == "stsfix.dev/v1" and body["kind"] == "Inspection"
+    assert body["state"] == "stuck" and body["waitingOrdinal"] == 4
+    assert [o["ordinal"] for o in body["ordinals"]] == [0, 1, 2, 3, 4]
+    assert (
+        body["ordinals"][4]["revision"]["role"] == "update"
+        and body["ordinals"][4]["reason"] == "CrashLoopBackOff"
+    )
+    assert body["currentRevision"]["number"] == 1 and body["updateRevision"]["number"] == 2
+
+
+def test_inspect_yaml_is_an_envelope(cli, make_sim) -> None:
+    env = make_sim("healthy")
+    result = cli(*env.args("inspect", "web", "-o", "yaml"))
+    body = yaml.safe_load(result.stdout)
+    assert body["kind"] == "Inspection" and body["state"] == "complete" and body["exitCode"] == 0
+
+
+def test_inspect_makes_three_requests_whatever_the_replica_count(cli, make_sim) -> None:
+    env = make_sim("healthy")
+    big = yaml.safe_load(
+        """
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: big, namespace: default}
+spec:
+  replicas: 30
+  podManagementPolicy: Parallel
+  serviceName: big
+  selector: {matchLabels: {app: big}}
+  template:
+    metadata: {labels: {app: big}}
+    spec: {containers: [{name: c, image: busybox:1.36, command: [sleep, infinity]}]}
+"""
+    )
+    env.sim.apply_manifest(big)
+    assert env.sim.wait_for(
+        lambda s: (
+            len([p for p in s.list("pods", "default") if p["metadata"]["name"].startswith("big-")]) == 30
+        )
+    )
+    counts = {}
+    for name in ("web", "big"):
+        env.sim.requests.clear()
+        assert cli(*env.args("inspect", name)).code == ExitCode.OK
+        counts[name] = _requests(env)
+    assert len(counts["web"]) == len(counts["big"]) == 3
+    assert [m for m, _ in counts["big"]] == ["GET", "GET", "GET"]
+    assert counts["big"][1][1].endswith("/pods") and counts["big"][2][1].endswith("/controllerrevisions")
+
+
+def test_fleet_view_makes_a_constant_number_of_requests(cli, make_sim) -> None:
+    env = make_sim("healthy")
+    env.sim.requests.clear()
+    one = cli(*env.args("inspect", "-A", "-o", "json"))
+    small = len(_requests(env))
+    for i in range(4):
+        env.sim.apply_manifest(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "StatefulSet",
+                "metadata": {"name": f"s{i}", "namespace": f"ns{i}"},
+                "spec": {
+                    "replicas": 2,
+                    "serviceName": f"s{i}",
+                    "selector": {"matchLabels": {"app": f"s{i}"}},
+                    "template": {
+                        "metadata": {"labels": {"app": f"s{i}"}},
+                        "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]},
+                    },
+                },
+            }
+        )
+    env.sim.requests.clear()
+    many = cli(*env.args("inspect", "-A", "-o", "json"))
+    assert len(one.json()["items"]) == 1 and len(many.json()["items"]) == 5
+    assert len(_requests(env)) == small == 3
+
+
+def test_fleet_view_filters_by_state(cli, make_sim) -> None:
+    env = make_sim("forced-rollback")
+    stuck = cli(*env.args("inspect", "--state", "stuck", "-o", "json")).json()["items"]
+    complete = cli(*env.args("inspect", "--state", "complete", "-o", "json")).json()["items"]
+    assert [i["statefulset"]["name"] for i in stuck] == ["web"] and stuck[0]["blockingPod"] == "web-4"
+    assert complete == []
+    assert cli(*env.args("inspect", "--state", "broken")).code == ExitCode.USAGE
+
+
+def test_diagnose_forced_rollback_exits_3_with_revert_then_delete(cli, make_sim) -> None:
+    env = make_sim("forced-rollback")
+    result = cli(*env.args("diagnose", "web", "-o", "json"))
+    assert result.code == ExitCode.ACTION_NEEDED, result
+    body = result.json()
+    assert body["kind"] == "DiagnosisList" and body["status"] == "action_needed"
+    item = body["items"][0]
+    assert item["verdict"] == "stuck"
+    finding = next(f for f in item["findings"] if f["code"] == "forced-rollback-needed")
+    assert finding["cause"] == "crash-loop" and finding["pods"] == ["web-4"]
+    actions = [(s["action"], s["params"]) for s in finding["repair"]["steps"]]
+    assert actions[0][0] == "revert-template"
+    assert [p.get("pod") for a, p in actions if a == "delete-pod"] == ["web-4"]
+
+
+def test_diagnose_reverted_template_needs_delete_only(cli, make_sim) -> None:
+    env = make_sim("forced-rollback-reverted")
+    body = cli(*env.args("diagnose", "web", "-o", "json")).json()
+    finding = next(f for f in body["items"][0]["findings"] if f["code"] == "forced-rollback-needed")
+    assert [s["action"] for s in finding["repair"]["steps"]] == ["delete-pod"]
+
+
+def test_diagnose_healthy_exits_0(cli, make_sim) -> None:
+    env = make_sim("healthy")
+    result = cli(*env.args("diagnose", "web"))
+    assert result.code == ExitCode.OK, result
+    assert "COMPLETE" in result.stdout
+
+
+def test_history_shows_revisions_roles_and_changes(cli, make_sim) -> None:
+    env = make_sim("forced-rollback")
+    body = cli(*env.args("history", "web", "-o", "json")).json()
+    items = body["items"]
+    assert [i["revision"] for i in items] == [1, 2]
+    assert items[0]["current"] and items[0]["pods"] == 4
+    assert items[1]["update"] and items[1]["pods"] == 1 and "command" in items[1]["change"]
+
+
+def test_diff_shows_the_template_change(cli, make_sim) -> None:
+    env = make_sim("forced-rollback")
+    result = cli(*env.args("diff", "web", "1", "2"))
+    assert result.code == ExitCode.OK
+    assert "exit 1" in result.stdout and result.stdout.startswith("--- revision 1")
+    assert cli(*env.args("diff", "web", "9")).code == ExitCode.USAGE
+
+
+def test_collect_then_diagnose_offline_agrees_with_live(cli, make_sim, tmp_path: Path) -> None:
+    env = make_sim("forced-rollback")
+    saved = tmp_path / "incident.yaml"
+    assert cli(*env.args("collect", "web", "--save", str(saved))).code == ExitCode.OK
+    document = yaml.safe_load(saved.read_text())
+    kinds = {item["kind"] for item in document["items"]}
+    assert {"StatefulSet", "Pod", "ControllerRevision", "Event", "Node"} <= kinds
+    assert document["metadata"]["annotations"]["stsfix.dev/collected-at"]
+    env.sim.stop()
+    offline = cli("diagnose", "-f", str(saved), "-o", "json")
+    assert offline.code == ExitCode.ACTION_NEEDED, offline
+    codes = [f["code"] for f in offline.json()["items"][0]["findings"]]
+    assert "forced-rollback-needed" in codes
+    assert cli("inspect", "web", "-f", str(saved)).code == ExitCode.OK
+
+
+def test_offline_plain_kubectl_list_works_and_says_what_is_missing(cli, make_sim, tmp_path: Path) -> None:
+    env = make_sim("forced-rollback")
+    items = env.sim.list("statefulsets", "default") + env.sim.list("pods", "default")
+    for kind, objects in (
+        ("StatefulSet", env.sim.list("statefulsets", "default")),
+        ("Pod", env.sim.list("pods", "default")),
+    ):
+        for obj in objects:
+            obj.setdefault("kind", kind)
+    path = tmp_path / "get.yaml"
+    path.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": items}))
+    body = cli("diagnose", "-f", str(path), "-o", "json").json()
+    assert "events" in body["items"][0]["missing"] or body["items"][0]["missing"]
+
+
+def test_offline_now_sets_the_time_ages_are_judged_against(cli, make_sim, tmp_path: Path) -> None:
+    env = make_sim("forced-rollback")
+    saved = tmp_path / "incident.yaml"
+    cli(*env.args("collect", "web", "--save", str(saved)))
+    pod = env.sim.get("pods", "default", "web-4")
+    created = pod["metadata"]["creationTimestamp"]
+    early = cli("inspect", "web", "-f", str(saved), "--now", created, "-o", "json").json()
+    assert early["ordinals"][4]["ageSeconds"] == 0
+    default = cli("inspect", "web", "-f", str(saved), "-o", "json").json()
+    assert default["ordinals"][4]["ageSeconds"] > 60  # judged at the collection time, not the local clock
+    assert cli("diagnose", "-f", str(saved), "--now", "yesterday").code == ExitCode.USAGE
+
+
+def test_offline_bad_file_is_exit_2(cli, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("items: [\n")
+    result = cli("inspect", "web", "-f", str(bad))
+    assert result.code == ExitCode.USAGE and "line" in result.stderr
+    assert cli("inspect", "web", "-f", str(tmp_path / "missing.yaml")).code == ExitCode.USAGE
