@@ -227,7 +227,7 @@ class _Run:
     # -- the run ----------------------------------------------------------------------------
     def run(self) -> Outcome:
         error: StsfixError | None = None
-        leased = False
+        leased = interrupted = False
         try:
             if self.holder and not self.dry_run and not self.plan.is_empty:
                 self.call(
@@ -242,11 +242,16 @@ class _Run:
         except StsfixError as err:
             error = err
             self.log("error", err.message, code=err.code)
+        except BaseException:
+            interrupted = True
+            raise
         finally:
+            # Only a run that holds the lease (or runs without one) writes the audit record, and it
+            # does so before letting go: a run refused by another holder's lease touches nothing.
+            if self.audit and not self.plan.is_empty and (leased or not self.holder):
+                self.audit_result(error, interrupted=interrupted)
             if leased:
                 self.release()
-        if self.audit and not self.plan.is_empty:
-            self.audit_result(error)
         return self.outcome(error)
 
     def outcome(self, error: StsfixError | None) -> Outcome:
@@ -520,10 +525,13 @@ class _Run:
         except StsfixError as err:
             self.log("warning", f"could not record the audit event {reason}: {err.message}")
 
-    def audit_result(self, error: StsfixError | None) -> None:
+    def audit_result(self, error: StsfixError | None, *, interrupted: bool = False) -> None:
         applied = any(r.status == "applied" for r in self.results)
         result = "ok" if error is None else ("partial" if applied else "error")
-        if error is None:
+        if interrupted:
+            result = "interrupted"
+            self.event("StsfixRepairFailed", f"stsfix {self.plan.request.command} was interrupted", "Warning")
+        elif error is None:
             self.event(
                 "StsfixRepairSucceeded", f"stsfix {self.plan.request.command} finished: {self.summary()}"
             )

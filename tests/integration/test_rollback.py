@@ -1,0 +1,187 @@
+"""`stsfix rollback` over HTTP against the simulated cluster, through the real CLI and kube adapter."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from stsfix.errors import ExitCode
+from stsfix.model import LAST_REPAIR_ANNOTATION
+from tests.integration.conftest import mutations, pod, revision_of, sts
+
+
+def _healthy(cluster: object, revision: str) -> bool:
+    obj = sts(cluster)
+    status = obj["status"]
+    return (
+        status.get("currentRevision") == status.get("updateRevision") == revision
+        and status.get("readyReplicas") == 5
+    )
+
+
+def test_forced_rollback_ends_healthy_deleting_only_web_4_after_the_revert(sim, stsfix) -> None:
+    cluster = sim("forced-rollback")
+    before = sts(cluster)["status"]
+    good, bad = before["currentRevision"], before["updateRevision"]
+    assert good != bad and revision_of(pod(cluster, "web-4")) == bad
+    pvcs = {
+        p["metadata"]["name"]: p["metadata"]["uid"] for p in cluster.list("persistentvolumeclaims", "default")
+    }
+    old_uids = {f"web-{o}": pod(cluster, f"web-{o}")["metadata"]["uid"] for o in range(5)}
+
+    result = stsfix("rollback", "web", "-n", "default", "--yes", "-o", "json")
+
+    assert result.code == ExitCode.OK, result
+    body = result.json()
+    assert body["kind"] == "Repair" and body["status"] == "ok"
+    assert [s["status"] for s in body["outcome"]["steps"]] == ["applied", "done", "applied", "done", "done"]
+    assert _healthy(cluster, good)
+    # Only web-4 was deleted, once; it came back from the good revision, so the controller had
+    # observed the revert when it was deleted.
+    deletes = [r.path for r in mutations(cluster) if r.method == "DELETE"]
+    assert deletes == ["/api/v1/namespaces/default/pods/web-4"]
+    assert revision_of(pod(cluster, "web-4")) == good
+    assert {o: pod(cluster, o)["metadata"]["uid"] for o in old_uids if o != "web-4"} == {
+        o: u for o, u in old_uids.items() if o != "web-4"
+    }
+    methods = [(r.method, r.path.rsplit("/", 2)[-2]) for r in mutations(cluster)]
+    assert methods.index(("PATCH", "statefulsets")) < methods.index(("DELETE", "pods"))
+    # Never a PVC: the claims are the same objects.
+    assert {
+        p["metadata"]["name"]: p["metadata"]["uid"] for p in cluster.list("persistentvolumeclaims", "default")
+    } == pvcs
+
+
+def test_forced_rollback_reverted_skips_the_revert_and_ends_healthy(sim, stsfix) -> None:
+    cluster = sim("forced-rollback-reverted")
+    good = sts(cluster)["status"]["currentRevision"]
+    generation = sts(cluster)["metadata"]["generation"]
+
+    result = stsfix("rollback", "sts/web", "-n", "default", "--yes", "-o", "json")
+
+    assert result.code == ExitCode.OK, result
+    steps = result.json()["outcome"]["steps"]
+    assert [s["kind"] for s in steps] == ["DeletePod", "AwaitReady", "AwaitRolloutComplete"]
+    assert sts(cluster)["metadata"]["generation"] == generation  # the template was not touched
+    assert [r.path for r in mutations(cluster) if r.method == "DELETE"] == [
+        "/api/v1/namespaces/default/pods/web-4"
+    ]
+    assert _healthy(cluster, good)
+
+
+def test_rollback_of_a_healthy_set_changes_nothing(sim, stsfix) -> None:
+    cluster = sim("healthy")
+    result = stsfix("rollback", "web", "-n", "default", "--yes")
+    assert result.code == ExitCode.OK, result
+    assert "Nothing to do" in result.stderr
+    assert mutations(cluster) == []
+
+
+def test_dry_run_client_prints_the_plan_exits_3_and_sends_no_mutation(sim, stsfix) -> None:
+    cluster = sim("forced-rollback")
+    result = stsfix("rollback", "web", "-n", "default", "--dry-run=client", "-o", "json")
+    assert result.code == ExitCode.ACTION_NEEDED, result
+    plan = result.json()["plan"]
+    assert [s["kind"] for s in plan["steps"]][:3] == ["RevertTemplate", "AwaitObserved", "DeletePod"]
+    assert plan["fingerprint"].startswith("sha256:")
+    assert mutations(cluster) == []
+
+
+def test_dry_run_client_on_a_healthy_set_exits_0(sim, stsfix) -> None:
+    sim("healthy")
+    result = stsfix("rollback", "web", "-n", "default", "--dry-run", "client")
+    assert result.code == ExitCode.OK, result
+    assert "Nothing to do" in result.stdout
+
+
+def test_dry_run_server_sends_every_mutation_with_dry_run_all_and_persists_nothing(sim, stsfix) -> None:
+    cluster = sim("forced-rollback")
+    before = sts(cluster)
+    web4 = pod(cluster, "web-4")["metadata"]["uid"]
+
+    result = stsfix("rollback", "web", "-n", "default", "--dry-run=server", "-o", "json")
+
+    assert result.code == ExitCode.ACTION_NEEDED, result
+    steps = result.json()["outcome"]["steps"]
+    assert [s["status"] for s in steps if s["kind"] in ("RevertTemplate", "DeletePod")] == [
+        "dry_run",
+        "dry_run",
+    ]
+    sent = mutations(cluster)
+    assert sent and all(r.query.get("dryRun") == "All" for r in sent), sent
+    after = sts(cluster)
+    assert after["metadata"]["generation"] == before["metadata"]["generation"]
+    assert after["spec"]["template"] == before["spec"]["template"]
+    assert pod(cluster, "web-4")["metadata"]["uid"] == web4
+
+
+def test_without_a_terminal_yes_is_required(sim, stsfix) -> None:
+    cluster = sim("forced-rollback")
+    result = stsfix("rollback", "web", "-n", "default")
+    assert result.code == ExitCode.REFUSED
+    assert "Pass --yes to apply the plan when no terminal can confirm it." in result.stderr
+    assert mutations(cluster) == []
+
+
+def test_applied_steps_leave_events_and_the_last_repair_annotation(sim, stsfix) -> None:
+    cluster = sim("forced-rollback")
+    result = stsfix("rollback", "web", "-n", "default", "--yes")
+    assert result.code == ExitCode.OK, result
+    reasons = [
+        e.get("reason") for e in cluster.list("events", "default") if e.get("reason", "").startswith("Stsfix")
+    ]
+    assert reasons.count("StsfixRevertTemplate") == 1 and reasons.count("StsfixDeletePod") == 1
+    assert "StsfixRepairSucceeded" in reasons
+    record = json.loads(sts(cluster)["metadata"]["annotations"][LAST_REPAIR_ANNOTATION])
+    assert record["result"] == "ok" and record["fingerprint"].startswith("sha256:") and record["time"]
+
+
+def _lease(holder: str, renewed: datetime, seconds: int = 60) -> dict[str, object]:
+    stamp = renewed.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": "stsfix-web", "namespace": "default"},
+        "spec": {
+            "holderIdentity": holder,
+            "leaseDurationSeconds": seconds,
+            "acquireTime": stamp,
+            "renewTime": stamp,
+        },
+    }
+
+
+def test_a_live_lease_held_by_another_run_refuses(sim, stsfix) -> None:
+    cluster = sim("forced-rollback")
+    cluster.apply_manifest(_lease("cronjob@node/pid-1", cluster.clock.now(), seconds=3600))
+    result = stsfix("rollback", "web", "-n", "default", "--yes", "-o", "json")
+    assert result.code == ExitCode.REFUSED, result
+    assert result.json()["errors"][0]["code"] == "lease_held"
+    assert [r for r in mutations(cluster) if r.method in ("PATCH", "DELETE")] == []
+
+
+def test_an_expired_lease_is_taken_over(sim, stsfix) -> None:
+    cluster = sim("forced-rollback")
+    cluster.apply_manifest(_lease("cronjob@node/pid-1", cluster.clock.now() - timedelta(minutes=10)))
+    result = stsfix("rollback", "web", "-n", "default", "--yes")
+    assert result.code == ExitCode.OK, result
+    lease = cluster.get("leases", "default", "stsfix-web")
+    assert lease is not None and lease["spec"]["holderIdentity"] == ""  # released after the run
+    assert lease["spec"].get("leaseTransitions") == 1
+
+
+def test_progress_jsonl_writes_only_json_lines_on_stderr(sim, stsfix) -> None:
+    sim("forced-rollback")
+    result = stsfix("rollback", "web", "-n", "default", "--yes", "--progress=jsonl", "-o", "json")
+    assert result.code == ExitCode.OK, result
+    events = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    assert {"step", "result", "wait"} <= {e["event"] for e in events}
+    assert result.json()["status"] == "ok"
+
+
+def test_rollback_wall_time_on_the_simulator_is_seconds(sim, stsfix) -> None:
+    sim("forced-rollback")
+    began = datetime.now(UTC)
+    result = stsfix("rollback", "web", "-n", "default", "--yes", "--timeout", "60s")
+    assert result.code == ExitCode.OK, result
+    assert (datetime.now(UTC) - began).total_seconds() < 30
