@@ -63,6 +63,10 @@ RESOURCES: Final[dict[str, Resource]] = {
         Resource("poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", "policy", "v1",
                  short_names=("pdb",), subresources=("status",)),
         Resource("leases", "lease", "Lease", "coordination.k8s.io", "v1"),
+        # Served so that autoscaling/v1 (home of the Scale subresource kind) is not an empty group,
+        # which kubectl reports as "received empty response for: autoscaling/v1".
+        Resource("horizontalpodautoscalers", "horizontalpodautoscaler", "HorizontalPodAutoscaler", "autoscaling",
+                 "v1", short_names=("hpa",), categories=("all",), subresources=("status",)),
     )
 }  # fmt: skip
 

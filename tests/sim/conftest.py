@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -22,9 +23,10 @@ T0 = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 class Http:
     """A tiny raw-HTTP client for the sim: returns (status, parsed JSON or text, headers)."""
 
-    def __init__(self, url: str, token: str = "admin-token"):
+    def __init__(self, url: str, token: str = "admin-token", *, ca_pem: bytes | None = None):
         self.url = url
         self.token = token
+        self.context = ssl.create_default_context(cadata=ca_pem.decode()) if ca_pem else None
 
     def __call__(
         self,
@@ -46,7 +48,7 @@ class Http:
         if tok:
             req.add_header("Authorization", f"Bearer {tok}")
         try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
+            with urllib.request.urlopen(req, timeout=10, context=self.context) as resp:
                 status, payload, headers = resp.status, resp.read(), dict(resp.headers)
         except urllib.error.HTTPError as err:
             status, payload, headers = err.code, err.read(), dict(err.headers)

@@ -1,0 +1,177 @@
+"""kubectl against the simulated API server: discovery, get with real columns, -o yaml, apply,
+scale, delete, logs, watch, rollout undo and Forbidden messages.
+
+NB: client-go only sends a kubeconfig's bearer token over TLS, so these tests run the server with
+tls=True (a throwaway trustme CA embedded in the kubeconfig). Skipped when kubectl is absent.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from stsfix.sim.clock import SimClock
+from stsfix.sim.server import ApiServer
+from stsfix.sim.store import Store
+from tests.sim.conftest import T0, Http, pod_manifest, sts_manifest
+from tests.sim.kubectl import kubectl_argv, run_kubectl
+
+pytestmark = [
+    pytest.mark.kubectl,
+    pytest.mark.skipif(kubectl_argv() is None, reason="kubectl is not installed"),
+]
+STS = "/apis/apps/v1/namespaces/default/statefulsets"
+PODS = "/api/v1/namespaces/default/pods"
+
+
+class Kubectl:
+    def __init__(self, server: ApiServer, tmp: Path):
+        self.server = server
+        self.kubeconfig = server.write_kubeconfig(tmp / "kubeconfig")
+        self.cache = tmp / "kube-cache"
+        self.http = Http(server.url, ca_pem=server.ca_pem)
+
+    def __call__(
+        self, *args: str, context: str | None = None, ok: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        result = run_kubectl(self.kubeconfig, self.cache, *args, context=context)
+        if ok:
+            assert result.returncode == 0, result.stderr
+        return result
+
+
+@pytest.fixture
+def kubectl(tmp_path: Path) -> Iterator[Kubectl]:
+    pytest.importorskip("trustme")
+    clock = SimClock(start=T0)
+    server = ApiServer(Store(now=clock.now), clock=clock, version="1.33.1", tls=True).start()
+    try:
+        yield Kubectl(server, tmp_path)
+    finally:
+        server.stop()
+
+
+def lines(text: str) -> list[list[str]]:
+    return [line.split() for line in text.strip().splitlines()]
+
+
+def test_api_resources_show_short_names_and_groups(kubectl: Kubectl) -> None:
+    out = kubectl("api-resources").stdout
+    rows = {row[0]: row for row in lines(out)[1:]}
+    assert rows["statefulsets"][1:] == ["sts", "apps/v1", "true", "StatefulSet"]
+    assert rows["pods"][1:] == ["po", "v1", "true", "Pod"]
+    assert rows["poddisruptionbudgets"][1:] == ["pdb", "policy/v1", "true", "PodDisruptionBudget"]
+    assert "short name" not in kubectl("get", "sts").stderr, "subresources carry no short names"
+
+
+def test_get_sts_and_pods_print_real_columns(kubectl: Kubectl) -> None:
+    kubectl.http("POST", STS, sts_manifest())
+    kubectl.http("POST", PODS, pod_manifest("web-0", node="n1"))
+    waiting = {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off"}}
+    status = {"phase": "Running", "containerStatuses": [{"name": "app", "ready": False, "restartCount": 3,
+              "image": "nginx:1.25", "imageID": "", "state": waiting}]}  # fmt: skip
+    kubectl.server.store.mutate("pods", "default", "web-0", lambda p: p.update(status=status))
+    kubectl.server.clock.advance(125)
+    out = kubectl("get", "sts,pods").stdout
+    blocks = out.strip().split("\n\n")
+    assert lines(blocks[0]) == [["NAME", "READY", "AGE"], ["statefulset.apps/web", "0/2", "2m5s"]]
+    assert lines(blocks[1]) == [["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
+                                ["pod/web-0", "0/1", "CrashLoopBackOff", "3", "2m5s"]]  # fmt: skip
+    wide = lines(kubectl("get", "pods", "-o", "wide").stdout)
+    assert wide[0][:7] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"] and wide[1][6] == "n1"
+    assert lines(kubectl("get", "pods", "-l", "app=db").stderr) == [["No", "resources", "found", "in", "default",
+                                                                     "namespace."]]  # fmt: skip
+
+
+def test_get_yaml_round_trips_the_defaulted_object(kubectl: Kubectl) -> None:
+    kubectl.http("POST", STS, sts_manifest())
+    doc = yaml.safe_load(kubectl("get", "sts", "web", "-o", "yaml").stdout)
+    assert doc["kind"] == "StatefulSet" and doc["spec"]["updateStrategy"]["rollingUpdate"]["partition"] == 0
+
+
+def test_apply_client_side_then_server_side(kubectl: Kubectl, tmp_path: Path) -> None:
+    manifest = tmp_path / "web.yaml"
+    manifest.write_text(yaml.safe_dump(sts_manifest()))
+    assert kubectl("apply", "-f", str(manifest)).stdout.strip() == "statefulset.apps/web created"
+    body = sts_manifest(replicas=3)
+    manifest.write_text(yaml.safe_dump(body))
+    assert kubectl("apply", "-f", str(manifest)).stdout.strip() == "statefulset.apps/web configured"
+    sts: dict[str, Any] = kubectl.http("GET", STS + "/web")[1]
+    assert sts["spec"]["replicas"] == 3
+    assert "kubectl.kubernetes.io/last-applied-configuration" in sts["metadata"]["annotations"]
+    body["spec"]["replicas"] = 4
+    manifest.write_text(yaml.safe_dump(body))
+    out = kubectl("apply", "--server-side", "--force-conflicts", "-f", str(manifest)).stdout
+    assert out.strip() == "statefulset.apps/web serverside-applied"
+    sts = kubectl.http("GET", STS + "/web")[1]
+    assert sts["spec"]["replicas"] == 4
+    assert any(
+        m["manager"] == "kubectl" and m["operation"] == "Apply" for m in sts["metadata"]["managedFields"]
+    )
+
+
+def test_scale(kubectl: Kubectl) -> None:
+    kubectl.http("POST", STS, sts_manifest())
+    assert kubectl("scale", "sts/web", "--replicas=5").stdout.strip() == "statefulset.apps/web scaled"
+    assert kubectl.http("GET", STS + "/web")[1]["spec"]["replicas"] == 5
+    assert kubectl.server.request_log.count(method="PATCH", path_re=r"/statefulsets/web/scale$") == 1
+
+
+def test_delete_pod_and_logs(kubectl: Kubectl) -> None:
+    kubectl.http("POST", PODS, pod_manifest("web-0"))
+    kubectl.server.pod_logs[("default", "web-0", "app")] = "started\n"
+    assert kubectl("logs", "web-0").stdout == "started\n"
+    assert kubectl("delete", "pod", "web-0").stdout.strip() == 'pod "web-0" deleted'
+    assert kubectl.http("GET", PODS + "/web-0")[0] == 404
+
+
+def test_forbidden_message_for_the_repair_user(kubectl: Kubectl) -> None:
+    kubectl.http("POST", STS, sts_manifest())
+    result = kubectl("delete", "sts", "web", context="sim-repair", ok=False)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        'Error from server (Forbidden): statefulsets.apps "web" is forbidden: User "repair" cannot delete resource '
+        '"statefulsets" in API group "apps" in the namespace "default"'
+    )
+
+
+def test_get_watch_prints_changes(kubectl: Kubectl) -> None:
+    kubectl.http("POST", STS, sts_manifest())
+    argv = [*(kubectl_argv() or []), f"--kubeconfig={kubectl.kubeconfig}", f"--cache-dir={kubectl.cache}",
+            "get", "sts", "--watch", "--request-timeout=5s"]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.6)
+        kubectl.http("PATCH", STS + "/web/status", {"status": {"readyReplicas": 2, "replicas": 2}},
+                     content_type="application/merge-patch+json")  # fmt: skip
+        time.sleep(0.4)
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=5)
+    rows = lines(out)
+    assert rows[0] == ["NAME", "READY", "AGE"]
+    assert [r[:2] for r in rows[1:]] == [["web", "0/2"], ["web", "2/2"]]
+
+
+def test_rollout_undo_restores_the_previous_template(kubectl: Kubectl) -> None:
+    _, sts, _ = kubectl.http("POST", STS, sts_manifest(image="nginx:1"))
+    owner = [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "web", "uid": sts["metadata"]["uid"],
+              "controller": True, "blockOwnerDeletion": True}]  # fmt: skip
+    good = sts["spec"]["template"]
+    _, sts, _ = kubectl.http("PATCH", STS + "/web", {"spec": {"template": {"spec": {"containers": [
+        {"name": "app", "image": "nginx:bad"}]}}}}, content_type="application/strategic-merge-patch+json")  # fmt: skip
+    for revision, template in [(1, good), (2, sts["spec"]["template"])]:
+        kubectl.http("POST", "/apis/apps/v1/namespaces/default/controllerrevisions", {
+            "metadata": {"name": f"web-rev{revision}", "labels": {"app": "web"}, "ownerReferences": owner},
+            "data": {"spec": {"template": {**template, "$patch": "replace"}}}, "revision": revision})  # fmt: skip
+    history = kubectl("rollout", "history", "sts/web").stdout
+    assert [row[0] for row in lines(history)[2:]] == ["1", "2"]
+    assert kubectl("rollout", "undo", "sts/web").stdout.strip() == "statefulset.apps/web rolled back"
+    sts = kubectl.http("GET", STS + "/web")[1]
+    assert sts["spec"]["template"] == good
