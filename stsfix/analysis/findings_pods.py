@@ -27,6 +27,7 @@ from stsfix.analysis.pods import (
     is_running_and_ready,
     pod_events,
     pod_reason,
+    unscheduled,
 )
 from stsfix.model import PodState
 
@@ -255,6 +256,15 @@ def terminating_finding(ctx: Context, pod: PodState, evidence: tuple[str, ...]) 
 # --- claims, scheduling, everything else -----------------------------------------------------------
 
 
+def _waits_for_volume(pod: PodState) -> bool:
+    """A Pending claim is the cause unless the scheduler names something else (with
+    WaitForFirstConsumer a claim stays Pending while its pod is unschedulable for other reasons)."""
+    scheduled = pod.condition("PodScheduled")
+    if not unscheduled(pod) or scheduled is None:
+        return True
+    return any(word in scheduled.message.lower() for word in ("persistentvolumeclaim", "volume"))
+
+
 def claim_problem(ctx: Context, pod: PodState) -> tuple[str, str] | None:
     """(code, sentence) when a claim of a Pending pod is Pending, missing or being deleted."""
     if pod.phase != "Pending" or ctx.snapshot.pvcs is None:
@@ -265,7 +275,7 @@ def claim_problem(ctx: Context, pod: PodState) -> tuple[str, str] | None:
             return f.PVC_MISSING, f"claim {claim} of {pod.name} does not exist"
         if pvc.meta.deletion_timestamp is not None:
             return f.PVC_MISSING, f"claim {claim} of {pod.name} is being deleted"
-        if pvc.phase == "Pending":
+        if pvc.phase == "Pending" and _waits_for_volume(pod):
             return (
                 f.PVC_PENDING,
                 f"claim {claim} of {pod.name} is Pending (storage class {pvc.storage_class or '<none>'})",
@@ -302,7 +312,6 @@ def _unready_finding(
         if (ctx.wait and ctx.wait.ordinal == pod.ordinal) or (rollout_pending and in_range(ctx, pod))
         else f.Severity.WARNING
     )
-    extra = (f"{pod.name}: PodScheduled=False: {scheduled.message}",) if unschedulable and scheduled else ()
     why = (
         f"the scheduler says: {scheduled.message}"
         if unschedulable and scheduled
@@ -318,7 +327,7 @@ def _unready_finding(
     )
     return f.Finding(
         f.UNSCHEDULABLE if unschedulable else f.POD_NOT_READY, severity, f.Cause(cause_of(pod)), message, (pod.name,),
-        (*evidence, *extra, *pod_events(ctx.snapshot, pod, ctx.now)), f.Repair(summary + "; deleting the pod alone will not help."),
+        (*evidence, *pod_events(ctx.snapshot, pod, ctx.now)), f.Repair(summary + "; deleting the pod alone will not help."),
     )  # fmt: skip
 
 

@@ -62,42 +62,25 @@ def ondelete_finding(ctx: Context) -> f.Finding | None:
     sts = ctx.sts
     if sts.update_strategy != "OnDelete" or not ctx.observed:
         return None
-    outdated = [
-        p
-        for p in reversed(set_pods(ctx))
-        if in_range(ctx, p) and p.revision != sts.update_revision and not p.deleting
-    ]
+    outdated = [p for p in reversed(set_pods(ctx)) if in_range(ctx, p) and p.revision != sts.update_revision]
+    outdated = [p for p in outdated if not p.deleting]
     if not outdated:
         return None
     names = tuple(p.name for p in reversed(outdated))
-    proven = has_ready_pod(ctx, sts.update_revision)
-    head = f"OnDelete: {', '.join(names)} keep older revisions until deleted; the update revision is {revision_label(ctx, sts.update_revision)}."
-    if proven:
-        steps = tuple(f.delete_pod(sts, p.name, p.ordinal or 0) for p in outdated)
-        repair = f.Repair(
-            "Delete the outdated pods one at a time, highest ordinal first, waiting for each to be Ready.",
-            steps,
-        )
-        return f.Finding(
-            f.ONDELETE_PENDING,
-            f.Severity.INFO,
-            f.Cause.UNKNOWN,
-            head,
-            names,
-            (),
-            repair,
-            f.PLAYBOOK_SAFE_RESTART,
-        )
-    message = f"{head} No pod runs it Ready yet, so it is unproven: delete one pod (the highest ordinal) and check it first."
-    return f.Finding(
-        f.ONDELETE_PENDING,
-        f.Severity.WARNING,
-        f.Cause.UNKNOWN,
-        message,
-        names,
-        (),
-        f.Repair("Delete one pod as a canary, then re-run diagnose."),
+    head = (
+        f"OnDelete: {', '.join(names)} keep older revisions until deleted; the update revision is "
+        f"{revision_label(ctx, sts.update_revision)}."
     )
+    if not has_ready_pod(ctx, sts.update_revision):
+        message = f"{head} No pod runs it Ready yet, so it is unproven: delete one pod (the highest ordinal) and check it first."
+        canary = f.Repair("Delete one pod as a canary, then re-run diagnose.")
+        return f.Finding(f.ONDELETE_PENDING, f.Severity.WARNING, f.Cause.UNKNOWN, message, names, (), canary)
+    steps = tuple(f.delete_pod(sts, p.name, p.ordinal or 0) for p in outdated)
+    summary = "Delete the outdated pods one at a time, highest ordinal first, waiting for each to be Ready."
+    return f.Finding(
+        f.ONDELETE_PENDING, f.Severity.INFO, f.Cause.UNKNOWN, head, names, (), f.Repair(summary, steps),
+        f.PLAYBOOK_SAFE_RESTART,
+    )  # fmt: skip
 
 
 def _newest_change(ctx: Context) -> datetime | None:

@@ -271,7 +271,19 @@ def stuck_evidence(pod: PodState, *, now: datetime, stuck_after: timedelta) -> t
     head = f"{pod.name}: {pod_reason(pod, now)}, phase {pod.phase}"
     if since is not None:
         head += f", not Ready for {format_duration(now - since)}"
-    return (head, *container_lines(pod, now))
+    scheduled = pod.condition("PodScheduled")
+    words = (
+        (f"{pod.name}: PodScheduled=False ({scheduled.reason}): {scheduled.message}",)
+        if unscheduled(pod) and scheduled
+        else ()
+    )
+    return (head, *words, *container_lines(pod, now))
+
+
+def unscheduled(pod: PodState) -> bool:
+    """Pending with PodScheduled=False: the scheduler (or volume binding) has not placed it."""
+    scheduled = pod.condition("PodScheduled")
+    return pod.phase == "Pending" and scheduled is not None and scheduled.status == "False"
 
 
 def event_lines(

@@ -225,6 +225,7 @@ def raw_pod(
     grace: int = 30,
     finalizers: list[str] | None = None,
     reason: str = "",
+    scheduler_message: str = "0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available.",
 ) -> dict[str, Any]:
     """A pod of the set. `state`: ready, readiness, crashloop, oom, imagepull, errimagepull,
     createconfig, creating, init, unschedulable, pending, evicted, failed. `changed` is when the
@@ -258,12 +259,12 @@ def raw_pod(
         "terminationGracePeriodSeconds": grace,
         "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": f"data-{name}"}}],
     }
-    status = _pod_status(state, image, restarts, created, changed, reason)
+    status = _pod_status(state, image, restarts, created, changed, reason, scheduler_message)
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, "status": status}
 
 
 def _pod_status(
-    state: str, image: str, restarts: int, created: timedelta, changed: timedelta, reason: str
+    state: str, image: str, restarts: int, created: timedelta, changed: timedelta, reason: str, message: str
 ) -> dict[str, Any]:
     ready = state == "ready"
     conditions = [
@@ -271,7 +272,6 @@ def _pod_status(
         {"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": ts(changed)},
     ]
     if state in ("unschedulable", "pending"):
-        message = "0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available."
         conditions[0] = {
             "type": "PodScheduled",
             "status": "False",

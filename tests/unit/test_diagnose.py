@@ -564,3 +564,33 @@ def test_analysis_never_reads_the_clock_or_imports_io() -> None:
 def _ready(pod: PodState) -> bool:
     """Healthy: Running, Ready and not terminating (a terminating pod is already going away)."""
     return pod.phase == "Running" and pod.ready and not pod.deleting
+
+
+@pytest.mark.parametrize(
+    ("message", "code"),
+    [
+        pytest.param(
+            "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims.",
+            "pvc-pending",
+            id="unbound claim",
+        ),
+        pytest.param(
+            "0/3 nodes are available: 3 Insufficient memory.",
+            "unschedulable",
+            id="WaitForFirstConsumer claim, pod needs memory",
+        ),
+    ],
+)
+def test_pending_claim_is_the_cause_only_when_the_scheduler_says_so(message: str, code: str) -> None:
+    pods = [
+        make_pod(0),
+        make_pod(1),
+        make_pod(2, state="unschedulable", created=-10 * MIN, scheduler_message=message),
+    ]
+    pvcs = [make_pvc("data-web-0"), make_pvc("data-web-1"), make_pvc("data-web-2", "Pending")]
+    diagnosis = run(make_snapshot(pods, pvcs=pvcs))
+    assert diagnosis.codes == (code,)
+    finding = diagnosis.findings[0]
+    assert any(
+        line.startswith("web-2: PodScheduled=False (Unschedulable): 0/3 nodes") for line in finding.evidence
+    )
