@@ -40,6 +40,12 @@ class SimClock:
         with self._lock:
             return self._base_sim + timedelta(seconds=(time.monotonic() - self._base_real) * self._speed)
 
+    def set_now(self, value: datetime) -> None:
+        """Restart the simulated time at `value` (only sensible before anything was stamped)."""
+        with self._lock:
+            self._base_sim = value.astimezone(UTC)
+            self._base_real = time.monotonic()
+
     def advance(self, seconds: float) -> None:
         """Jump the simulated time forward (never backward)."""
         with self._lock:

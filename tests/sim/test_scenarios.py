@@ -100,3 +100,113 @@ def test_load_manifests_reads_lists_and_multi_document_yaml(tmp_path: Path) -> N
     loaded.advance(600)
     status = loaded.get("statefulsets", "default", "web")["status"]
     assert status["readyReplicas"] == 4 and status["currentRevision"] != status["updateRevision"]
+
+
+def _sts_status(sim: SimCluster, namespace: str = "default", name: str = "web") -> dict:
+    return sim.get("statefulsets", namespace, name)["status"]
+
+
+def _waiting(pod: dict) -> str:
+    statuses = pod["status"].get("containerStatuses") or []
+    return ((statuses[0].get("state") or {}).get("waiting") or {}).get("reason", "") if statuses else ""
+
+
+def test_rollout_in_progress_keeps_moving_by_itself() -> None:
+    sim = _stepped("rollout-in-progress")
+    status = _sts_status(sim)
+    assert status["currentRevision"] != status["updateRevision"] and status["updatedReplicas"] == 2
+    assert sim.run_until(
+        lambda s: _sts_status(s)["currentRevision"] == _sts_status(s)["updateRevision"], max_seconds=900
+    )
+
+
+def test_image_pull_scenario_starts_in_image_pull_back_off() -> None:
+    sim = _stepped("image-pull")
+    web2 = _pods(sim)["web-2"]
+    assert web2["status"]["phase"] == "Pending" and _waiting(web2) == "ImagePullBackOff"
+    reasons = {e["reason"] for e in sim.list("events", "default") if e["involvedObject"]["name"] == "web-2"}
+    assert {"Failed", "BackOff"} <= reasons
+
+
+def test_never_ready_scenario_runs_without_restarts_and_never_becomes_ready() -> None:
+    sim = _stepped("never-ready")
+    web2 = _pods(sim)["web-2"]
+    assert web2["status"]["phase"] == "Running" and not is_pod_ready(web2)
+    assert web2["status"]["containerStatuses"][0]["restartCount"] == 0
+
+
+def test_unschedulable_scenario_reports_insufficient_cpu() -> None:
+    sim = _stepped("unschedulable")
+    web2 = _pods(sim)["web-2"]
+    scheduled = next(c for c in web2["status"]["conditions"] if c["type"] == "PodScheduled")
+    assert scheduled["status"] == "False" and scheduled["reason"] == "Unschedulable"
+    assert scheduled["message"].startswith("0/3 nodes are available: 3 Insufficient cpu. preemption: ")
+    assert any(e["reason"] == "FailedScheduling" for e in sim.list("events", "default"))
+
+
+def test_pending_pvc_scenario_blocks_at_web_0() -> None:
+    sim = _stepped("pending-pvc")
+    assert set(_pods(sim)) == {"web-0"}
+    claim = sim.get("pvc", "default", "www-web-0")
+    assert claim["status"]["phase"] == "Pending"
+    message = next(
+        c["message"] for c in _pods(sim)["web-0"]["status"]["conditions"] if c["type"] == "PodScheduled"
+    )
+    assert "pod has unbound immediate PersistentVolumeClaims" in message
+
+
+def test_stuck_terminating_scenario_needs_a_force_delete() -> None:
+    sim = _stepped("stuck-terminating")
+    web1 = _pods(sim)["web-1"]
+    node = sim.get("nodes", "", web1["spec"]["nodeName"])
+    assert next(c for c in node["status"]["conditions"] if c["type"] == "Ready")["status"] == "Unknown"
+    assert web1["metadata"]["deletionTimestamp"] and not is_pod_ready(web1)
+    sim.advance(3600)
+    assert "web-1" in _pods(sim)
+    sim.delete("pods", "default", "web-1", grace_seconds=0)
+    assert sim.run_until(lambda s: _sts_status(s).get("readyReplicas") == 3, max_seconds=600)
+
+
+def test_partition_canary_holds_at_the_partition() -> None:
+    sim = _stepped("partition-canary")
+    status = _sts_status(sim)
+    pods = _pods(sim)
+    assert [
+        pods[f"web-{i}"]["metadata"]["labels"][REVISION_LABEL] == status["updateRevision"] for i in range(5)
+    ] == [False, False, False, True, True]
+    sim.advance(900)
+    assert _sts_status(sim)["currentRevision"] != _sts_status(sim)["updateRevision"]
+
+
+def test_ondelete_scenario_replaces_nothing_until_a_pod_is_deleted() -> None:
+    sim = _stepped("ondelete")
+    status = _sts_status(sim)
+    assert status.get("updatedReplicas", 0) == 0 and status["currentReplicas"] == 3
+    sim.delete("pods", "default", "web-1")
+    assert sim.run_until(
+        lambda s: _sts_status(s).get("updatedReplicas") == 1 and _sts_status(s).get("readyReplicas") == 3,
+        max_seconds=600,
+    )
+    assert _pods(sim)["web-1"]["metadata"]["labels"][REVISION_LABEL] == status["updateRevision"]
+
+
+def test_parallel_maxunavailable_scenario_is_stuck_on_1_35_0() -> None:
+    sim = _stepped("parallel-maxunavailable")
+    assert str(sim.version) == "1.35.0"
+    status = _sts_status(sim)
+    web0 = _pods(sim)["web-0"]
+    assert web0["metadata"]["labels"][REVISION_LABEL] != status["updateRevision"]
+    sim.advance(1800)
+    assert _pods(sim)["web-0"]["metadata"]["uid"] == web0["metadata"]["uid"]
+
+
+def test_fleet_scenario_scales_with_size() -> None:
+    sim = _stepped("fleet", params={"size": 6})
+    sets = sim.list("statefulsets")
+    assert len(sets) == 6 and len(sim.list("pods")) == 18
+    stuck = {
+        s["metadata"]["namespace"]
+        for s in sets
+        if s["status"]["currentRevision"] != s["status"]["updateRevision"]
+    }
+    assert stuck == {"team-000", "team-005"}
