@@ -188,7 +188,14 @@ class Store:
         with self.lock:
             if rv < self._compacted_rv:
                 raise ExpiredError(f"too old resource version: {rv} ({self._compacted_rv})")
-            return [e for e in self._log if e.rv > rv and (wanted is None or e.resource in wanted)]
+            newer: list[WatchEvent] = []
+            for event in reversed(self._log):  # the log is in rv order: walk back only over what is new
+                if event.rv <= rv:
+                    break
+                if wanted is None or event.resource in wanted:
+                    newer.append(event)
+            newer.reverse()
+            return newer
 
     def wait(self, rv: int, timeout: float) -> bool:
         """Block until the store's resourceVersion passes rv or the timeout ends. True if it changed."""

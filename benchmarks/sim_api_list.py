@@ -1,0 +1,122 @@
+"""Measure the simulated API server: start-to-first-answer, and LIST latency for 1,000 pods.
+
+Run: /work/venv/bin/python benchmarks/sim_api_list.py [--pods 1000] [--rounds 50]
+Prints medians. The server time is measured on one keep-alive connection with the stdlib
+http.client (read the whole body), so it excludes client-side model building; the official
+client's raw (`_preload_content=False`) and typed timings are printed for comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import statistics
+import time
+from typing import Any
+
+from stsfix.sim.clock import SimClock
+from stsfix.sim.server import ApiServer
+from stsfix.sim.store import Store
+
+
+def realistic_pod(i: int) -> dict[str, Any]:
+    """A pod roughly the size the kubelet and controller produce (~2.3 KB of JSON)."""
+    name = f"web-{i}"
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "labels": {"app": "web", "controller-revision-hash": "web-7c9d8f6b5",
+                       "statefulset.kubernetes.io/pod-name": name, "apps.kubernetes.io/pod-index": str(i)},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "web", "uid": "u-1",
+                                 "controller": True, "blockOwnerDeletion": True}],
+        },
+        "spec": {
+            "nodeName": f"node-{i % 3}",
+            "hostname": name,
+            "subdomain": "web",
+            "containers": [{"name": "app", "image": "registry.example.com/team/web:1.2.3",
+                            "ports": [{"containerPort": 8080, "name": "http"}],
+                            "env": [{"name": "POD_NAME", "value": name}, {"name": "MODE", "value": "prod"}],
+                            "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}},
+                            "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}],
+            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": f"data-{name}"}}],
+        },
+    }  # fmt: skip
+
+
+def median_ms(fn: Any, rounds: int) -> float:
+    samples = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pods", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=50)
+    args = parser.parse_args()
+
+    clock = SimClock()
+    store = Store(now=clock.now)
+    started = time.perf_counter()
+    server = ApiServer(store, clock=clock).start()
+    conn = http.client.HTTPConnection("127.0.0.1", server.port)
+    conn.request("GET", "/version")
+    conn.getresponse().read()
+    print(f"start-to-first-answer: {(time.perf_counter() - started) * 1000:.1f} ms")
+
+    for i in range(args.pods):
+        server.api.create("pods", "default", realistic_pod(i))
+    headers = {"Authorization": "Bearer admin-token", "Accept": "application/json"}
+    path = "/api/v1/namespaces/default/pods"
+
+    def list_raw() -> None:
+        conn.request("GET", path, headers=headers)
+        body = conn.getresponse().read()
+        assert len(body) > 1000
+
+    size = 0
+    conn.request("GET", path, headers=headers)
+    size = len(conn.getresponse().read())
+    print(f"LIST {args.pods} pods ({size / 1e6:.2f} MB), http.client keep-alive: {median_ms(list_raw, args.rounds):.1f} ms median")
+    selector = path + "?labelSelector=app%3Dweb,apps.kubernetes.io/pod-index%3D7"
+
+    def list_selected() -> None:
+        conn.request("GET", selector, headers=headers)
+        conn.getresponse().read()
+
+    print(f"LIST with a selector matching 1 of {args.pods}: {median_ms(list_selected, args.rounds):.1f} ms median")
+    table_headers = dict(headers, Accept="application/json;as=Table;v=v1;g=meta.k8s.io,application/json")
+
+    def list_table() -> None:
+        conn.request("GET", path + "?limit=500", headers=table_headers)
+        conn.getresponse().read()
+
+    print(f"LIST as Table, limit=500 (kubectl get pods): {median_ms(list_table, max(5, args.rounds // 5)):.1f} ms median")
+
+    try:
+        from kubernetes import client as k8s_client
+    except ImportError:
+        print("kubernetes client not installed; skipping client timings")
+    else:
+        cfg = k8s_client.Configuration()
+        cfg.host = server.url
+        cfg.api_key = {"authorization": "admin-token"}
+        cfg.api_key_prefix = {"authorization": "Bearer"}
+        core = k8s_client.CoreV1Api(k8s_client.ApiClient(cfg))
+        raw = median_ms(lambda: core.list_namespaced_pod("default", _preload_content=False).data, args.rounds)
+        print(f"official client, raw JSON: {raw:.1f} ms median")
+        typed = median_ms(lambda: core.list_namespaced_pod("default"), max(3, args.rounds // 10))
+        print(f"official client, typed models: {typed:.1f} ms median (client-side pydantic dominates)")
+    conn.close()
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()
