@@ -1,0 +1,20 @@
+"""docs/output.md stays in step with the codes the analysis can emit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stsfix.analysis import findings
+
+DOC = (Path(__file__).resolve().parents[2] / "docs" / "output.md").read_text(encoding="utf-8")
+
+
+def test_output_doc_lists_every_finding_code() -> None:
+    codes = [v for k, v in vars(findings).items() if k.isupper() and isinstance(v, str) and not k.startswith("PLAYBOOK")]
+    assert codes
+    assert [c for c in codes if f"`{c}`" not in DOC] == []
+
+
+def test_output_doc_lists_every_cause_and_action() -> None:
+    for enum in (findings.Cause, findings.RepairAction, findings.Severity):
+        assert [m.value for m in enum if f"`{m.value}" not in DOC] == []
