@@ -84,21 +84,27 @@ def main() -> None:
     size = 0
     conn.request("GET", path, headers=headers)
     size = len(conn.getresponse().read())
-    print(f"LIST {args.pods} pods ({size / 1e6:.2f} MB), http.client keep-alive: {median_ms(list_raw, args.rounds):.1f} ms median")
+    print(
+        f"LIST {args.pods} pods ({size / 1e6:.2f} MB), http.client keep-alive: {median_ms(list_raw, args.rounds):.1f} ms median"
+    )
     selector = path + "?labelSelector=app%3Dweb,apps.kubernetes.io/pod-index%3D7"
 
     def list_selected() -> None:
         conn.request("GET", selector, headers=headers)
         conn.getresponse().read()
 
-    print(f"LIST with a selector matching 1 of {args.pods}: {median_ms(list_selected, args.rounds):.1f} ms median")
+    print(
+        f"LIST with a selector matching 1 of {args.pods}: {median_ms(list_selected, args.rounds):.1f} ms median"
+    )
     table_headers = dict(headers, Accept="application/json;as=Table;v=v1;g=meta.k8s.io,application/json")
 
     def list_table() -> None:
         conn.request("GET", path + "?limit=500", headers=table_headers)
         conn.getresponse().read()
 
-    print(f"LIST as Table, limit=500 (kubectl get pods): {median_ms(list_table, max(5, args.rounds // 5)):.1f} ms median")
+    print(
+        f"LIST as Table, limit=500 (kubectl get pods): {median_ms(list_table, max(5, args.rounds // 5)):.1f} ms median"
+    )
 
     try:
         from kubernetes import client as k8s_client

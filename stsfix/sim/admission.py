@@ -163,7 +163,7 @@ def apply_defaults(resource: str, obj: Obj, *, version: str) -> None:
 
 def initial_status(resource: str) -> Obj | None:
     """The status a freshly created object starts with (the create body's status is ignored)."""
-    return {
+    statuses: dict[str, Obj] = {
         "pods": {"phase": "Pending", "qosClass": "BestEffort"},
         "statefulsets": {"replicas": 0, "availableReplicas": 0},
         "persistentvolumeclaims": {"phase": "Pending"},
@@ -174,7 +174,8 @@ def initial_status(resource: str) -> Obj | None:
             "expectedPods": 0,
         },
         "namespaces": {"phase": "Active"},
-    }.get(resource)
+    }
+    return copy.deepcopy(statuses.get(resource))
 
 
 # -- validation ---------------------------------------------------------------------------------

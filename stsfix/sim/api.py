@@ -14,6 +14,7 @@ they may also use the Store, which skips admission. Standard library + PyYAML on
 from __future__ import annotations
 
 import base64
+import builtins
 import copy
 import json
 import random
@@ -384,10 +385,10 @@ class Api:
         options: Obj | None = None,
         *,
         dry_run: bool = False,
-    ) -> list[Obj]:
+    ) -> builtins.list[Obj]:
         """DELETE on a collection: delete every matching object as DELETE would."""
         items, _, _, _ = self.list(plural, namespace, predicate)
-        done = []
+        done: builtins.list[Obj] = []
         for obj, _raw in items:
             meta = obj["metadata"]
             try:

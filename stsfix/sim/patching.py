@@ -223,7 +223,7 @@ def _merge_list(field: str, orig: Any, patch: list[Any]) -> list[Any]:
         return out
     key = MERGE_KEYS.get(field)
     if key is None or not all(isinstance(v, dict) for v in patch):
-        return _strip(patch)
+        return list(_strip(patch))
     result = [copy.deepcopy(v) for v in orig_list]
     for item in patch:
         ident = item.get(key)
@@ -248,7 +248,7 @@ def apply_strategic_patch(doc: Obj, patch: Any) -> Obj:
     if not isinstance(patch, dict):
         raise SimApiError(400, "BadRequest", "strategic merge patch must be a JSON object")
     merged = _merge_map(copy.deepcopy(doc), patch)
-    if merged is _DELETE:
+    if not isinstance(merged, dict):
         raise _invalid("a strategic merge patch may not delete the whole object")
     return merged
 
@@ -261,7 +261,8 @@ def apply_patch(content_type: str, doc: Obj, patch: Any) -> Obj:
     if kind == MERGE_PATCH:
         if not isinstance(patch, dict):
             raise SimApiError(400, "BadRequest", "merge patch must be a JSON object")
-        return apply_merge_patch(doc, patch)
+        merged: Obj = apply_merge_patch(doc, patch)
+        return merged
     if kind in (STRATEGIC_PATCH, APPLY_PATCH):
         return apply_strategic_patch(doc, patch)
     raise SimApiError(415, "UnsupportedMediaType", f'the body of the request was in an unknown format - accepted '

@@ -47,7 +47,9 @@ def _bad(kind: str, text: str, why: str) -> SimApiError:
 
 def _split_top(text: str) -> list[str]:
     """Split on commas that are not inside parentheses."""
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in text:
         if ch == "(":
             depth += 1
@@ -95,6 +97,12 @@ def label_predicate(text: str | None) -> Predicate | None:
     return matches
 
 
+def _field_requirement(getter: Callable[[Obj], str], value: str, *, negate: bool) -> Predicate:
+    if negate:
+        return lambda obj: getter(obj) != value
+    return lambda obj: getter(obj) == value
+
+
 def field_predicate(text: str | None) -> Predicate | None:
     """A predicate for a `fieldSelector` string; 400 for fields the server does not index."""
     if not text or not text.strip():
@@ -109,10 +117,7 @@ def field_predicate(text: str | None) -> Predicate | None:
         if getter is None:
             raise SimApiError(400, "BadRequest", f'"{name}" is not a known field selector: only "metadata.name", '
                               '"metadata.namespace"')  # fmt: skip
-        if op == "!=":
-            reqs.append(lambda o, g=getter, v=value: g(o) != v)
-        else:
-            reqs.append(lambda o, g=getter, v=value: g(o) == v)
+        reqs.append(_field_requirement(getter, value, negate=op == "!="))
     return lambda obj: all(r(obj) for r in reqs)
 
 

@@ -11,6 +11,7 @@ Standard library + PyYAML only; never imports the `kubernetes` client.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -74,7 +75,7 @@ class _Handler(BaseHTTPRequestHandler):
     # -- plumbing ---------------------------------------------------------------------------
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:
@@ -134,9 +135,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         except Exception as exc:  # a bug in the simulator: answer 500 like an apiserver panic
-            err = SimApiError(500, "InternalError", f"an error on the server has prevented the request from "
-                              f"succeeding: {type(exc).__name__}: {exc}")  # fmt: skip
-            resp = Response(500, encode(err.status()))
+            panic = SimApiError(500, "InternalError", f"an error on the server has prevented the request from "
+                                f"succeeding: {type(exc).__name__}: {exc}")  # fmt: skip
+            resp = Response(500, encode(panic.status()))
         if not control:  # log before answering, so a client that saw the answer also sees the record
             owner._log(self.command, path, query, resp.status, self.sim_user)
         try:
@@ -200,7 +201,7 @@ class ApiServer:
             self.api, logs=self.pod_logs, version=lambda: self._version, address=self._address
         )
         self._controls: dict[tuple[str, str], ControlHandler] = {
-            key: (lambda data, fn=fn: fn(self, data)) for key, fn in _BUILTIN.items()
+            key: functools.partial(fn, self) for key, fn in _BUILTIN.items()
         }
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None

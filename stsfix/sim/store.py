@@ -13,6 +13,7 @@ Standard library only. Never imports stsfix.analysis or stsfix.planner.
 
 from __future__ import annotations
 
+import builtins
 import copy
 import json
 import threading
@@ -182,13 +183,13 @@ class Store:
         entries, rv = self.list_json(resource, namespace, predicate)
         return [obj for obj, _ in entries], rv
 
-    def events_since(self, rv: int, resources: Iterable[str] | None = None) -> list[WatchEvent]:
+    def events_since(self, rv: int, resources: Iterable[str] | None = None) -> builtins.list[WatchEvent]:
         """Events with resourceVersion > rv; ExpiredError when rv is before the compaction mark."""
         wanted = set(resources) if resources is not None else None
         with self.lock:
             if rv < self._compacted_rv:
                 raise ExpiredError(f"too old resource version: {rv} ({self._compacted_rv})")
-            newer: list[WatchEvent] = []
+            newer: builtins.list[WatchEvent] = []
             for event in reversed(self._log):  # the log is in rv order: walk back only over what is new
                 if event.rv <= rv:
                     break
