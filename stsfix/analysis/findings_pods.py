@@ -12,6 +12,7 @@ from stsfix.analysis import findings as f
 from stsfix.analysis.context import (
     Context,
     ReplacementMode,
+    has_ready_pod,
     in_range,
     live_template_revision,
     replacement_mode,
@@ -183,6 +184,16 @@ def _regression_finding(ctx: Context, stuck: list[tuple[PodState, tuple[str, ...
     )  # fmt: skip
 
 
+def _left_behind(ctx: Context, pod: PodState) -> bool:
+    """Not on the update revision, and its own revision is not proven good: a revision other than
+    currentRevision, or currentRevision with no Ready pod (a set created with a broken template
+    and then fixed). A pod on a proven currentRevision is sick for its own reasons."""
+    sts = ctx.sts
+    if pod.revision == sts.update_revision:
+        return False
+    return pod.revision != sts.current_revision or not has_ready_pod(ctx, sts.current_revision)
+
+
 def rollback_findings(
     ctx: Context, stuck: list[tuple[PodState, tuple[str, ...]]]
 ) -> tuple[list[f.Finding], set[str]]:
@@ -191,10 +202,10 @@ def rollback_findings(
     pods = [p for p, _ in stuck]
     bad = update_revision_is_bad(ctx, pods)
     on_update = [(p, e) for p, e in stuck if p.revision == sts.update_revision]
-    other = [(p, e) for p, e in stuck if p.revision not in (sts.update_revision, sts.current_revision)]
+    other = [(p, e) for p, e in stuck if _left_behind(ctx, p)]
     if mode is ReplacementMode.CONTROLLER:
         # Parallel, gate off (or 1.37+): the update loop deletes outdated pods itself (#96218).
-        explained = {p.name for p, _ in other}
+        explained = {p.name for p, _ in stuck if p.revision != sts.update_revision}
         if bad:
             return [_bad_update_finding(ctx, on_update)], explained | {p.name for p, _ in on_update}
         return [], explained

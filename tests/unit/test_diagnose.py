@@ -26,8 +26,10 @@ from tests.unit.builders import (
     make_node,
     make_pod,
     make_pvc,
+    make_revision,
     make_snapshot,
     make_template,
+    revision_name,
 )
 
 STUCK_AFTER = 5 * MIN
@@ -594,3 +596,44 @@ def test_pending_claim_is_the_cause_only_when_the_scheduler_says_so(message: str
     assert any(
         line.startswith("web-2: PodScheduled=False (Unschedulable): 0/3 nodes") for line in finding.evidence
     )
+
+
+FIXED = make_template("nginx:1.26")
+
+
+def _created_broken(**kwargs: Any) -> Snapshot:
+    """A set created with the broken template B (so currentRevision is B), then fixed to C."""
+    revisions = [make_revision(BAD, 1), make_revision(FIXED, 2, created=-2 * MIN)]
+    pods = [make_pod(0, REV_B, state="crashloop")]
+    base: dict[str, Any] = dict(
+        replicas=1, template=FIXED, current_revision=REV_B, update_revision=revision_name(FIXED)
+    )
+    return make_snapshot(pods, revisions=revisions, **{**base, **kwargs})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "code"),
+    [
+        pytest.param(
+            {}, "forced-rollback-needed", id="OrderedReady created broken, then fixed: delete the pod"
+        ),
+        pytest.param(
+            {"policy": "Parallel", "max_unavailable": 1, "server_version": "v1.35.0"},
+            "maxunavailable-regression",
+            id="Parallel 1.35.0 created broken, then fixed: regression",
+        ),
+    ],
+)
+def test_broken_current_revision_is_left_behind(kwargs: dict[str, Any], code: str) -> None:
+    diagnosis = run(_created_broken(**kwargs))
+    assert diagnosis.codes == (code,)
+    assert steps_of(diagnosis, code) == [("delete-pod", {"pod": "web-0"})]
+
+
+def test_sick_pod_on_a_proven_current_revision_is_not_the_trap() -> None:
+    pods = [make_pod(0), make_pod(1, state="crashloop"), make_pod(2, REV_B)]
+    snapshot = make_snapshot(pods, template=BAD, update_revision=REV_B, revisions=ab_revisions())
+    diagnosis = run(snapshot)
+    assert diagnosis.codes == ("pod-not-ready",)
+    finding = diagnosis.findings[0]
+    assert finding.severity is Severity.CRITICAL and finding.repair is not None and finding.repair.steps == ()
