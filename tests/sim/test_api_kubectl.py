@@ -175,3 +175,63 @@ def test_rollout_undo_restores_the_previous_template(kubectl: Kubectl) -> None:
     assert kubectl("rollout", "undo", "sts/web").stdout.strip() == "statefulset.apps/web rolled back"
     sts = kubectl.http("GET", STS + "/web")[1]
     assert sts["spec"]["template"] == good
+
+
+def sts_status(**overrides: Any) -> dict[str, Any]:
+    status = {"observedGeneration": 1, "replicas": 2, "readyReplicas": 2, "currentReplicas": 2, "updatedReplicas": 2,
+              "availableReplicas": 2, "currentRevision": "web-1", "updateRevision": "web-1", "collisionCount": 0}  # fmt: skip
+    return {"status": {**status, **overrides}}
+
+
+def test_rollout_status_completes_when_status_converges(kubectl: Kubectl) -> None:
+    # An explicit `type: RollingUpdate` keeps rollingUpdate nil, so kubectl compares revisions
+    # instead of printing "partitioned roll out complete" (which any defaulted partition triggers).
+    kubectl.http("POST", STS, sts_manifest(updateStrategy={"type": "RollingUpdate"}))
+    merge = "application/merge-patch+json"
+    kubectl.http("PATCH", STS + "/web/status", sts_status(readyReplicas=1), content_type=merge)
+    argv = [*(kubectl_argv() or []), f"--kubeconfig={kubectl.kubeconfig}", f"--cache-dir={kubectl.cache}",
+            "rollout", "status", "sts/web", "--timeout=10s"]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    kubectl.http("PATCH", STS + "/web/status", sts_status(), content_type=merge)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert out.splitlines()[0] == "Waiting for 1 pods to be ready..."
+    assert out.splitlines()[-1] == "statefulset rolling update complete 2 pods at revision web-1..."
+
+
+def test_rollout_status_partitioned(kubectl: Kubectl) -> None:
+    kubectl.http("POST", STS, sts_manifest(updateStrategy={"rollingUpdate": {"partition": 1}}))
+    kubectl.http("PATCH", STS + "/web/status", sts_status(updatedReplicas=1, updateRevision="web-2"),
+                 content_type="application/merge-patch+json")  # fmt: skip
+    out = kubectl("rollout", "status", "sts/web", "--timeout=5s").stdout
+    assert out.strip() == "partitioned roll out complete: 1 new pods have been updated..."
+
+
+def test_wait_for_jsonpath_and_describe(kubectl: Kubectl) -> None:
+    kubectl.http("POST", STS, sts_manifest())
+    kubectl.http("PATCH", STS + "/web/status", sts_status(), content_type="application/merge-patch+json")
+    out = kubectl("wait", "--for=jsonpath={.status.readyReplicas}=2", "sts/web", "--timeout=5s").stdout
+    assert out.strip() == "statefulset.apps/web condition met"
+    described = kubectl("describe", "sts", "web").stdout
+    assert "Name:               web" in described and "Update Strategy:    RollingUpdate" in described
+    assert kubectl.server.request_log.count(method="GET", path_re=r"/events$") >= 1
+
+
+def test_get_other_kinds_print_their_columns(kubectl: Kubectl) -> None:
+    http = kubectl.http
+    http("POST", "/api/v1/namespaces/default/persistentvolumeclaims", {"metadata": {"name": "data-web-0"}, "spec": {
+        "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})  # fmt: skip
+    http("POST", "/apis/policy/v1/namespaces/default/poddisruptionbudgets", {"metadata": {"name": "web"}, "spec": {
+        "minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}})  # fmt: skip
+    http("POST", "/apis/coordination.k8s.io/v1/namespaces/default/leases", {"metadata": {"name": "stsfix-web"},
+         "spec": {"holderIdentity": "me"}})  # fmt: skip
+    http("POST", "/api/v1/nodes", {"metadata": {"name": "n1"}, "status": {"conditions": [
+        {"type": "Ready", "status": "True"}], "nodeInfo": {"kubeletVersion": "v1.33.1"}}})  # fmt: skip
+    assert lines(kubectl("get", "pvc").stdout)[0][:3] == ["NAME", "STATUS", "VOLUME"]
+    assert lines(kubectl("get", "pdb").stdout)[0] == ["NAME", "MIN", "AVAILABLE", "MAX", "UNAVAILABLE", "ALLOWED",
+                                                      "DISRUPTIONS", "AGE"]  # fmt: skip
+    assert lines(kubectl("get", "leases").stdout)[1][:2] == ["stsfix-web", "me"]
+    assert lines(kubectl("get", "nodes").stdout)[1][:2] == ["n1", "Ready"]
+    http("POST", "/api/v1/namespaces", {"metadata": {"name": "db"}})
+    assert lines(kubectl("get", "ns").stdout) == [["NAME", "STATUS", "AGE"], ["db", "Active", "0s"]]
