@@ -209,3 +209,15 @@ def test_offline_bad_file_is_exit_2(cli, tmp_path: Path) -> None:
     result = cli("inspect", "web", "-f", str(bad))
     assert result.code == ExitCode.USAGE and "line" in result.stderr
     assert cli("inspect", "web", "-f", str(tmp_path / "missing.yaml")).code == ExitCode.USAGE
+
+
+def test_inspect_watch_redraws_until_the_rollout_completes(cli, make_sim) -> None:
+    env = make_sim("healthy", speed=4.0)
+    patch = {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.28"}]}}}}
+    env.sim.patch("statefulsets", "default", "web", patch)
+    result = cli(*env.args("inspect", "web", "--watch"))
+    assert result.code == ExitCode.OK, result
+    frames = result.stdout.split("---\n")
+    assert len([f for f in frames if f.strip()]) >= 2
+    assert "PROGRESSING" in result.stdout and "COMPLETE" in frames[-1]
+    assert "rollout complete" in result.stderr
