@@ -6,6 +6,7 @@ requested delays and sleeps only briefly, so Retry-After is checked without wait
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -41,9 +42,6 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> Sleeps:
     return recorder
 
 
-KUBECONFIG: dict[str, str] = {}
-
-
 @pytest.fixture
 def sim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sleeps: Sleeps) -> Iterator[Callable[..., Any]]:
     """`sim("forced-rollback")` starts a SimCluster (fast clock) and writes a kubeconfig for it."""
@@ -57,11 +55,9 @@ def sim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sleeps: Sleeps) -> Iter
         started.append(cluster)
         path = cluster.write_kubeconfig(tmp_path / f"kubeconfig-{len(started)}")
         monkeypatch.setenv("KUBECONFIG", str(path))
-        KUBECONFIG["path"] = str(path)
         return cluster
 
     yield start
-    KUBECONFIG.clear()
     for cluster in started:
         cluster.stop()
 
@@ -75,8 +71,8 @@ def stsfix() -> Callable[..., CliRun]:
     _ensure_registered()
 
     def invoke(*args: str) -> CliRun:
-        path = KUBECONFIG.get("path")
-        return run_cli(*(("--kubeconfig", path) if path else ()), *args)
+        path = os.environ.get("KUBECONFIG", "")
+        return run_cli(*(("--kubeconfig", path) if os.path.exists(path) else ()), *args)
 
     return invoke
 
@@ -85,7 +81,7 @@ def connect_sim() -> Any:
     """A KubeCluster (the real adapter) for the current test's simulator."""
     from stsfix.kube import KubeTarget, connect
 
-    return connect(KubeTarget(kubeconfig=KUBECONFIG["path"], namespace="default"))
+    return connect(KubeTarget(kubeconfig=os.environ["KUBECONFIG"], namespace="default"))
 
 
 def mutations(cluster: Any) -> list[Any]:

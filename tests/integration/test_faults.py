@@ -1,0 +1,242 @@
+"""Injected faults during a rollback: each run ends healthy with no extra deletion, or in a clear refusal."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+from stsfix.errors import ClusterError, ExitCode
+from tests.integration.conftest import connect_sim, mutations, pod, revision_of, sts
+
+STS_PATH = r"/apis/apps/v1/namespaces/default/statefulsets/web$"
+WEB4_PATH = r"/api/v1/namespaces/default/pods/web-4$"
+
+
+def _deletes(cluster: Any) -> list[str]:
+    return [r.path.rsplit("/", 1)[-1] for r in mutations(cluster) if r.method == "DELETE"]
+
+
+def _healthy(cluster: Any, good: str) -> bool:
+    status = sts(cluster)["status"]
+    return (
+        status.get("currentRevision") == status.get("updateRevision") == good
+        and status.get("readyReplicas") == 5
+    )
+
+
+def _uids(cluster: Any) -> dict[str, str]:
+    return {p["metadata"]["name"]: p["metadata"]["uid"] for p in cluster.list("pods", "default")}
+
+
+def test_503s_on_the_revert_are_retried_and_every_attempt_is_logged(sim, stsfix, sleeps) -> None:
+    cluster = sim("forced-rollback")
+    good = sts(cluster)["status"]["currentRevision"]
+    fault = cluster.server.faults.add(method="PATCH", path_re=STS_PATH, status=503, times=2)
+    result = stsfix("rollback", "web", "-n", "default", "--yes", "--progress=plain")
+    assert result.code == ExitCode.OK, result
+    assert fault.hits == 2
+    assert "attempt 1/6 failed; retrying in" in result.stderr and "attempt 2/6 failed" in result.stderr
+    assert len(sleeps) >= 2 and _healthy(cluster, good) and _deletes(cluster) == ["web-4"]
+
+
+def test_429_with_retry_after_on_the_revert_is_honoured(sim, stsfix, sleeps) -> None:
+    # NB: on PATCH, because urllib3 itself retries idempotent methods (DELETE) on 429 + Retry-After.
+    cluster = sim("forced-rollback")
+    good = sts(cluster)["status"]["currentRevision"]
+    cluster.server.faults.add(method="PATCH", path_re=STS_PATH, status=429, retry_after=3, times=1)
+    result = stsfix("rollback", "web", "-n", "default", "--yes")
+    assert result.code == ExitCode.OK, result
+    assert 3.0 in sleeps
+    assert _healthy(cluster, good) and revision_of(pod(cluster, "web-4")) == good
+
+
+def test_a_dropped_connection_on_delete_ends_healthy_with_no_extra_deletion(sim, stsfix) -> None:
+    cluster = sim("forced-rollback")
+    good = sts(cluster)["status"]["currentRevision"]
+    before = _uids(cluster)
+    fault = cluster.server.faults.add(method="DELETE", path_re=WEB4_PATH, drop=True, times=1)
+    result = stsfix("rollback", "web", "-n", "default", "--yes")
+    assert result.code == ExitCode.OK, result
+    assert fault.hits == 1
+    assert set(_deletes(cluster)) == {"web-4"}
+    after = _uids(cluster)
+    assert {n: u for n, u in after.items() if n != "web-4"} == {
+        n: u for n, u in before.items() if n != "web-4"
+    }
+    assert _healthy(cluster, good)
+
+
+def test_persistent_503s_give_up_after_the_retry_budget_with_a_partial_outcome(sim, stsfix) -> None:
+    cluster = sim("forced-rollback")
+    web4 = pod(cluster, "web-4")["metadata"]["uid"]
+    cluster.server.faults.add(method="DELETE", path_re=WEB4_PATH, status=503, times=None)
+    result = stsfix("rollback", "web", "-n", "default", "--yes", "-o", "json")
+    assert result.code == ExitCode.CLUSTER_ERROR, result
+    body = result.json()
+    assert body["outcome"]["status"] == "partial" and body["errors"][0]["code"] == "api_unavailable"
+    assert [s["status"] for s in body["outcome"]["steps"]] == [
+        "applied",
+        "done",
+        "failed",
+        "not_run",
+        "not_run",
+    ]
+    assert "giving up" in result.stderr
+    assert pod(cluster, "web-4")["metadata"]["uid"] == web4
+
+
+def test_403_is_never_retried(sim, stsfix, sleeps) -> None:
+    cluster = sim("forced-rollback")
+    fault = cluster.server.faults.add(method="DELETE", path_re=WEB4_PATH, status=403, times=None)
+    result = stsfix("rollback", "web", "-n", "default", "--yes")
+    assert result.code == ExitCode.CLUSTER_ERROR, result
+    assert fault.hits == 1 and not [s for s in sleeps if s > 0.0]
+
+
+class _Writer:
+    """The real adapter, plus a concurrent writer that changes the template right after our revert is observed."""
+
+    def __init__(self, inner: Any, cluster: Any):
+        self.inner, self.cluster, self.fired = inner, cluster, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def read_snapshot(self, namespace: str, name: str, *, events: bool = False) -> Any:
+        snap = self.inner.read_snapshot(namespace, name, events=events)
+        status = sts(self.cluster)["status"]
+        if not self.fired and status.get("updateRevision") == status.get("currentRevision"):
+            self.fired = True
+            self.cluster.patch(
+                "statefulsets",
+                "default",
+                "web",
+                {"spec": {"template": {"metadata": {"annotations": {"team": "hotfix"}}}}},
+            )
+            snap = self.inner.read_snapshot(namespace, name, events=events)
+        return snap
+
+
+def test_a_concurrent_writer_changing_the_template_mid_repair_is_refused_without_deleting(sim) -> None:
+    from stsfix.executor import execute
+    from stsfix.planner import plan_rollback
+
+    cluster = sim("forced-rollback")
+    web4 = pod(cluster, "web-4")["metadata"]["uid"]
+    port = _Writer(connect_sim(), cluster)
+    snapshot = port.inner.read_snapshot("default", "web")
+    plan = plan_rollback(snapshot, now=snapshot.observed_at)
+    outcome = execute(plan, port, sleep=lambda s: None, timeout_s=60, lease_holder="test")
+    assert port.fired
+    assert outcome.exit_code == ExitCode.REFUSED, outcome
+    assert "refusing" in outcome.error.message and "hotfix" not in outcome.error.message
+    assert _deletes(cluster) == [] and pod(cluster, "web-4")["metadata"]["uid"] == web4
+
+
+def test_a_concurrent_writer_racing_the_cli_ends_healthy_or_refused_never_with_extra_deletions(
+    sim, stsfix
+) -> None:
+    cluster = sim("forced-rollback")
+    good = sts(cluster)["status"]["currentRevision"]
+    stop = threading.Event()
+
+    def writer() -> None:
+        while not stop.is_set():
+            status = sts(cluster)["status"]
+            if status.get("updateRevision") == good:
+                cluster.patch(
+                    "statefulsets",
+                    "default",
+                    "web",
+                    {"spec": {"template": {"metadata": {"labels": {"hotfix": "1"}}}}},
+                )
+                return
+            time.sleep(0.005)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        result = stsfix("rollback", "web", "-n", "default", "--yes", "--timeout", "60s")
+    finally:
+        stop.set()
+        thread.join(5)
+    assert result.code in (ExitCode.OK, ExitCode.REFUSED), result
+    assert _deletes(cluster) in ([], ["web-4"])
+    if result.code == ExitCode.REFUSED:
+        assert "refusing" in result.stderr
+
+
+def test_a_rollback_killed_mid_way_completes_when_re_run(sim, stsfix) -> None:
+    cluster = sim("forced-rollback")
+    good = sts(cluster)["status"]["currentRevision"]
+    # Hold the deletion with 503s so the run is reliably between the revert and the delete when killed.
+    blocker = cluster.server.faults.add(method="DELETE", path_re=WEB4_PATH, status=503, times=None)
+    kubeconfig = os.environ["KUBECONFIG"]
+    args = [sys.executable, "-m", "stsfix", "--kubeconfig", kubeconfig, "rollback", "web", "-n", "default"]
+    proc = subprocess.Popen(
+        [*args, "--yes", "--progress=jsonl"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in proc.stderr or ()], daemon=True).start()
+    deadline, killed = time.monotonic() + 60, False
+    while time.monotonic() < deadline and proc.poll() is None and not killed:
+        try:
+            line = lines.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        if line.startswith("{") and json.loads(line).get("event") == "retry":
+            proc.send_signal(signal.SIGKILL)
+            killed = True
+    proc.wait(10)
+    assert killed, "the subprocess finished before it could be killed"
+    cluster.server.faults.clear()
+    assert (
+        blocker.hits >= 1 and sts(cluster)["status"]["updateRevision"] == good
+    )  # reverted, web-4 not deleted
+
+    # The killed run still holds the lease: a re-run is refused until it expires (server clock).
+    locked = stsfix("rollback", "web", "-n", "default", "--yes", "-o", "json")
+    assert locked.code == ExitCode.REFUSED and locked.json()["errors"][0]["code"] == "lease_held", locked
+    cluster.advance(61)
+    again = stsfix("rollback", "web", "-n", "default", "--yes", "-o", "json")
+    assert again.code == ExitCode.OK, again
+    assert [s["kind"] for s in again.json()["outcome"]["steps"]][
+        0
+    ] == "DeletePod"  # the revert is not repeated
+    assert [
+        r.path.rsplit("/", 1)[-1] for r in mutations(cluster) if r.method == "DELETE" and r.status < 400
+    ] == ["web-4"]
+    assert _healthy(cluster, good)
+
+
+def test_a_watch_that_expires_restarts_from_a_fresh_list() -> None:
+    from stsfix.kube.watches import _Watcher
+
+    calls: list[dict[str, str]] = []
+
+    class Conn:
+        def stream(self, path: str, *, query: dict[str, str], timeout: float) -> Any:
+            calls.append(dict(query))
+            if len(calls) == 1:
+                raise ClusterError("Error from server (Expired): too old resource version", code="expired")
+            if len(calls) == 2:
+                yield {"type": "ERROR", "object": {"kind": "Status", "code": 410}}
+                return
+            yield {"type": "MODIFIED", "object": {"metadata": {"resourceVersion": "42"}}}
+            stop.set()
+
+    out: queue.Queue[object] = queue.Queue()
+    stop = threading.Event()
+    watcher = _Watcher(Conn(), "/api/v1/namespaces/default/pods", {}, out=out, stop=stop, rv="7")  # type: ignore[arg-type]
+    watcher.run()
+    assert calls[0]["resourceVersion"] == "7"
+    assert "resourceVersion" not in calls[1] and "resourceVersion" not in calls[2]
+    signals = [out.get_nowait() for _ in range(out.qsize())]
+    assert signals == ["expired", "expired", "change"] and watcher.rv == "42"
