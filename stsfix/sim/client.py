@@ -25,12 +25,13 @@ class ControllerFaults:
     """Make the next `times` calls of an operation fail with 500 InternalError.
 
     Operations: create_pod, delete_pod, update_pod, update_status, create_pvc, create_revision.
-    `calls` counts every attempt per operation (for assertions in fidelity tests).
+    `calls` counts every attempt per operation and `log` lists (operation, name) in order.
     """
 
     pending: dict[str, int] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=dict)
     skip: dict[str, int] = field(default_factory=dict)
+    log: list[tuple[str, str]] = field(default_factory=list)
 
     def fail(self, operation: str, *, times: int = 1, after: int = 0) -> None:
         self.pending[operation] = self.pending.get(operation, 0) + times
@@ -38,6 +39,7 @@ class ControllerFaults:
 
     def check(self, operation: str, name: str) -> None:
         self.calls[operation] = self.calls.get(operation, 0) + 1
+        self.log.append((operation, name))
         if self.skip.get(operation, 0) > 0:
             self.skip[operation] -= 1
             return

@@ -170,8 +170,11 @@ class Runner:
             self.clock.advance(max(0.0, due.timestamp() - now))
             self.run_once()
 
-    def run_until(self, predicate: Callable[[], bool], *, max_seconds: float) -> bool:
-        """Stepped mode: jump from timer to timer until `predicate()` or `max_seconds` of sim time."""
+    def run_until(self, predicate: Callable[[], bool], *, max_seconds: float, tick: float | None = None) -> bool:
+        """Stepped mode: jump from timer to timer until `predicate()` or `max_seconds` of sim time.
+
+        With `tick`, time also moves in steps of at most `tick` seconds when no timer is due sooner
+        (for conditions that only need time to pass, e.g. "Terminating for longer than its grace")."""
         limit = self.clock.now().timestamp() + max_seconds
         while True:
             self.run_once()
@@ -179,9 +182,12 @@ class Runner:
                 return True
             due = self.next_due()
             now = self.clock.now().timestamp()
-            if due is None or due.timestamp() > limit:
+            target = due.timestamp() if due is not None else None
+            if tick is not None:
+                target = min(target, now + tick) if target is not None else now + tick
+            if target is None or target > limit:
                 return False
-            self.clock.advance(max(0.0, due.timestamp() - now))
+            self.clock.advance(max(0.0, target - now))
 
     # -- threaded driving ------------------------------------------------------------------------
     def start(self) -> None:

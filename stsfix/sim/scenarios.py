@@ -206,7 +206,10 @@ def _wait(sim: SimCluster, scenario: Scenario, where: str, conditions: list[Obj]
         return
     started = sim.clock.now()
     budget = max([float(c.get("within", DEFAULT_BUDGET)) for c in conditions])
-    if not sim.run_until(lambda s: all(check(s, c, since=started) for c in conditions), max_seconds=budget):
+    def holds(s: SimCluster) -> bool:
+        return all(check(s, c, since=started) for c in conditions)
+
+    if not sim.run_until(holds, max_seconds=budget, tick=30.0):
         failing = [c for c in conditions if not check(sim, c, since=started)]
         raise ScenarioError(f"scenario {scenario.name}: {where} never held; failing: {failing}")
 
