@@ -174,7 +174,8 @@ def _regression_finding(ctx: Context, stuck: list[tuple[PodState, tuple[str, ...
     pods = [p for p, _ in stuck]
     steps, summary = _rollback_steps(ctx, False, delete=True)
     message = (
-        f"{', '.join(p.name for p in pods)} run(s) an outdated revision and are unavailable; on "
+        f"{', '.join(p.name for p in pods)} {'runs' if len(pods) == 1 else 'run'} an outdated revision and "
+        f"{'is' if len(pods) == 1 else 'are'} unavailable; on "
         f"{ctx.version or 'this server'} with Parallel and maxUnavailable the broken pods use up the budget and the "
         "controller never deletes them (kubernetes/kubernetes#137409, fixed in 1.35.4 and 1.37): delete them."
     )

@@ -46,7 +46,7 @@ def partition_finding(ctx: Context) -> f.Finding | None:
     value = max(0, min(partition, sts.replicas) - 1)
     message = (
         f"The rollout to {revision_label(ctx, sts.update_revision)} is paused by partition {partition}: every ordinal "
-        f"from {update_floor(sts)} is updated and Ready; {', '.join(held)} stay(s) at {revision_label(ctx, sts.current_revision)}."
+        f"from {update_floor(sts)} is updated and Ready; {', '.join(held)} {'stays' if len(held) == 1 else 'stay'} at {revision_label(ctx, sts.current_revision)}."
     )
     summary = (
         f"Lower the partition one ordinal at a time (canary), or to 0 to finish the rollout (next: {value})."

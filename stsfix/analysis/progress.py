@@ -214,7 +214,9 @@ def paused_reason(snapshot: Snapshot, now: datetime) -> str:
     if not outdated:
         return ""
     if sts.update_strategy == "OnDelete":
-        return f"OnDelete: {len(outdated)} pod(s) keep an older revision until they are deleted."
+        return (
+            f"OnDelete: {len(outdated)} of {sts.replicas} pods keep an older revision until they are deleted."
+        )
     if sts.update_strategy == "RollingUpdate" and all(
         p.ordinal is not None and p.ordinal < update_floor(sts) for p in outdated
     ):
