@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl, urlsplit
 from stsfix.sim.api import Api
 from stsfix.sim.auth import DEFAULT_TOKENS, authenticate
 from stsfix.sim.clock import SimClock
+from stsfix.sim.disruption import DisruptionController
 from stsfix.sim.faults import FaultSet
 from stsfix.sim.kubeconfig import kubeconfig_dict, write_kubeconfig
 from stsfix.sim.requestlog import RequestLog, RequestRecord
@@ -184,7 +185,7 @@ class ApiServer:
     """A fake kube-apiserver over the given Store; see the module docstring for the surface."""
 
     def __init__(self, store: Store, *, clock: SimClock, version: str = "1.34.0", host: str = "127.0.0.1",
-                 port: int = 0, tls: bool = False) -> None:  # fmt: skip
+                 port: int = 0, tls: bool = False, disruption: bool = True) -> None:  # fmt: skip
         self.store = store
         self.clock = clock
         self._version = version
@@ -206,6 +207,8 @@ class ApiServer:
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        # Keeps PodDisruptionBudget status current (the API server's eviction check is live anyway).
+        self.disruption = DisruptionController(store, clock) if disruption else None
 
     # -- lifecycle --------------------------------------------------------------------------
     @property
@@ -228,6 +231,8 @@ class ApiServer:
         self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02},
                                         name=f"sim-apiserver-{self.port}", daemon=True)  # fmt: skip
         self._thread.start()
+        if self.disruption is not None:
+            self.disruption.start()
         return self
 
     def _tls_context(self) -> ssl.SSLContext:
@@ -243,6 +248,8 @@ class ApiServer:
     def stop(self) -> None:
         """Stop serving; open watches end at their next poll."""
         self._stopping.set()
+        if self.disruption is not None:
+            self.disruption.stop()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()

@@ -2,18 +2,18 @@
 
 `/status` is an ordinary update with `subresource="status"` (see `Api.update`). Scale speaks
 `autoscaling/v1 Scale`; eviction speaks `policy/v1 Eviction` and honours PodDisruptionBudgets
-computed from the live pods (Ready and not terminating count as healthy), answering 429
-TooManyRequests when no disruption is allowed; log serves text from the server's `pod_logs`.
+computed live by `stsfix.sim.disruption` (Ready and not terminating count as healthy), answering
+429 TooManyRequests when no disruption is allowed; log serves text from the server's `pod_logs`.
 Standard library only.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 from typing import Any
 
 from stsfix.sim.api import Api, bad_request
+from stsfix.sim.disruption import budget, is_ready
 from stsfix.sim.patching import apply_patch
 from stsfix.sim.selectors import selector_matches, selector_string
 from stsfix.sim.store import SimApiError, conflict
@@ -83,33 +83,6 @@ def write_scale(
 
 
 # -- eviction -----------------------------------------------------------------------------------
-def _is_ready(pod: Obj) -> bool:
-    conditions = (pod.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-
-
-def _scaled(value: Any, total: int) -> int:
-    if isinstance(value, str) and value.endswith("%"):
-        return math.ceil(int(value[:-1]) * total / 100)
-    return int(value)
-
-
-def pdb_budget(pdb: Obj, pods: list[Obj]) -> tuple[int, int, int]:
-    """(expected, currently healthy, desired healthy) for a PodDisruptionBudget over `pods`."""
-    matching = [p for p in pods if selector_matches((pdb.get("spec") or {}).get("selector"),
-                                                    p["metadata"].get("labels") or {})]  # fmt: skip
-    expected = len(matching)
-    healthy = sum(1 for p in matching if _is_ready(p) and not p["metadata"].get("deletionTimestamp"))
-    spec = pdb.get("spec") or {}
-    if spec.get("maxUnavailable") is not None:
-        desired = max(0, expected - _scaled(spec["maxUnavailable"], expected))
-    elif spec.get("minAvailable") is not None:
-        desired = _scaled(spec["minAvailable"], expected)
-    else:
-        desired = 0
-    return expected, healthy, desired
-
-
 def _too_many(pdb_name: str, desired: int, healthy: int) -> SimApiError:
     return SimApiError(
         429,
@@ -148,15 +121,14 @@ def evict(api: Api, namespace: str, name: str, body: Any, *, dry_run: bool) -> O
                 raise SimApiError(500, "InternalError", "This pod has more than one PodDisruptionBudget, which the "
                                   "eviction subresource does not support.")  # fmt: skip
             if pdbs:
-                pods = api.store.list("pods", namespace)[0]
-                _, healthy, desired = pdb_budget(pdbs[0], pods)
+                found = budget(api.store, pdbs[0])
                 policy = (pdbs[0].get("spec") or {}).get("unhealthyPodEvictionPolicy", "IfHealthyBudget")
-                if _is_ready(pod):
-                    allowed = healthy - desired > 0
-                else:
-                    allowed = policy == "AlwaysAllow" or healthy >= desired
+                if is_ready(pod):
+                    allowed = found.allowed > 0
+                else:  # an unready pod may go while the budget is healthy (or always, by policy)
+                    allowed = policy == "AlwaysAllow" or found.healthy >= found.desired
                 if not allowed:
-                    raise _too_many(pdbs[0]["metadata"]["name"], desired, healthy)
+                    raise _too_many(pdbs[0]["metadata"]["name"], found.desired, found.healthy)
         api.delete("pods", namespace, name, options, dry_run=dry_run)
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 

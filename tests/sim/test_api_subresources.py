@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -134,3 +135,60 @@ def test_status_put_writes_only_status(http: Http) -> None:
     assert code == 200 and out["status"]["readyReplicas"] == 2 and out["spec"]["replicas"] == 2
     managed = out["metadata"]["managedFields"][-1]
     assert managed["subresource"] == "status"
+
+
+def owned_ready_pod(server: ApiServer, http: Http, name: str, sts_uid: str) -> None:
+    body = pod_manifest(name, node="n1")
+    body["metadata"]["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "web",
+                                            "uid": sts_uid, "controller": True}]  # fmt: skip
+    http("POST", PODS, body)
+    status = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+    server.store.mutate("pods", "default", name, lambda p: p.update(status=status))
+
+
+def test_max_unavailable_counts_the_controllers_scale_not_the_pods_left(
+    http: Http, server: ApiServer
+) -> None:
+    _, sts, _ = http("POST", STS, sts_manifest(replicas=3))
+    for name in ("web-0", "web-1"):  # web-2 is missing: it still counts as expected
+        owned_ready_pod(server, http, name, sts["metadata"]["uid"])
+    http("POST", PDBS, {"metadata": {"name": "web"}, "spec": {"selector": {"matchLabels": {"app": "web"}},
+                                                             "maxUnavailable": 1}})  # fmt: skip
+    code, status, _ = http("POST", PODS + "/web-0/eviction", eviction("web-0"))
+    assert (
+        code == 429
+        and "needs 2 healthy pods and has 2 currently" in status["details"]["causes"][0]["message"]
+    )
+
+
+def test_disruption_controller_keeps_pdb_status_current(http: Http, server: ApiServer) -> None:
+    assert server.disruption is not None
+    _, sts, _ = http("POST", STS, sts_manifest(replicas=2))
+    owned_ready_pod(server, http, "web-0", sts["metadata"]["uid"])
+    owned_ready_pod(server, http, "web-1", sts["metadata"]["uid"])
+    http("POST", PDBS, {"metadata": {"name": "web"}, "spec": {"selector": {"matchLabels": {"app": "web"}},
+                                                             "minAvailable": 1}})  # fmt: skip
+    server.disruption.sync()
+    status = http("GET", PDBS + "/web")[1]["status"]
+    assert (status["currentHealthy"], status["desiredHealthy"], status["disruptionsAllowed"],
+            status["expectedPods"]) == (2, 1, 1, 2)  # fmt: skip
+    assert (
+        status["conditions"][0]["type"] == "DisruptionAllowed" and status["conditions"][0]["status"] == "True"
+    )
+    http("POST", PODS + "/web-0/eviction", eviction("web-0"))
+    server.disruption.sync()
+    status = http("GET", PDBS + "/web")[1]["status"]
+    assert status["disruptionsAllowed"] == 0 and status["conditions"][0]["reason"] == "InsufficientPods"
+    assert server.disruption.sync() == 0, "converged: no further writes"
+
+
+def test_disruption_controller_thread_reacts_to_pod_changes(http: Http, server: ApiServer) -> None:
+    http("POST", PDBS, {"metadata": {"name": "web"}, "spec": {"selector": {"matchLabels": {"app": "web"}},
+                                                             "minAvailable": 0}})  # fmt: skip
+    ready_pod(server, http, "web-0")
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        if (http("GET", PDBS + "/web")[1]["status"] or {}).get("currentHealthy") == 1:
+            break
+        time.sleep(0.02)
+    assert http("GET", PDBS + "/web")[1]["status"]["disruptionsAllowed"] == 1
