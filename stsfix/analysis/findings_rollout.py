@@ -84,14 +84,15 @@ def ondelete_finding(ctx: Context) -> f.Finding | None:
 
 
 def _newest_change(ctx: Context) -> datetime | None:
-    times = [p.meta.created for p in ctx.snapshot.pods] + [r.meta.created for r in ctx.snapshot.revisions]
+    times = [ctx.sts.meta.created] + [p.meta.created for p in ctx.snapshot.pods]
+    times += [r.meta.created for r in ctx.snapshot.revisions]
     known = [t for t in times if t is not None]
     return max(known) if known else None
 
 
 def not_observing_finding(ctx: Context) -> f.Finding | None:
-    """controller-not-observing: observedGeneration < generation with no pod or revision created
-    for at least `stuck_after`.
+    """controller-not-observing: observedGeneration < generation with no pod, revision (or the set
+    itself) created for at least `stuck_after`.
 
     NB: the API records no time for a generation change (managedFields times are not in the
     model), so the newest pod/revision creation stands in for "the controller last acted".

@@ -131,6 +131,7 @@ def raw_statefulset(
     owners: list[dict[str, Any]] | None = None,
     managers: list[str] | None = None,
     ordinals_start: int = 0,
+    created: timedelta = -24 * 60 * MIN,
 ) -> dict[str, Any]:
     update: dict[str, Any] = {"type": strategy}
     if strategy == "RollingUpdate" and rolling_update:
@@ -156,7 +157,7 @@ def raw_statefulset(
         "uid": "uid-sts",
         "resourceVersion": "100",
         "generation": generation,
-        "creationTimestamp": ts(-24 * 60 * MIN),
+        "creationTimestamp": ts(created),
         "labels": labels or {"app": "web"},
     }
     if owners:

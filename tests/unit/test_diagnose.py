@@ -173,6 +173,14 @@ CASES = [
         RolloutState.PROGRESSING, ["rollout-in-progress"], id="unobserved generation is not a finding at first",
     ),
     pytest.param(
+        make_snapshot([], revisions=[], generation=1, observed_generation=0, created=-10 * SEC, current_revision="", update_revision=""),
+        RolloutState.PROGRESSING, ["rollout-in-progress"], id="brand-new set not yet observed is not a finding",
+    ),
+    pytest.param(
+        make_snapshot([], revisions=[], generation=1, observed_generation=0, created=-1 * 60 * MIN, current_revision="", update_revision=""),
+        RolloutState.PROGRESSING, ["controller-not-observing", "rollout-in-progress"], id="set never observed for an hour",
+    ),
+    pytest.param(
         make_snapshot(labels={"app": "web", "app.kubernetes.io/managed-by": "Helm"}),
         RolloutState.COMPLETE, ["operator-managed", "rollout-complete"], id="Helm-managed set is flagged",
     ),
