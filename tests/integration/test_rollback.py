@@ -185,3 +185,15 @@ def test_rollback_wall_time_on_the_simulator_is_seconds(sim, stsfix) -> None:
     result = stsfix("rollback", "web", "-n", "default", "--yes", "--timeout", "60s")
     assert result.code == ExitCode.OK, result
     assert (datetime.now(UTC) - began).total_seconds() < 30
+
+
+def test_demo_runs_the_whole_incident_and_ends_healthy(stsfix) -> None:
+    from stsfix.cli import app, demo
+
+    if "demo" not in {c.name for c in app.registered_commands}:
+        demo.register(app)
+    result = stsfix("demo", "--pace", "0")
+    assert result.code == ExitCode.OK, result
+    assert "kubectl rollout undo" in result.stderr and "still the broken pod" in result.stderr
+    assert "applied: web-4 deleted" in result.stderr and "==> 8. Done" in result.stderr
+    assert "Rollout:   COMPLETE" in result.stdout.rsplit("==>", 1)[-1] or "COMPLETE" in result.stdout
