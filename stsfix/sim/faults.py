@@ -3,7 +3,7 @@
 A fault matches by HTTP method and a path regex (re.search on the path without the query). It can
 answer with a status code (plus `Retry-After`), add real-time latency before the normal answer (or
 before its error), or drop the connection with no reply at all. Each fault fires `times` times
-(None = forever); the first live matching fault wins. Standard library only.
+(None = forever); the first live matching fault wins. `cut_after` cuts a watch stream short. Standard library only.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ class Fault:
     latency: float = 0.0
     drop: bool = False
     remaining: int | None = 1
+    cut_after: float | None = None
     message: str = ""
     hits: int = 0
     _pattern: re.Pattern[str] = field(init=False, repr=False)
@@ -45,6 +46,7 @@ class Fault:
             "retry_after": self.retry_after,
             "latency": self.latency,
             "drop": self.drop,
+            "cut_after": self.cut_after,
             "remaining": self.remaining,
             "hits": self.hits,
         }
@@ -67,8 +69,13 @@ class FaultSet:
         drop: bool = False,
         times: int | None = 1,
         message: str = "",
+        cut_after: float | None = None,
     ) -> Fault:
-        """Register a fault. With neither status nor drop it only adds latency."""
+        """Register a fault. With neither status nor drop it only adds latency.
+
+        `cut_after` (real seconds) lets a streaming answer (watch, log follow) run that long and
+        then closes the connection without the final chunk, as a broken proxy or API server would.
+        """
         fault = Fault(
             method=method.upper() if method else None,
             path_re=path_re,
@@ -78,6 +85,7 @@ class FaultSet:
             drop=drop,
             remaining=times,
             message=message,
+            cut_after=cut_after,
         )
         with self._lock:
             self._faults.append(fault)

@@ -49,6 +49,7 @@ class Response:
     content_type: str = JSON
     headers: dict[str, str] = field(default_factory=dict)
     stream: Iterator[bytes] | None = None
+    cut: bool = False  # end the stream by dropping the connection (a cut_after fault)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +172,10 @@ class Router:
             return self._collection(req, route, verb, dry_run)
         if route.sub == "log":
             text = subresources.pod_log(self.api, self.logs, route.namespace or "", route.name, req.query)
+            if req.query.get("follow") == "true":
+                follow = subresources.follow_log(self.api, self.logs, route.namespace or "", route.name,
+                                                 req.query, text, stopped=req.stopped)  # fmt: skip
+                return Response(200, content_type="text/plain", stream=follow)
             return Response(200, text.encode(), "text/plain")
         if route.sub == "scale":
             return self._scale(req, route, verb, dry_run)
@@ -270,7 +275,8 @@ class Router:
             timeout = float(_int_param("timeoutSeconds", req.query.get("timeoutSeconds", "1800")))
             lines = watch.stream(self.api.store, res, route.namespace, predicate,
                                  resource_version=req.query.get("resourceVersion", ""), timeout=timeout,
-                                 bookmarks=req.query.get("allowWatchBookmarks") == "true", stopped=req.stopped)  # fmt: skip
+                                 bookmarks=req.query.get("allowWatchBookmarks") == "true",
+                                 initial_events=req.query.get("sendInitialEvents") == "true", stopped=req.stopped)  # fmt: skip
             if tables.wants_table(req.accept):
                 lines = self._table_events(req, res, lines)
             return Response(200, content_type=JSON, stream=lines)

@@ -108,6 +108,9 @@ class _Handler(BaseHTTPRequestHandler):
             for line in resp.stream:
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
                 self.wfile.flush()
+            if resp.cut:
+                self._drop()
+                return
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
@@ -161,7 +164,11 @@ class _Handler(BaseHTTPRequestHandler):
             authenticate(auth, owner.tokens) if path not in PUBLIC_PATHS else ("system:anonymous", "readonly")
         )
         self.sim_user = user
+        stopped = owner._stopping.is_set
         fault = owner.faults.take(self.command, path)
+        if fault is not None and fault.cut_after is not None:
+            deadline = time.monotonic() + fault.cut_after
+            stopped = lambda: owner._stopping.is_set() or time.monotonic() >= deadline  # noqa: E731
         if fault is not None:
             if fault.latency > 0:
                 time.sleep(fault.latency)
@@ -173,9 +180,11 @@ class _Handler(BaseHTTPRequestHandler):
                 return Response(err.code, encode(err.status()), headers=headers)
         req = Request(self.command, path, query, body, self.headers.get("Content-Type", ""),
                       self.headers.get("Accept", ""), self.headers.get("User-Agent", ""), user, role,
-                      stopped=owner._stopping.is_set)  # fmt: skip
+                      stopped=stopped)  # fmt: skip
         resp = owner.router.discovery(path) if self.command == "GET" else None
-        return resp if resp is not None else owner.router.handle(req)
+        resp = resp if resp is not None else owner.router.handle(req)
+        resp.cut = fault is not None and fault.cut_after is not None and resp.stream is not None
+        return resp
 
 
 _DROP: Final = Response(0)

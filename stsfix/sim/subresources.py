@@ -10,6 +10,8 @@ Standard library only.
 from __future__ import annotations
 
 import copy
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from stsfix.sim.api import Api, bad_request
@@ -134,6 +136,37 @@ def evict(api: Api, namespace: str, name: str, body: Any, *, dry_run: bool) -> O
 
 
 # -- log ----------------------------------------------------------------------------------------
+def follow_log(
+    api: Api,
+    logs: dict[tuple[str, str, str], str],
+    namespace: str,
+    name: str,
+    query: dict[str, str],
+    first: str,
+    *,
+    stopped: Callable[[], bool],
+    poll: float = 0.05,
+) -> Iterator[bytes]:
+    """GET pods/{name}/log?follow=true: the text so far, then what the kubelet appends, until the
+    pod is gone or has finished (phase Succeeded/Failed)."""
+    container = query.get("container") or next(
+        c.get("name", "")
+        for c in (api.store.get("pods", namespace, name) or {}).get("spec", {}).get("containers", [{}])
+    )
+    sent = len(logs.get((namespace, name, container), ""))
+    if first:
+        yield first.encode()
+    while not stopped():
+        pod = api.store.get("pods", namespace, name)
+        text = logs.get((namespace, name, container), "")
+        if len(text) > sent:
+            yield text[sent:].encode()
+            sent = len(text)
+        if pod is None or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            return
+        time.sleep(poll)
+
+
 def pod_log(
     api: Api, logs: dict[tuple[str, str, str], str], namespace: str, name: str, query: dict[str, str]
 ) -> str:

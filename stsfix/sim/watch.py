@@ -1,7 +1,9 @@
 """The watch stream: JSON event lines from the store's event log, as kube-apiserver sends them.
 
-With an empty or "0" resourceVersion the stream starts with a synthetic ADDED for every current
-object; otherwise it replays the log after that version. An expired version yields a single ERROR
+With an empty or "0" resourceVersion (or `sendInitialEvents=true`, the WatchList protocol, which
+then ends the initial burst with a BOOKMARK annotated `k8s.io/initial-events-end`) the stream
+starts with a synthetic ADDED for every current object; otherwise it replays the log after that
+version. An expired version yields a single ERROR
 event carrying a 410 Expired Status. Events are filtered by namespace and selectors (an object
 that stops matching is seen as DELETED, one that starts matching as ADDED, as the watch cache
 does). BOOKMARKs are sent when asked for. The stream ends after `timeout` real seconds or when
@@ -42,12 +44,11 @@ def expired_line(message: str) -> bytes:
     return _line("ERROR", json.dumps(status, separators=(",", ":")).encode())
 
 
-def _bookmark(res: Resource, rv: int) -> bytes:
-    obj = {
-        "kind": res.kind,
-        "apiVersion": res.group_version,
-        "metadata": {"resourceVersion": str(rv)},
-    }
+def _bookmark(res: Resource, rv: int, *, initial_end: bool = False) -> bytes:
+    meta: Obj = {"resourceVersion": str(rv)}
+    if initial_end:  # the WatchList protocol's marker after the initial events
+        meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+    obj = {"kind": res.kind, "apiVersion": res.group_version, "metadata": meta}
     return _line("BOOKMARK", json.dumps(obj, separators=(",", ":")).encode())
 
 
@@ -60,6 +61,7 @@ def stream(
     resource_version: str,
     timeout: float,
     bookmarks: bool,
+    initial_events: bool = False,
     stopped: Callable[[], bool] = lambda: False,
 ) -> Iterator[bytes]:
     """Yield watch event lines until the timeout; see the module docstring."""
@@ -74,12 +76,12 @@ def stream(
     deadline = time.monotonic() + timeout
     entries, list_rv = store.list_json(res.plural, namespace, predicate)
     seen = {key(obj) for obj, _ in entries}  # what this watcher believes exists (for selector moves)
-    if resource_version in ("", "0"):
+    if resource_version in ("", "0") or initial_events:
         rv = list_rv
         for _obj, raw in entries:
             yield _line("ADDED", raw)
-        if bookmarks:
-            yield _bookmark(res, rv)
+        if bookmarks or initial_events:
+            yield _bookmark(res, rv, initial_end=initial_events)
     else:
         try:
             rv = int(resource_version)

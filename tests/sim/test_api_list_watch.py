@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client as http_client
 import json
 import socket
 import threading
@@ -207,3 +208,44 @@ def test_watch_ends_when_the_client_goes_away(server: ApiServer) -> None:
     )
     assert sock.recv(1024).startswith(b"HTTP/1.1 200")
     sock.close()
+
+
+def test_watch_list_protocol_ends_initial_events_with_annotated_bookmark(
+    http: Http, server: ApiServer
+) -> None:
+    http("POST", PODS, pod_manifest("a"))
+    query = "?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true"
+    events = watch_lines(server.url, PODS + query + "&timeoutSeconds=0")
+    assert [e["type"] for e in events] == ["ADDED", "BOOKMARK"]
+    assert events[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+
+
+def test_cut_after_fault_drops_a_watch_mid_stream(http: Http, server: ApiServer) -> None:
+    http("POST", PODS, pod_manifest("a"))
+    server.faults.add(method="GET", path_re=r"/pods$", cut_after=0.3)
+    req = urllib.request.Request(server.url + PODS + "?watch=true&resourceVersion=0&timeoutSeconds=5",
+                                 headers={"Authorization": "Bearer admin-token"})  # fmt: skip
+    started = time.monotonic()
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        first = resp.readline()
+        assert json.loads(first)["type"] == "ADDED"
+        with pytest.raises(http_client.IncompleteRead):
+            resp.read()
+    assert time.monotonic() - started < 2
+
+
+def test_log_follow_streams_appended_text_until_the_pod_is_gone(http: Http, server: ApiServer) -> None:
+    http("POST", PODS, pod_manifest("a"))
+    key = ("default", "a", "app")
+    server.pod_logs[key] = "one\n"
+
+    def later() -> None:
+        server.pod_logs[key] += "two\n"
+        time.sleep(0.1)
+        http("DELETE", PODS + "/a")
+
+    threading.Timer(0.1, later).start()
+    req = urllib.request.Request(server.url + PODS + "/a/log?follow=true",
+                                 headers={"Authorization": "Bearer admin-token"})  # fmt: skip
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        assert resp.read().decode() == "one\ntwo\n"
