@@ -72,9 +72,9 @@ def _revert_to(ctx: Context, bad: bool) -> tuple[int | None, str]:
     """The revision to revert to (number, name): the live template's when the user already changed
     it and the controller has not caught up; else currentRevision when the update is bad."""
     live = live_template_revision(ctx)
-    if live is not None and (not ctx.observed or live.name != ctx.sts.update_revision):
-        return live.revision, live.name
-    if not ctx.observed:
+    if live is not None and live.name != ctx.sts.update_revision:
+        return live.revision, live.name  # the user already reverted or fixed it; the status lags
+    if live is None and not ctx.observed:
         return None, ctx.sts.update_revision  # a new template the controller has not seen: wait
     if bad:
         current = ctx.snapshot.revision_named(ctx.sts.current_revision)

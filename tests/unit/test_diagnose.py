@@ -645,3 +645,11 @@ def test_sick_pod_on_a_proven_current_revision_is_not_the_trap() -> None:
     assert diagnosis.codes == ("pod-not-ready",)
     finding = diagnosis.findings[0]
     assert finding.severity is Severity.CRITICAL and finding.repair is not None and finding.repair.steps == ()
+
+
+def test_unobserved_replicas_change_still_reverts_to_the_current_revision() -> None:
+    diagnosis = run(trap(generation=3, observed_generation=2))
+    assert steps_of(diagnosis, "forced-rollback-needed") == [
+        ("revert-template", {"toRevision": 1}),
+        ("delete-pod", {"pod": "web-4"}),
+    ]
