@@ -349,6 +349,8 @@ class Api:
             if grace == 0 and not finalizers:
                 if dry_run:
                     return obj, True
+                if plural == "namespaces":
+                    self._empty_namespace(name)
                 gone = self.store.remove(plural, meta.get("namespace", ""), name)
                 return gone or obj, True
             if finalizers:
@@ -360,6 +362,14 @@ class Api:
             if _strip_meta(obj) == _strip_meta(old) or dry_run:
                 return (old if not dry_run else obj), False
             return self.store.replace(plural, obj), False
+
+    def _empty_namespace(self, namespace: str) -> None:
+        """Remove everything in a namespace being deleted (the namespace controller's job, done at
+        once here rather than through a Terminating phase)."""
+        for res in RESOURCES.values():
+            if res.namespaced:
+                for obj in self.store.list(res.plural, namespace)[0]:
+                    self.store.remove(res.plural, namespace, obj["metadata"]["name"])
 
     @staticmethod
     def _grace(res: Resource, obj: Obj, requested: Any) -> int:

@@ -196,6 +196,8 @@ class Router:
             raw = self.api.get(plural, ns, name)
             if tables.wants_table(req.accept):
                 return self._table(req, route.res, [json.loads(raw)], "")
+            if tables.wants_metadata(req.accept):
+                return json_response(200, tables.partial(json.loads(raw)))
             return json_response(200, raw)
         if verb == "create":
             if route.name:
@@ -279,16 +281,22 @@ class Router:
                                  initial_events=req.query.get("sendInitialEvents") == "true", stopped=req.stopped)  # fmt: skip
             if tables.wants_table(req.accept):
                 lines = self._table_events(req, res, lines)
+            elif tables.wants_metadata(req.accept):
+                lines = _metadata_events(lines)
             return Response(200, content_type=JSON, stream=lines)
         limit = _int_param("limit", req.query.get("limit", "0"))
         items, rv, token, remaining = self.api.list(res.plural, route.namespace, predicate, limit=limit,
                                                     continue_token=req.query.get("continue", ""))  # fmt: skip
         if tables.wants_table(req.accept):
             return self._table(req, res, [obj for obj, _ in items], str(rv), token, remaining)
+        kind, api_version = f"{res.kind}List", res.group_version
+        if tables.wants_metadata(req.accept):
+            kind, api_version = "PartialObjectMetadataList", "meta.k8s.io/v1"
+            items = [(obj, encode(tables.partial(obj))) for obj, _ in items]
         meta = f'"resourceVersion":"{rv}"'
         if token:
             meta += f',"continue":"{token}","remainingItemCount":{remaining}'
-        head = f'{{"kind":"{res.kind}List","apiVersion":"{res.group_version}","metadata":{{{meta}}},"items":['
+        head = f'{{"kind":"{kind}","apiVersion":"{api_version}","metadata":{{{meta}}},"items":['
         return json_response(200, head.encode() + b",".join(raw for _, raw in items) + b"]}")
 
     def _table(self, req: Request, res: Resource, objs: list[Obj], rv: str, token: str = "",
@@ -313,6 +321,14 @@ class Router:
                 )
                 first = False
             yield encode(event) + b"\n"
+
+
+def _metadata_events(lines: Iterator[bytes]) -> Iterator[bytes]:
+    for line in lines:
+        event = json.loads(line)
+        if event["type"] != "ERROR":
+            event["object"] = tables.partial(event["object"])
+        yield encode(event) + b"\n"
 
 
 def _int_param(name: str, value: str) -> int:

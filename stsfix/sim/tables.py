@@ -229,6 +229,20 @@ def wants_table(accept: str | None) -> bool:
     return bool(accept) and "as=Table" in accept.split(",")[0] if accept else False
 
 
+def wants_metadata(accept: str | None) -> bool:
+    """Does the Accept header ask for PartialObjectMetadata(List) (the metadata-only client)?"""
+    return bool(accept) and "as=PartialObjectMetadata" in accept.split(",")[0] if accept else False
+
+
+def partial(obj: Obj) -> Obj:
+    """An object as `meta.k8s.io/v1 PartialObjectMetadata`."""
+    return {
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj.get("metadata", {}),
+    }
+
+
 def _row_object(obj: Obj, include: str) -> Obj | None:
     if include == "None":
         return None

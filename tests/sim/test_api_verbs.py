@@ -228,3 +228,24 @@ def test_cluster_scoped_resources(http: Http) -> None:
     assert http("POST", "/api/v1/nodes", node)[0] == 201
     assert http("GET", "/api/v1/nodes/n1")[1]["status"]["conditions"][0]["type"] == "Ready"
     assert [n["metadata"]["name"] for n in http("GET", "/api/v1/namespaces")[1]["items"]] == ["db"]
+
+
+def test_deleting_a_namespace_removes_its_contents(http: Http) -> None:
+    http("POST", "/api/v1/namespaces", {"metadata": {"name": "db"}})
+    http("POST", "/api/v1/namespaces/db/pods", pod_manifest("a", node="n1"))
+    http("POST", "/apis/apps/v1/namespaces/db/statefulsets", sts_manifest())
+    http("POST", PODS, pod_manifest("keep"))
+    assert http("DELETE", "/api/v1/namespaces/db")[0] == 200
+    assert http("GET", "/api/v1/namespaces/db/pods")[1]["items"] == []
+    assert http("GET", "/apis/apps/v1/namespaces/db/statefulsets")[1]["items"] == []
+    assert [p["metadata"]["name"] for p in http("GET", PODS)[1]["items"]] == ["keep"]
+
+
+def test_metadata_only_responses(http: Http) -> None:
+    http("POST", PODS, pod_manifest("a"))
+    accept = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+    code, body, _ = http("GET", PODS, accept=accept)
+    assert code == 200 and body["kind"] == "PartialObjectMetadataList"
+    assert body["items"][0]["kind"] == "PartialObjectMetadata" and "spec" not in body["items"][0]
+    one = http("GET", PODS + "/a", accept="application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1")[1]
+    assert one["kind"] == "PartialObjectMetadata" and one["metadata"]["name"] == "a"
