@@ -160,9 +160,12 @@ class _Handler(BaseHTTPRequestHandler):
         if control:
             self.sim_user, _ = authenticate(auth, owner.tokens)
             return owner._control(self.command, path, body, self.sim_user)
-        user, role = (
-            authenticate(auth, owner.tokens) if path not in PUBLIC_PATHS else ("system:anonymous", "readonly")
-        )
+        if path in PUBLIC_PATHS:
+            user, role = "system:anonymous", "readonly"
+        elif auth is None and owner.anonymous is not None:
+            user = role = owner.anonymous
+        else:
+            user, role = authenticate(auth, owner.tokens)
         self.sim_user = user
         stopped = owner._stopping.is_set
         fault = owner.faults.take(self.command, path)
@@ -194,7 +197,8 @@ class ApiServer:
     """A fake kube-apiserver over the given Store; see the module docstring for the surface."""
 
     def __init__(self, store: Store, *, clock: SimClock, version: str = "1.34.0", host: str = "127.0.0.1",
-                 port: int = 0, tls: bool = False, disruption: bool = True) -> None:  # fmt: skip
+                 port: int = 0, tls: bool = False, disruption: bool = True,
+                 anonymous: str | None = None) -> None:  # fmt: skip
         self.store = store
         self.clock = clock
         self._version = version
@@ -204,6 +208,10 @@ class ApiServer:
         self.request_log = RequestLog()
         self.faults = FaultSet()
         self.tokens: dict[str, tuple[str, str]] = dict(DEFAULT_TOKENS)
+        # NB: client-go sends a kubeconfig's token only over TLS, so kubectl against a plain-HTTP
+        # server arrives without one. `anonymous="admin"` serves such requests as that user
+        # (an unknown token is still 401); the default answers them 401 like a locked-down server.
+        self.anonymous = anonymous
         self.pod_logs: dict[tuple[str, str, str], str] = {}
         self.ca_pem: bytes | None = None
         self.api = Api(store, clock=clock, version=lambda: self._version)

@@ -233,3 +233,14 @@ def test_start_stop_is_fast(store, clock) -> None:  # type: ignore[no-untyped-de
         pass
     srv.stop()
     assert time.monotonic() - started < 0.5
+
+
+def test_anonymous_user_serves_requests_without_a_token(store, clock) -> None:  # type: ignore[no-untyped-def]
+    srv = ApiServer(store, clock=clock, anonymous="readonly").start()
+    try:
+        http = Http(srv.url, token="")
+        assert http("GET", PODS)[0] == 200
+        assert http("POST", PODS, pod_manifest("a"))[0] == 403
+        assert http("GET", PODS, token="bogus")[0] == 401
+    finally:
+        srv.stop()

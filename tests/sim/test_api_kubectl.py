@@ -235,3 +235,17 @@ def test_get_other_kinds_print_their_columns(kubectl: Kubectl) -> None:
     assert lines(kubectl("get", "nodes").stdout)[1][:2] == ["n1", "Ready"]
     http("POST", "/api/v1/namespaces", {"metadata": {"name": "db"}})
     assert lines(kubectl("get", "ns").stdout) == [["NAME", "STATUS", "AGE"], ["db", "Active", "0s"]]
+
+
+def test_plain_http_server_with_anonymous_user(tmp_path: Path) -> None:
+    clock = SimClock(start=T0)
+    server = ApiServer(Store(now=clock.now), clock=clock, version="1.33.1", anonymous="readonly").start()
+    try:
+        kc = server.write_kubeconfig(tmp_path / "kc")
+        Http(server.url)("POST", STS, sts_manifest())
+        result = run_kubectl(kc, tmp_path / "cache", "get", "sts")
+        assert result.returncode == 0 and lines(result.stdout)[1][:2] == ["web", "0/2"]
+        denied = run_kubectl(kc, tmp_path / "cache", "delete", "sts", "web")
+        assert denied.returncode == 1 and 'User "readonly" cannot delete' in denied.stderr
+    finally:
+        server.stop()
