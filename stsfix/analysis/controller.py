@@ -98,7 +98,12 @@ def _replica_block(
     if pod.deleting:
         return f"is {pod_reason(pod, now)}"
     if not is_running_and_ready(pod):
-        return f"is not Running and Ready ({pod_reason(pod, now)})"
+        reason = pod_reason(pod, now)
+        return (
+            "is Running but not Ready"
+            if reason == "Running, not Ready"
+            else f"is not Running and Ready ({reason})"
+        )
     if not is_available(pod, sts.min_ready_seconds, now, server_version=version):
         return f"is Ready but not yet available (minReadySeconds {sts.min_ready_seconds})"
     return ""

@@ -314,3 +314,12 @@ def test_rollout_state(snapshot: Snapshot, expected: RolloutState) -> None:
 )
 def test_rollout_status_message_mirrors_kubectl(snapshot: Snapshot, expected: tuple[str, bool]) -> None:
     assert rollout_status_message(snapshot) == expected
+
+
+def test_readiness_failing_reads_as_running_but_not_ready() -> None:
+    pods = [make_pod(0), make_pod(1), make_pod(2, REV_B, state="readiness")]
+    snapshot = make_snapshot(pods, template=BAD, update_revision=REV_B, revisions=ab_revisions())
+    row = ordinal_progress(snapshot, now=T0).rows[2]
+    assert (
+        row.waiting_why == "web-2 is Running but not Ready; OrderedReady waits for it before updating web-1."
+    )
