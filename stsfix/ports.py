@@ -36,6 +36,18 @@ class ClusterPort(Protocol):
         """Replace `spec.template`, only if the set's resourceVersion still matches."""
         ...
 
+    def patch_template_annotations(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        annotations: dict[str, str],
+        resource_version: str,
+        dry_run: bool,
+    ) -> StatefulSetState:
+        """Merge annotations into spec.template.metadata (kubectl's restart), guarded by resourceVersion."""
+        ...
+
     def set_partition(
         self, namespace: str, name: str, *, partition: int, resource_version: str, dry_run: bool
     ) -> StatefulSetState:

@@ -29,17 +29,21 @@ from stsfix.errors import (
     RefusedError,
     StsfixError,
 )
-from stsfix.executor import checks
+from stsfix.executor import checks, guided
 from stsfix.executor.retry import RetryPolicy, call_with_retries
-from stsfix.model import LAST_REPAIR_ANNOTATION, Snapshot, format_time
+from stsfix.model import LAST_REPAIR_ANNOTATION, RESTARTED_AT_ANNOTATION, Snapshot, format_time
 from stsfix.planner import (
     AwaitObserved,
     AwaitReady,
+    AwaitRestartedPod,
+    AwaitRestartObserved,
     AwaitRolloutComplete,
     DeletePod,
     EvictPod,
     ForceDeletePod,
     Plan,
+    RestartPod,
+    RestartTemplate,
     RevertTemplate,
     SetPartition,
     Step,
@@ -307,6 +311,10 @@ class _Run:
             )
         if isinstance(step, SetPartition):
             return checks.check_partition(step, self.plan, snapshot)
+        if isinstance(step, RestartTemplate):
+            return guided.check_restart(step, self.plan, snapshot)
+        if isinstance(step, RestartPod):
+            return guided.check_restart_pod(step, self.plan, snapshot, assume_restarted=self.dry_run)
         raise TypeError(f"not a mutating step: {step!r}")
 
     def mutate(self, step: Step, t0: float) -> None:
@@ -376,7 +384,20 @@ class _Run:
                 ),
             )
             return f"partition set to {step.partition}{suffix}"
-        if not isinstance(step, DeletePod | EvictPod | ForceDeletePod):
+        if isinstance(step, RestartTemplate):
+            sts = snapshot.statefulset
+            self.call(
+                f"PATCH statefulsets/{self.name} (template annotation {RESTARTED_AT_ANNOTATION})",
+                lambda: self.cluster.patch_template_annotations(
+                    ns,
+                    self.name,
+                    annotations={RESTARTED_AT_ANNOTATION: step.restarted_at},
+                    resource_version=sts.meta.resource_version,
+                    dry_run=dry,
+                ),
+            )
+            return f"template stamped restartedAt={step.restarted_at}{suffix}"
+        if not isinstance(step, DeletePod | EvictPod | ForceDeletePod | RestartPod):
             raise TypeError(f"not a mutating step: {step!r}")
         pod = snapshot.pod_at(step.ordinal)
         if pod is None:
@@ -405,6 +426,10 @@ class _Run:
             return checks.check_await_ready(step, self.plan, snapshot, now=self.now(snapshot))
         if isinstance(step, AwaitRolloutComplete):
             return checks.check_await_complete(step, self.plan, snapshot)
+        if isinstance(step, AwaitRestartObserved):
+            return guided.check_restart_observed(step, self.plan, snapshot)
+        if isinstance(step, AwaitRestartedPod):
+            return guided.check_await_restarted(step, self.plan, snapshot, now=self.now(snapshot))
         raise TypeError(f"not a wait step: {step!r}")
 
     def wait(self, step: Step, t0: float) -> None:

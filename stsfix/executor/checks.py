@@ -130,8 +130,12 @@ def check_pod_removal(
 def check_partition(step: SetPartition, plan: Plan, snapshot: Snapshot) -> Check:
     if (replaced := _set_replaced(plan, snapshot)) is not None:
         return replaced
-    if snapshot.statefulset.partition == step.partition:
+    current = snapshot.statefulset.partition
+    if current == step.partition:
         return Check("done", f"skipped (partition already {step.partition})")
+    if step.from_partition is not None and (current or 0) != step.from_partition:
+        # Someone else moved it since the plan: never undo their change blindly.
+        return _changed(f"the partition is {current}, not {step.from_partition} as planned")
     return Check("go")
 
 

@@ -45,6 +45,26 @@ class KubeCluster:
             self.conn, namespace, name, template=template, resource_version=resource_version, dry_run=dry_run
         )
 
+    def patch_template_annotations(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        annotations: dict[str, str],
+        resource_version: str,
+        dry_run: bool,
+    ) -> StatefulSetState:
+        from stsfix.kube import writes
+
+        return writes.patch_template_annotations(
+            self.conn,
+            namespace,
+            name,
+            annotations=annotations,
+            resource_version=resource_version,
+            dry_run=dry_run,
+        )
+
     def set_partition(
         self, namespace: str, name: str, *, partition: int, resource_version: str, dry_run: bool
     ) -> StatefulSetState:

@@ -48,6 +48,32 @@ def patch_template(
     return parse_statefulset(raw)
 
 
+def patch_template_annotations(
+    conn: Connection,
+    namespace: str,
+    name: str,
+    *,
+    annotations: dict[str, str],
+    resource_version: str,
+    dry_run: bool,
+) -> StatefulSetState:
+    """Merge annotations into spec.template.metadata (`kubectl rollout restart`'s patch), only if
+    the set's resourceVersion is still `resource_version`. Nothing else in the template changes."""
+    body = {
+        "metadata": {"resourceVersion": resource_version},
+        "spec": {"template": {"metadata": {"annotations": annotations}}},
+    }
+    raw = conn.request(
+        "PATCH",
+        path_for("statefulsets", namespace, name),
+        query={"fieldManager": FIELD_MANAGER},
+        body=body,
+        content_type=SMP,
+        dry_run=dry_run,
+    )
+    return parse_statefulset(raw)
+
+
 def set_partition(
     conn: Connection, namespace: str, name: str, *, partition: int, resource_version: str, dry_run: bool
 ) -> StatefulSetState:

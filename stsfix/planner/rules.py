@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from stsfix.errors import NotFoundError, RefusedError, UsageError
 from stsfix.model import PodState, RevisionInfo, Snapshot, StatefulSetState
+from stsfix.planner.partition import guided_changes, replan_guided
 from stsfix.planner.steps import (
     DEFAULT_NODE_LOST_AFTER,
     AwaitObserved,
@@ -370,6 +371,8 @@ def plan_force_delete(
 
 def replan(request: PlanRequest, snapshot: Snapshot, *, now: datetime) -> Plan:
     """A fresh plan for the same request from a fresh snapshot (--replan, and after a conflict)."""
+    if request.command in ("partition", "restart"):
+        return replan_guided(request, snapshot, now=now)
     if request.command == "rollback":
         return plan_rollback(snapshot, now=now, to_revision=request.to_revision, evict=request.evict)
     if request.ordinal is None:
@@ -402,6 +405,8 @@ def check_preconditions(plan: Plan, snapshot: Snapshot) -> list[str]:
     set resourceVersions are not compared here: kubelet and controller status writes move them every
     few seconds. The executor guards each write with the resourceVersion it has just re-read.
     """
+    if plan.request.command in ("partition", "restart"):
+        return guided_changes(plan, snapshot)
     sts, pre = snapshot.statefulset, plan.statefulset
     if sts.meta.uid != pre.uid:
         return [f"statefulset {plan.namespace}/{plan.name} was replaced (uid {pre.uid} -> {sts.meta.uid})"]

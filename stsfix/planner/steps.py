@@ -21,7 +21,7 @@ from stsfix.errors import UsageError
 from stsfix.model import PodState, RevisionInfo, Snapshot, StatefulSetState, format_time
 
 PLAN_VERSION: Final = "1"
-Command = Literal["rollback", "delete-pod", "force-delete"]
+Command = Literal["rollback", "delete-pod", "force-delete", "partition", "restart"]
 
 # Waiting reasons that mean "this pod will not become Ready by waiting" (kubectl's appendWarning list).
 FAILING_REASONS: Final = frozenset(
@@ -198,6 +198,68 @@ class AwaitRolloutComplete:
         return f"Wait for the rollout to complete: {self.replicas} of {self.replicas} pods Ready at {self.revision}"
 
 
+@dataclass(frozen=True, slots=True)
+class RestartTemplate:
+    """Stamp kubectl's restartedAt annotation on spec.template (a rolling restart), guarded by
+    resourceVersion; already done when the template carries this exact value."""
+
+    kind: ClassVar[str] = "RestartTemplate"
+    mutating: ClassVar[bool] = True
+    restarted_at: str
+    from_revision: str
+
+    def describe(self) -> str:
+        return f"Stamp kubectl.kubernetes.io/restartedAt={self.restarted_at} on the pod template"
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitRestartObserved:
+    """The controller observed the restart: its updateRevision's template carries restartedAt."""
+
+    kind: ClassVar[str] = "AwaitRestartObserved"
+    mutating: ClassVar[bool] = False
+    restarted_at: str
+
+    def describe(self) -> str:
+        return "Wait until the controller observes the restart (a new updateRevision)"
+
+
+@dataclass(frozen=True, slots=True)
+class RestartPod:
+    """Delete one pod for a restart under OnDelete, with uid and resourceVersion preconditions, only
+    once the controller creates pods from the restarted template; done when it already restarted."""
+
+    kind: ClassVar[str] = "RestartPod"
+    mutating: ClassVar[bool] = True
+    ordinal: int
+    pod_name: str
+    pod_uid: str
+    resource_version: str
+    revision: str
+    restarted_at: str
+
+    def describe(self) -> str:
+        return f"Delete pod {self.pod_name} (uid {self.pod_uid[:8]}, revision {self.revision}) so it restarts"
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitRestartedPod:
+    """The pod at `ordinal` was replaced (not `replaces_uid`), carries restartedAt=`restarted_at`,
+    and is Running, Ready and Available."""
+
+    kind: ClassVar[str] = "AwaitRestartedPod"
+    mutating: ClassVar[bool] = False
+    ordinal: int
+    pod_name: str
+    restarted_at: str
+    min_ready_seconds: int
+    replaces_uid: str = ""
+
+    def describe(self) -> str:
+        extra = f" for {self.min_ready_seconds}s" if self.min_ready_seconds else ""
+        return f"Wait for {self.pod_name} to restart and be Ready{extra}"
+
+
 Step = (
     RevertTemplate
     | AwaitObserved
@@ -207,6 +269,10 @@ Step = (
     | SetPartition
     | AwaitReady
     | AwaitRolloutComplete
+    | RestartTemplate
+    | AwaitRestartObserved
+    | RestartPod
+    | AwaitRestartedPod
 )
 STEP_TYPES: Final[dict[str, type[Any]]] = {
     t.kind: t
@@ -219,6 +285,10 @@ STEP_TYPES: Final[dict[str, type[Any]]] = {
         SetPartition,
         AwaitReady,
         AwaitRolloutComplete,
+        RestartTemplate,
+        AwaitRestartObserved,
+        RestartPod,
+        AwaitRestartedPod,
     )
 }
 
@@ -274,6 +344,14 @@ class PlanRequest:
     force: bool = False
     node_lost_after_seconds: int = int(DEFAULT_NODE_LOST_AFTER.total_seconds())
     wait: bool = True
+    # partition and restart (stsfix.planner.partition): the absolute partition to reach, the one
+    # seen when asked, ordinals per step; the restartedAt value to stamp, and the rollout gates.
+    partition: int | None = None
+    partition_from: int | None = None
+    count: int = 1
+    restarted_at: str = ""
+    wait_for_rollout: bool = False
+    delete_pods: bool = True
 
 
 @dataclass(frozen=True, slots=True)
