@@ -43,9 +43,15 @@ def _evidence(ctx: Context, pods: list[tuple[PodState, tuple[str, ...]]]) -> tup
     return tuple(lines)
 
 
-def _cause(pods: list[PodState]) -> f.Cause:
-    causes = [cause_of(p) for p in pods]
-    return f.Cause(next((c for c in causes if c != "unknown"), "unknown"))
+def _cause(ctx: Context, pods: list[PodState]) -> f.Cause:
+    """The first specific cause among the pods; a pod on a NotReady/Unknown node is node-lost."""
+    causes = [f.Cause.NODE_LOST if _on_lost_node(ctx, p) else f.Cause(cause_of(p)) for p in pods]
+    return next((c for c in causes if c is not f.Cause.UNKNOWN), f.Cause.UNKNOWN)
+
+
+def _on_lost_node(ctx: Context, pod: PodState) -> bool:
+    node = ctx.snapshot.node_named(pod.node_name) if pod.node_name else None
+    return node is not None and node.ready != "True" and not is_running_and_ready(pod)
 
 
 def _blocks(ctx: Context, pod: PodState) -> bool:
@@ -147,7 +153,7 @@ def _trap_finding(ctx: Context, stuck: list[tuple[PodState, tuple[str, ...]]], b
     return f.Finding(
         code=f.FORCED_ROLLBACK_NEEDED,
         severity=f.Severity.CRITICAL,
-        cause=_cause(pods),
+        cause=_cause(ctx, pods),
         message=_trap_message(ctx, pods, bad),
         pods=names,
         evidence=_evidence(ctx, stuck),
@@ -165,7 +171,7 @@ def _bad_update_finding(ctx: Context, stuck: list[tuple[PodState, tuple[str, ...
         "these pods itself once the template is reverted."
     )
     return f.Finding(
-        f.BAD_UPDATE_REVISION, f.Severity.CRITICAL, _cause(pods), message, tuple(p.name for p in pods),
+        f.BAD_UPDATE_REVISION, f.Severity.CRITICAL, _cause(ctx, pods), message, tuple(p.name for p in pods),
         _evidence(ctx, stuck), f.Repair(summary, steps), f.PLAYBOOK_FORCED_ROLLBACK,
     )  # fmt: skip
 
@@ -180,7 +186,7 @@ def _regression_finding(ctx: Context, stuck: list[tuple[PodState, tuple[str, ...
         "controller never deletes them (kubernetes/kubernetes#137409, fixed in 1.35.4 and 1.37): delete them."
     )
     return f.Finding(
-        f.MAXUNAVAILABLE_REGRESSION, f.Severity.CRITICAL, _cause(pods), message, tuple(p.name for p in pods),
+        f.MAXUNAVAILABLE_REGRESSION, f.Severity.CRITICAL, _cause(ctx, pods), message, tuple(p.name for p in pods),
         _evidence(ctx, stuck), f.Repair(summary, steps), f.PLAYBOOK_FORCED_ROLLBACK,
     )  # fmt: skip
 
@@ -338,7 +344,7 @@ def _unready_finding(
         else "Fix the cause shown in the evidence"
     )
     return f.Finding(
-        f.UNSCHEDULABLE if unschedulable else f.POD_NOT_READY, severity, f.Cause(cause_of(pod)), message, (pod.name,),
+        f.UNSCHEDULABLE if unschedulable else f.POD_NOT_READY, severity, _cause(ctx, [pod]), message, (pod.name,),
         (*evidence, *pod_events(ctx.snapshot, pod, ctx.now)), f.Repair(summary + "; deleting the pod alone will not help."),
     )  # fmt: skip
 

@@ -653,3 +653,10 @@ def test_unobserved_replicas_change_still_reverts_to_the_current_revision() -> N
         ("revert-template", {"toRevision": 1}),
         ("delete-pod", {"pod": "web-4"}),
     ]
+
+
+def test_unready_pod_on_a_lost_node_is_node_lost() -> None:
+    pods = [make_pod(0), make_pod(1, state="readiness", created=-10 * MIN, node="node-2"), make_pod(2)]
+    snapshot = make_snapshot(pods, nodes=[make_node("node-1"), make_node("node-2", "Unknown")])
+    finding = run(snapshot).finding("pod-not-ready")
+    assert finding is not None and finding.cause == "node-lost"
