@@ -213,7 +213,32 @@ def run_plan(
         )
     finally:
         sink.close()
-    emit(outcome_result(outcome), g, human=render_outcome(outcome))
+    result = outcome_result(outcome)
+    if outcome.exit_code == ExitCode.NOT_CONVERGED:
+        result = with_diagnosis(result, cluster, plan)
+    emit(result, g, human=render_outcome(outcome))
+
+
+def with_diagnosis(result: Result, cluster: ClusterPort, plan: Plan) -> Result:
+    """Attach `stsfix diagnose` of the current state to a not-converged result (stderr and JSON)."""
+    from stsfix.analysis.diagnose import diagnose
+    from stsfix.analysis.serialize import diagnosis_to_dict
+    from stsfix.cli.diagnose import diagnosis_text
+    from stsfix.errors import StsfixError
+
+    try:
+        snapshot = cluster.read_snapshot(plan.namespace, plan.name)
+        found = diagnose(snapshot, now=snapshot.observed_at or cluster.server_now())
+    except StsfixError as err:
+        note(f"warning: could not diagnose the current state: {err.message}")
+        return result
+    note("Diagnosis of the current state:\n" + diagnosis_text(found))
+    return Result(
+        kind=result.kind,
+        exit_code=result.exit_code,
+        payload={**result.payload, "diagnosis": diagnosis_to_dict(found)},
+        errors=result.errors,
+    )
 
 
 def outcome_result(outcome: Outcome) -> Result:

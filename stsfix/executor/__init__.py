@@ -207,10 +207,11 @@ class _Run:
         )
 
     def read(self) -> Snapshot:
-        return self.call(
+        snapshot: Snapshot = self.call(
             f"GET statefulset {self.ns}/{self.name} with its pods",
             lambda: self.cluster.read_snapshot(self.ns, self.name),
         )
+        return snapshot
 
     def now(self, snapshot: Snapshot | None = None) -> datetime:
         if snapshot is not None and snapshot.observed_at is not None:

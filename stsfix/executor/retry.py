@@ -35,7 +35,7 @@ def _wait(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
     def wait(state: tenacity.RetryCallState) -> float:
         # Exponential back-off with additive jitter (tenacity's wait_exponential_jitter, whose
         # parameter names differ between tenacity 8 and 9).
-        base = min(policy.max_s, policy.initial_s * 2 ** (state.attempt_number - 1)) + random.uniform(
+        base: float = min(policy.max_s, policy.initial_s * 2 ** (state.attempt_number - 1)) + random.uniform(
             0, policy.jitter_s
         )
         exc = state.outcome.exception() if state.outcome is not None else None

@@ -44,6 +44,7 @@ def test_delete_pod_before_the_revert_warns_and_fails_fast_when_it_crash_loops_a
     assert "revert the template first" in result.stderr
     body = result.json()
     assert body["status"] == "partial" and body["errors"][0]["code"] == "recreated_pod_failing"
+    assert body["diagnosis"]["statefulset"]["name"] == "web" and "Diagnosis of the current state" in result.stderr
     assert _deletes(cluster) == ["web-4"]
 
 
