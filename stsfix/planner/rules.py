@@ -10,6 +10,7 @@ PURE: standard library, `stsfix.model`, `stsfix.errors` and `stsfix.planner.step
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Final
 
 from stsfix.errors import NotFoundError, RefusedError, UsageError
 from stsfix.model import PodState, RevisionInfo, Snapshot, StatefulSetState
@@ -31,6 +32,8 @@ from stsfix.planner.steps import (
     new_plan,
     template_matches,
 )
+
+LAST_APPLIED: Final = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 def _what(sts: StatefulSetState) -> str:
@@ -145,6 +148,25 @@ def _order_pod_steps(
     return [*deletes, *reversed(waits)]
 
 
+def _rollback_warnings(snapshot: Snapshot, target: str) -> list[str]:
+    """Pods the plan will not touch but that keep the rollout from completing."""
+    sts, warnings = snapshot.statefulset, []
+    for pod in snapshot.pods:
+        if pod.ordinal not in sts.ordinals:
+            continue
+        if pod.deleting:
+            warnings.append(
+                f"{pod.name} is already Terminating; if its node is lost, stsfix force-delete {sts.name} {pod.ordinal}."
+            )
+        elif pod.revision == target and not is_running_and_ready(pod):
+            state = failing_reason(pod) or pod.phase
+            warnings.append(
+                f"{pod.name} is not Ready at the target revision itself ({state}); stsfix does not delete it, and "
+                "the rollout completes only once it recovers."
+            )
+    return warnings
+
+
 def plan_rollback(
     snapshot: Snapshot, *, now: datetime, to_revision: int | None = None, evict: bool = False
 ) -> Plan:
@@ -171,13 +193,15 @@ def plan_rollback(
             f"currentRevision {sts.current_revision}, not {target.name}; lower the partition first",
             code="partition_blocks_rollback",
         )
-    for pod in snapshot.pods:
-        if pod.deleting and pod.ordinal in sts.ordinals:
-            warnings.append(
-                f"{pod.name} is already Terminating; if its node is lost, stsfix force-delete {sts.name} {pod.ordinal}."
-            )
+    warnings.extend(_rollback_warnings(snapshot, target.name))
     steps: list[Step] = []
     if not template_matches(sts, target):
+        if LAST_APPLIED in sts.meta.annotations:
+            # kubectl rollout undo prints the same warning (rollback.go).
+            warnings.append(
+                f"{_what(sts)} was created with `kubectl apply`: a later apply of the old manifest will "
+                "bring the bad template back; fix the manifest in source control too."
+            )
         steps.append(
             RevertTemplate(
                 to_revision=target.name, to_revision_number=target.revision, from_revision=sts.update_revision

@@ -265,3 +265,22 @@ def test_await_steps_describe_themselves_in_full_sentences() -> None:
     assert text[0].startswith("Revert the pod template to web-")
     assert isinstance(plan.steps[1], AwaitObserved) and isinstance(plan.steps[-1], AwaitRolloutComplete)
     assert "5 of 5" in text[-1]
+
+
+def test_rollback_warns_about_kubectl_apply_and_pods_failing_at_the_target() -> None:
+    pods = [
+        make_pod(0),
+        make_pod(1, state="crashloop"),
+        make_pod(2),
+        make_pod(3),
+        make_pod(4, REV_B, state="crashloop"),
+    ]
+    snap = make_snapshot(pods, replicas=5, template=BAD, update_revision=REV_B, revisions=ab_revisions())
+    sts = snap.statefulset
+    sts.meta.annotations["kubectl.kubernetes.io/last-applied-configuration"] = "{}"
+    plan = plan_rollback(snap, now=T0)
+    assert any("kubectl apply" in w for w in plan.warnings)
+    assert any(
+        "web-1 is not Ready at the target revision itself (CrashLoopBackOff)" in w for w in plan.warnings
+    )
+    assert [s.pod_name for s in plan.steps if isinstance(s, DeletePod)] == ["web-4"]
