@@ -170,6 +170,16 @@ def check_await_observed(step: AwaitObserved, plan: Plan, snapshot: Snapshot) ->
     return Check("pending", f"Waiting for the controller: {why}")
 
 
+def _failing_below(snapshot: Snapshot, ordinal: int) -> PodState | None:
+    if snapshot.statefulset.pod_management_policy == "Parallel":
+        return None
+    lower = sorted(
+        (p for p in snapshot.pods if p.ordinal is not None and p.ordinal < ordinal),
+        key=lambda p: p.ordinal or 0,
+    )
+    return next((p for p in lower if not p.deleting and failing_reason(p)), None)
+
+
 def check_await_ready(step: AwaitReady, plan: Plan, snapshot: Snapshot, *, now: datetime) -> Check:
     if (replaced := _set_replaced(plan, snapshot)) is not None:
         return replaced
@@ -183,6 +193,18 @@ def check_await_ready(step: AwaitReady, plan: Plan, snapshot: Snapshot, *, now: 
         )
     pod = snapshot.pod_at(step.ordinal)
     if pod is None:
+        blocker = _failing_below(snapshot, step.ordinal)
+        if blocker is not None:
+            # OrderedReady creates ordinal o only once every lower ordinal is Running and Ready (§5.4).
+            return Check(
+                "failed",
+                error=NotConvergedError(
+                    f"{step.pod_name} will not be recreated while {blocker.name} is {failing_reason(blocker)} "
+                    "(OrderedReady creates pods in order); repair that pod first (stsfix diagnose)",
+                    code="blocked_by_lower_ordinal",
+                    details={"pod": blocker.name, "ordinal": blocker.ordinal},
+                ),
+            )
         return Check(
             "pending", f"Waiting for {step.pod_name} to be recreated (lower ordinals must be Ready first)"
         )

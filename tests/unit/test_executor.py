@@ -465,3 +465,13 @@ def test_progress_events_serialise_to_json_lines() -> None:
     assert set(first) >= {"event", "message", "step", "kind"}
     assert any(e.event == "wait" for e in rec.events)
     assert timedelta(0) == timedelta(0)
+
+
+def test_a_wait_blocked_by_a_failing_lower_ordinal_fails_fast() -> None:
+    cluster = FakeCluster(reverted=True)
+    cluster.pods[
+        1
+    ].ready = False  # web-1 crash-loops at the good revision: OrderedReady never recreates web-4
+    outcome = run(cluster)
+    assert outcome.exit_code == ExitCode.NOT_CONVERGED and outcome.error.code == "blocked_by_lower_ordinal"
+    assert "web-1" in outcome.error.message
