@@ -30,7 +30,8 @@ from stsfix.errors import (
     StsfixError,
 )
 
-SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+# The service account mount of a pod; STSFIX_SERVICE_ACCOUNT_DIR points elsewhere (tests, sidecars).
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 USER_AGENT = "stsfix/0.1"
 
 
@@ -258,8 +259,29 @@ def _context_namespace(kubeconfig: str | None, context: str | None) -> tuple[str
     return (chosen.get("context") or {}).get("namespace") or "default", chosen.get("name")
 
 
+def _service_account_dir() -> str:
+    return os.environ.get("STSFIX_SERVICE_ACCOUNT_DIR") or SERVICE_ACCOUNT_DIR
+
+
 def _in_cluster() -> bool:
-    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and os.path.exists(SERVICE_ACCOUNT_NAMESPACE)
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and os.path.exists(
+        os.path.join(_service_account_dir(), "token")
+    )
+
+
+def _load_in_cluster(cfg: Any) -> str:
+    """Configure from the pod's service account (like kubectl in a pod); return its namespace."""
+    from kubernetes.config.incluster_config import InClusterConfigLoader
+
+    folder = _service_account_dir()
+    InClusterConfigLoader(
+        token_filename=os.path.join(folder, "token"), cert_filename=os.path.join(folder, "ca.crt")
+    ).load_and_set(cfg)
+    try:
+        with open(os.path.join(folder, "namespace"), encoding="utf-8") as handle:
+            return handle.read().strip() or "default"
+    except OSError:
+        return "default"
 
 
 def connect_raw(target: KubeTarget) -> Connection:
@@ -270,19 +292,17 @@ def connect_raw(target: KubeTarget) -> Connection:
     explicit = target.kubeconfig or os.environ.get("KUBECONFIG")
     try:
         if not explicit and not os.path.exists(os.path.expanduser("~/.kube/config")) and _in_cluster():
-            config.load_incluster_config(client_configuration=cfg)
-            with open(SERVICE_ACCOUNT_NAMESPACE, encoding="utf-8") as handle:
-                namespace, context = handle.read().strip() or "default", None
+            namespace, context = _load_in_cluster(cfg), None
         else:
             if target.kubeconfig and not os.path.exists(target.kubeconfig):
                 raise ConfigError(f"error: stat {target.kubeconfig}: no such file or directory")
+            namespace, context = _context_namespace(target.kubeconfig, target.context)
             config.load_kube_config(
                 config_file=target.kubeconfig,
                 context=target.context,
                 client_configuration=cfg,
                 persist_config=False,
             )
-            namespace, context = _context_namespace(target.kubeconfig, target.context)
     except StsfixError:
         raise
     except config.ConfigException as exc:

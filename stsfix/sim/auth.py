@@ -43,10 +43,15 @@ def unauthorized() -> SimApiError:
 
 
 def authenticate(header: str | None, tokens: dict[str, tuple[str, str]]) -> tuple[str, str]:
-    """(user, role) for an `Authorization: Bearer <token>` header; 401 when missing or unknown."""
-    if not header or not header.startswith("Bearer "):
+    """(user, role) for an `Authorization: Bearer <token>` header; 401 when missing or unknown.
+
+    The scheme is case-insensitive, as on a real API server (the official client's in-cluster
+    loader sends `bearer <token>`).
+    """
+    scheme, _, token = (header or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
         raise unauthorized()
-    found = tokens.get(header[len("Bearer ") :].strip())
+    found = tokens.get(token.strip())
     if found is None:
         raise unauthorized()
     return found
