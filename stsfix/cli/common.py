@@ -186,6 +186,7 @@ def connect(g: Globals) -> tuple[KubeCluster, str]:
             context=g.context,
             namespace=g.namespace,
             request_timeout=g.request_timeout,
+            verbose=g.verbose,
         )
     )
     return cluster, cluster.namespace

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,6 +45,7 @@ class KubeTarget:
     context: str | None = None
     namespace: str | None = None
     request_timeout: float | None = None
+    verbose: int = 0
 
 
 def _status_message(body: bytes | str | None) -> tuple[str, str]:
@@ -95,12 +98,19 @@ class Connection:
     """One configured client: raw requests by path, watch streams and the server's clock."""
 
     def __init__(
-        self, api_client: Any, *, namespace: str, context: str | None, request_timeout: float | None
+        self,
+        api_client: Any,
+        *,
+        namespace: str,
+        context: str | None,
+        request_timeout: float | None,
+        verbose: int = 0,
     ):
         self._api = api_client
         self.namespace = namespace
         self.context = context
         self.request_timeout = request_timeout
+        self.verbose = verbose
         self.host: str = api_client.configuration.host
         self._date_lock = threading.Lock()
         self._server_date: datetime | None = None
@@ -183,9 +193,14 @@ class Connection:
         if dry_run:
             query = {**(query or {}), "dryRun": "All"}
         what = f"{method} {path}"
+        started = time.monotonic()
         resp = self._send(
             method, path, query=query, body=body, content_type=content_type, timeout=timeout, what=what
         )
+        if self.verbose:
+            shown = "&".join(f"{k}={v}" for k, v in (query or {}).items() if v is not None)
+            took = (time.monotonic() - started) * 1000
+            print(f"{what}{'?' + shown if shown else ''} -> {resp.status} ({took:.0f} ms)", file=sys.stderr)
         try:
             data = resp.read()
         except Exception as exc:  # urllib3 read errors surface here with preload_content=False
@@ -314,7 +329,11 @@ def connect_raw(target: KubeTarget) -> Connection:
     api = client.ApiClient(configuration=cfg)
     api.user_agent = USER_AGENT
     return Connection(
-        api, namespace=target.namespace or namespace, context=context, request_timeout=target.request_timeout
+        api,
+        namespace=target.namespace or namespace,
+        context=context,
+        request_timeout=target.request_timeout,
+        verbose=target.verbose,
     )
 
 

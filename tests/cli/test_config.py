@@ -68,3 +68,11 @@ def test_in_cluster_configuration_from_the_service_account(
     assert result.code == ExitCode.OK, result
     assert result.json()["statefulset"] == {"namespace": "default", "name": "web"}
     assert env.sim.requests[-1].user == "readonly"
+
+
+def test_verbose_logs_each_request_on_stderr_only(cli, make_sim) -> None:
+    env = make_sim("healthy")
+    result = cli(*env.args("inspect", "web", "-v", "-o", "json"))
+    assert result.code == ExitCode.OK
+    assert "GET /apis/apps/v1/namespaces/default/statefulsets/web -> 200" in result.stderr
+    assert result.json()["kind"] == "Inspection"
