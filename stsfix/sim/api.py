@@ -26,6 +26,7 @@ from typing import Any, Final
 import yaml
 
 from stsfix.sim import admission
+from stsfix.sim.apply import fields_v1, prune_dropped
 from stsfix.sim.clock import SimClock
 from stsfix.sim.discovery import RESOURCES, Resource
 from stsfix.sim.patching import APPLY_PATCH, apply_patch
@@ -104,7 +105,13 @@ class Api:
         return obj
 
     def _managed(
-        self, obj: Obj, old: Obj | None, manager: str, operation: str, subresource: str = ""
+        self,
+        obj: Obj,
+        old: Obj | None,
+        manager: str,
+        operation: str,
+        subresource: str = "",
+        fields: Obj | None = None,
     ) -> None:
         """Record or refresh this manager's managedFields entry on `obj` (in place)."""
         res_api = obj.get("apiVersion", "v1")
@@ -124,7 +131,7 @@ class Api:
             "apiVersion": res_api,
             "time": self._now(),
             "fieldsType": "FieldsV1",
-            "fieldsV1": {},
+            "fieldsV1": fields or {},
         }
         if subresource:
             entry["subresource"] = subresource
@@ -167,7 +174,15 @@ class Api:
 
     # -- create -----------------------------------------------------------------------------
     def create(
-        self, plural: str, namespace: str, body: Any, *, dry_run: bool = False, manager: str = ""
+        self,
+        plural: str,
+        namespace: str,
+        body: Any,
+        *,
+        dry_run: bool = False,
+        manager: str = "",
+        operation: str = "Update",
+        fields: Obj | None = None,
     ) -> Obj:
         """POST: admit and store a new object; 409 AlreadyExists; returns the stored object."""
         res = self.resource(plural)
@@ -205,7 +220,7 @@ class Api:
                 obj["status"] = status
         admission.apply_defaults(plural, obj, version=self.version())
         admission.validate(res, obj, None)
-        self._managed(obj, None, manager, "Update")
+        self._managed(obj, None, manager, operation, fields=fields)
         with self.store.lock:
             key_ns = namespace if res.namespaced else ""
             if self.store.get(plural, key_ns, meta["name"]) is not None:
@@ -233,6 +248,7 @@ class Api:
         dry_run: bool,
         manager: str,
         operation: str,
+        fields: Obj | None = None,
     ) -> Obj:
         """Admit `new` as the next version of `old` and store it (under the store lock)."""
         want_rv = str(new.get("metadata", {}).get("resourceVersion") or "")
@@ -246,9 +262,9 @@ class Api:
             admission.apply_defaults(res.plural, new, version=self.version())
             admission.validate(res, new, old)
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
-        if _strip_meta(new) == _strip_meta(old):
+        if _strip_meta(new) == _strip_meta(old) and not self._new_ownership(old, manager, operation, fields):
             return old  # no-op writes do not bump resourceVersion, as on a real server
-        self._managed(new, old, manager, operation, subresource)
+        self._managed(new, old, manager, operation, subresource, fields)
         meta = new["metadata"]
         finished = meta.get("deletionTimestamp") and not meta.get("finalizers")
         if finished and (res.plural != "pods" or not meta.get("deletionGracePeriodSeconds")):
@@ -306,25 +322,30 @@ class Api:
                     raise bad_request("apply patch must be an object")
                 body = copy.deepcopy(body)
                 body.setdefault("metadata", {})["name"] = name
-                created = self.create(plural, namespace, body, dry_run=dry_run, manager=manager)
-                if not dry_run:
-                    created = self._relabel_apply(res, created, manager)
+                created = self.create(plural, namespace, body, dry_run=dry_run, manager=manager,
+                                      operation="Apply", fields=fields_v1(body))  # fmt: skip
                 return created, True
             patched = apply_patch(content_type, old, body)
             if not isinstance(patched.get("metadata"), dict):
                 raise bad_request("metadata must be an object")
-            operation = "Apply" if is_apply else "Update"
-            obj = self._write(res, old, patched, subresource=subresource, dry_run=dry_run,
-                              manager=manager, operation=operation)  # fmt: skip
+            fields: Obj | None = None
+            if is_apply:
+                fields = fields_v1(body)
+                entries = old["metadata"].get("managedFields") or []
+                patched = prune_dropped(patched, entries, manager, fields)
+            obj = self._write(res, old, patched, subresource=subresource, dry_run=dry_run, manager=manager,
+                              operation="Apply" if is_apply else "Update", fields=fields)  # fmt: skip
             return obj, False
 
-    def _relabel_apply(self, res: Resource, obj: Obj, manager: str) -> Obj:
-        """A server-side-apply create records operation Apply, not Update."""
-        fixed = copy.deepcopy(obj)
-        for entry in fixed["metadata"].get("managedFields") or []:
-            if entry.get("manager") == manager:
-                entry["operation"] = "Apply"
-        return self.store.replace(res.plural, fixed)
+    @staticmethod
+    def _new_ownership(old: Obj, manager: str, operation: str, fields: Obj | None) -> bool:
+        """Would this (otherwise no-op) apply change what the manager owns?"""
+        if operation != "Apply":
+            return False
+        for entry in old["metadata"].get("managedFields") or []:
+            if entry.get("manager") == manager and entry.get("operation") == "Apply":
+                return bool(entry.get("fieldsV1") != (fields or {}))
+        return True
 
     # -- delete -----------------------------------------------------------------------------
     def delete(

@@ -187,10 +187,27 @@ def test_http_apply_creates_when_missing_and_merges_after(http: Http) -> None:
     assert code == 201 and obj["spec"]["podManagementPolicy"] == "OrderedReady"
     entry = next(m for m in obj["metadata"]["managedFields"] if m["manager"] == "kubectl")
     assert entry["operation"] == "Apply"
+    assert entry["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"app"}'][
+        "f:image"] == {}  # fmt: skip
     yaml_body = b"apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\nspec:\n  replicas: 4\n"
-    code, obj, _ = http("PATCH", STS + "/db?fieldManager=kubectl", raw=yaml_body, content_type=APPLY)
-    assert code == 200 and obj["spec"]["replicas"] == 4
+    code, obj, _ = http("PATCH", STS + "/db?fieldManager=other", raw=yaml_body, content_type=APPLY)
+    assert code == 200 and obj["spec"]["replicas"] == 4, "another manager's partial apply merges"
     assert obj["spec"]["template"]["spec"]["containers"][0]["name"] == "app"
+
+
+def test_http_apply_removes_fields_the_manager_stopped_applying(http: Http) -> None:
+    body = sts_manifest("db")
+    body["metadata"]["annotations"] = {"team": "a"}
+    body["spec"]["template"]["spec"]["containers"].append({"name": "side", "image": "side:1"})
+    http("PATCH", STS + "/db?fieldManager=kubectl", body, content_type=APPLY)
+    http("PATCH", STS + "/db", {"metadata": {"labels": {"by-hand": "x"}}}, content_type=MERGE)
+    del body["metadata"]["annotations"]
+    body["spec"]["template"]["spec"]["containers"].pop()
+    code, obj, _ = http("PATCH", STS + "/db?fieldManager=kubectl", body, content_type=APPLY)
+    assert code == 200
+    assert "team" not in (obj["metadata"].get("annotations") or {})
+    assert [c["name"] for c in obj["spec"]["template"]["spec"]["containers"]] == ["app"]
+    assert obj["metadata"]["labels"]["by-hand"] == "x", "fields set by other managers stay"
 
 
 def test_http_status_patch_changes_only_status(http: Http, sts: dict[str, Any]) -> None:
