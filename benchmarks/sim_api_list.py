@@ -122,6 +122,45 @@ def main() -> None:
         print(f"official client, typed models: {typed:.1f} ms median (client-side pydantic dominates)")
     conn.close()
     server.stop()
+    kubectl_timing(store, clock, args.rounds)
+
+
+def kubectl_timing(store: Store, clock: SimClock, rounds: int) -> None:
+    """`kubectl get pods` (Table, limit=500 pages) on the same store, over TLS as kubectl needs."""
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    try:
+        from tests.sim.kubectl import kubectl_argv, run_kubectl
+    except ImportError:
+        return
+    if kubectl_argv() is None:
+        print("kubectl not found; skipping kubectl timings")
+        return
+    try:
+        server = ApiServer(store, clock=clock, tls=True).start()
+    except ImportError:
+        print("trustme not installed; skipping kubectl timings")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        kubeconfig = server.write_kubeconfig(Path(tmp) / "kubeconfig")
+        cache = Path(tmp) / "cache"
+        run_kubectl(kubeconfig, cache, "get", "pods")  # warm the discovery cache
+
+        def get_pods() -> None:
+            result = run_kubectl(kubeconfig, cache, "get", "pods")
+            if result.returncode != 0:
+                raise subprocess.CalledProcessError(result.returncode, "kubectl", result.stderr)
+
+        took = median_ms(get_pods, max(3, rounds // 10))
+        server.request_log.clear()
+        get_pods()
+        served = [r for r in server.request_log if r.path.endswith("/pods")]
+        print(f"kubectl get pods (whole process, {len(served)} LIST pages): {took:.0f} ms median")
+    server.stop()
 
 
 if __name__ == "__main__":
