@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Any, Final
 
 from stsfix.sim.discovery import Resource
@@ -270,9 +271,25 @@ def _validate_pdb(obj: Obj) -> list[Cause]:
     return []
 
 
+_SUBDOMAIN: Final = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_SUBDOMAIN_TEXT: Final = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must "
+    "start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is "
+    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+)
+
+
+def _validate_name(name: str) -> list[Cause]:
+    if len(name) <= 253 and _SUBDOMAIN.match(name):
+        return []
+    return [("metadata.name", "Invalid value", f"{json.dumps(name)}: {_SUBDOMAIN_TEXT}")]
+
+
 def validate(res: Resource, obj: Obj, old: Obj | None) -> None:
     """Raise 422 Invalid when the (defaulted) object, or its change from `old`, is not allowed."""
     name = obj.get("metadata", {}).get("name", "")
+    if old is None and (bad := _validate_name(str(name))):
+        raise invalid(res.kind, res.group, name, bad)
     causes: list[Cause] = []
     if res.plural == "statefulsets":
         causes = _validate_statefulset(obj)

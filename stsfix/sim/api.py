@@ -354,6 +354,7 @@ class Api:
         """DELETE; returns (object as it is now, removed). 409 on failed preconditions."""
         res = self.resource(plural)
         options = options or {}
+        dry_run = dry_run or "All" in (options.get("dryRun") or [])  # kubectl sends it in DeleteOptions
         with self.store.lock:
             old = self._lookup(res, namespace, name)
             _check_preconditions(res, old, options.get("preconditions") or {})

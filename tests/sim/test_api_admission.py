@@ -169,3 +169,10 @@ def test_pod_binding_may_set_node_name_once(http: Http) -> None:
 def test_pdb_with_both_bounds_is_invalid(http: Http) -> None:
     pdb = {"metadata": {"name": "p"}, "spec": {"minAvailable": 1, "maxUnavailable": 1, "selector": {}}}
     assert http("POST", "/apis/policy/v1/namespaces/default/poddisruptionbudgets", pdb)[0] == 422
+
+
+def test_invalid_names_are_422(http: Http) -> None:
+    code, status, _ = http("POST", PODS, pod_manifest("Web_0"))
+    assert code == 422
+    assert status["message"].startswith('Pod "Web_0" is invalid: metadata.name: Invalid value: "Web_0": a lowercase '
+                                        "RFC 1123 subdomain")  # fmt: skip

@@ -249,3 +249,27 @@ def test_plain_http_server_with_anonymous_user(tmp_path: Path) -> None:
         assert denied.returncode == 1 and 'User "readonly" cannot delete' in denied.stderr
     finally:
         server.stop()
+
+
+def test_label_patch_cordon_and_orphan_delete(kubectl: Kubectl) -> None:
+    kubectl.http("POST", STS, sts_manifest())
+    kubectl.http("POST", PODS, pod_manifest("web-0", node="n1"))
+    kubectl.http("POST", "/api/v1/nodes", {"metadata": {"name": "n1"}})
+    assert kubectl("label", "pod", "web-0", "tier=db").stdout.strip() == "pod/web-0 labeled"
+    kubectl("patch", "sts", "web", "--type=json", "-p",
+            '[{"op":"replace","path":"/spec/updateStrategy/rollingUpdate/partition","value":1}]')  # fmt: skip
+    kubectl("patch", "sts", "web", "--type=merge", "-p", '{"spec":{"minReadySeconds":3}}')
+    assert kubectl("cordon", "n1").stdout.strip() == "node/n1 cordoned"
+    sts = kubectl.http("GET", STS + "/web")[1]
+    assert (
+        sts["spec"]["updateStrategy"]["rollingUpdate"]["partition"] == 1
+        and sts["spec"]["minReadySeconds"] == 3
+    )
+    assert kubectl.http("GET", PODS + "/web-0")[1]["metadata"]["labels"]["tier"] == "db"
+    assert kubectl.http("GET", "/api/v1/nodes/n1")[1]["spec"]["unschedulable"] is True
+    out = kubectl("delete", "sts", "web", "--cascade=orphan", "--wait=false").stdout
+    assert out.strip() == 'statefulset.apps "web" deleted'
+    assert kubectl.http("GET", STS + "/web")[1]["metadata"]["finalizers"] == ["orphan"], "left for the GC"
+    result = kubectl("delete", "pod", "web-0", "--dry-run=server")
+    assert "(server dry run)" in result.stdout
+    assert "deletionTimestamp" not in kubectl.http("GET", PODS + "/web-0")[1]["metadata"]

@@ -249,3 +249,11 @@ def test_metadata_only_responses(http: Http) -> None:
     assert body["items"][0]["kind"] == "PartialObjectMetadata" and "spec" not in body["items"][0]
     one = http("GET", PODS + "/a", accept="application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1")[1]
     assert one["kind"] == "PartialObjectMetadata" and one["metadata"]["name"] == "a"
+
+
+def test_dry_run_in_delete_options_body(http: Http, server: ApiServer) -> None:
+    http("POST", PODS, pod_manifest("web-0", node="n1"))
+    rv = server.store.resource_version
+    code, obj, _ = http("DELETE", PODS + "/web-0", {"dryRun": ["All"], "gracePeriodSeconds": 0})
+    assert code == 200 and obj["metadata"]["name"] == "web-0"
+    assert server.store.resource_version == rv and http("GET", PODS + "/web-0")[0] == 200
