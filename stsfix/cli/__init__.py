@@ -79,10 +79,10 @@ def root(
 
 
 def _register() -> None:
-    from stsfix.cli import diagnose, history, inspect, playbook, plans, repair
+    from stsfix.cli import diagnose, history, inspect, partition, plans, playbook, repair, restart
     from stsfix.cli.sim import sim_app
 
-    for module in (inspect, diagnose, history, repair, plans, playbook):
+    for module in (inspect, diagnose, history, repair, plans, playbook, partition, restart):
         module.register(app)
     app.add_typer(sim_app, name="sim")
 

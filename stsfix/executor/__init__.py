@@ -311,7 +311,7 @@ class _Run:
                 step, self.plan, snapshot, now=self.now(snapshot), assume_reverted=self.assume_reverted
             )
         if isinstance(step, SetPartition):
-            return checks.check_partition(step, self.plan, snapshot)
+            return checks.check_partition(step, self.plan, snapshot, dry_run=self.dry_run)
         if isinstance(step, RestartTemplate):
             return guided.check_restart(step, self.plan, snapshot)
         if isinstance(step, RestartPod):

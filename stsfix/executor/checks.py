@@ -127,13 +127,13 @@ def check_pod_removal(
     return Check("go")
 
 
-def check_partition(step: SetPartition, plan: Plan, snapshot: Snapshot) -> Check:
+def check_partition(step: SetPartition, plan: Plan, snapshot: Snapshot, *, dry_run: bool = False) -> Check:
     if (replaced := _set_replaced(plan, snapshot)) is not None:
         return replaced
     current = snapshot.statefulset.partition
     if current == step.partition:
         return Check("done", f"skipped (partition already {step.partition})")
-    if step.from_partition is not None and (current or 0) != step.from_partition:
+    if step.from_partition is not None and (current or 0) != step.from_partition and not dry_run:
         # Someone else moved it since the plan: never undo their change blindly.
         return _changed(f"the partition is {current}, not {step.from_partition} as planned")
     return Check("go")

@@ -212,6 +212,9 @@ def _lowering_steps(snapshot: Snapshot, target: int, count: int, *, wait: bool, 
         steps.append(SetPartition(partition=q, from_partition=p))
         steps.extend(_await_updated(snapshot, o) for o in reversed(range(_floor(sts, q), _floor(sts, p))))
         p = q
+    if target == 0:
+        # Partition 0: the controller promotes currentRevision once every pod is updated and Ready (§6.3).
+        steps.append(AwaitRolloutComplete(revision=sts.update_revision, replicas=sts.replicas))
     return steps
 
 
