@@ -12,6 +12,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Final
 
+from stsfix.analysis.diagnose import diagnose
+from stsfix.analysis.findings import Severity
 from stsfix.errors import NotFoundError, RefusedError, UsageError
 from stsfix.model import PodState, RevisionInfo, Snapshot, StatefulSetState
 from stsfix.planner.partition import guided_changes, replan_guided
@@ -65,6 +67,15 @@ def choose_target(snapshot: Snapshot, *, to_revision: int | None) -> tuple[Revis
         raise RefusedError(
             f"ambiguous target: currentRevision {sts.current_revision or '(unset)'} is not in the revision history "
             f"of {_what(sts)}; pass --to-revision N (see stsfix history)",
+            code="ambiguous_target_revision",
+        )
+    on_current = [p for p in snapshot.pods if p.revision == current.name and p.ordinal in sts.ordinals]
+    if on_current and not any(is_running_and_ready(p) for p in on_current):
+        # The first revision of a set can itself be broken: currentRevision is then no known-good state.
+        raise RefusedError(
+            f"ambiguous target: no pod is Ready at currentRevision {_rev(snapshot, current.name)}, so it is not a "
+            f"known-good revision (updateRevision is {_rev(snapshot, sts.update_revision)}). Pass --to-revision N "
+            "to say which revision to run (see stsfix history)",
             code="ambiguous_target_revision",
         )
     reasons = [
@@ -167,6 +178,24 @@ def _rollback_warnings(snapshot: Snapshot, target: str) -> list[str]:
     return warnings
 
 
+def _refuse_other_blockers(snapshot: Snapshot, now: datetime) -> None:
+    """A rollback that changes nothing cannot fix a rollout blocked by something else: say what does."""
+    found = diagnose(snapshot, now=now)
+    blocker = next((f for f in found.findings if f.severity is Severity.CRITICAL), None)
+    if blocker is None:
+        return
+    hint = ""
+    if blocker.repair is not None:
+        commands = [step.command for step in blocker.repair.steps if step.command]
+        hint = f" {blocker.repair.summary}" + (f" ({commands[0]})" if commands else "")
+    raise RefusedError(
+        f"nothing to roll back: the template is already at the target, and the rollout is blocked by something "
+        f"a rollback does not fix: {blocker.message}{hint}",
+        code="not_a_rollback_case",
+        details={"finding": blocker.code},
+    )
+
+
 def plan_rollback(
     snapshot: Snapshot, *, now: datetime, to_revision: int | None = None, evict: bool = False
 ) -> Plan:
@@ -216,6 +245,8 @@ def plan_rollback(
         steps.append(AwaitRolloutComplete(revision=target.name, replicas=sts.replicas))
     if not stuck:
         reasons.append("No pod is stuck off the target revision: nothing to delete.")
+    if not any(s.mutating for s in steps) and not _is_complete(sts, target.name):
+        _refuse_other_blockers(snapshot, now)
     return new_plan(
         snapshot,
         PlanRequest(command="rollback", to_revision=to_revision, evict=evict),

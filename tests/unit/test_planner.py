@@ -284,3 +284,28 @@ def test_rollback_warns_about_kubectl_apply_and_pods_failing_at_the_target() -> 
         "web-1 is not Ready at the target revision itself (CrashLoopBackOff)" in w for w in plan.warnings
     )
     assert [s.pod_name for s in plan.steps if isinstance(s, DeletePod)] == ["web-4"]
+
+
+def test_rollback_refuses_when_no_pod_was_ever_ready_at_the_current_revision() -> None:
+    # Kubernetes#137409 shape: the first revision was broken, the template was then fixed.
+    snap = make_snapshot(
+        [make_pod(0, REV_B, state="crashloop")],
+        replicas=1,
+        template=GOOD,
+        current_revision=REV_B,
+        update_revision=REV_A,
+        revisions=[make_revision(BAD, 1), make_revision(GOOD, 2)],
+    )
+    with pytest.raises(RefusedError, match="not a known-good revision") as err:
+        plan_rollback(snap, now=T0)
+    assert err.value.code == "ambiguous_target_revision"
+    plan = plan_rollback(snap, now=T0, to_revision=2)
+    assert [s.kind for s in plan.steps] == ["DeletePod", "AwaitReady", "AwaitRolloutComplete"]
+
+
+def test_rollback_refuses_a_rollout_blocked_by_something_a_rollback_does_not_fix() -> None:
+    pods = [make_pod(0), make_pod(1), make_pod(2, state="readiness", deleted=-20 * MIN, created=-60 * MIN)]
+    snap = make_snapshot(pods, replicas=3, nodes=[make_node("node-1", "Unknown", since=-30 * MIN)])
+    with pytest.raises(RefusedError, match="nothing to roll back") as err:
+        plan_rollback(snap, now=T0)
+    assert err.value.code == "not_a_rollback_case"
