@@ -139,7 +139,7 @@ def check_partition(step: SetPartition, plan: Plan, snapshot: Snapshot, *, dry_r
     return Check("go")
 
 
-def _failing(pod: PodState, revision: str) -> NotConvergedError:
+def _failing(pod: PodState, revision: str, *, recreated: bool = True) -> NotConvergedError:
     reason = failing_reason(pod)
     detail = next(
         (
@@ -151,10 +151,11 @@ def _failing(pod: PodState, revision: str) -> NotConvergedError:
         ),
         reason,
     )
+    what = f"was recreated at {revision} and is failing again" if recreated else f"is failing at {revision}"
     return NotConvergedError(
-        f"{pod.name} was recreated at {revision} and is failing again: {detail}. Waiting will not help; "
-        f"the target revision itself may be bad (stsfix diagnose).",
-        code="recreated_pod_failing",
+        f"{pod.name} {what}: {detail}. Waiting will not help; the target revision itself may be bad "
+        "(stsfix diagnose).",
+        code="recreated_pod_failing" if recreated else "pod_failing_at_target",
         details={"pod": pod.name, "ordinal": pod.ordinal, "reason": reason, "revision": revision},
     )
 
@@ -234,7 +235,9 @@ def check_await_complete(step: AwaitRolloutComplete, plan: Plan, snapshot: Snaps
             and not pod.deleting
             and failing_reason(pod)
         ):
-            return Check("failed", error=_failing(pod, step.revision))
+            planned = {p.ordinal: p.uid for p in plan.pods}
+            recreated = pod.ordinal in planned and planned[pod.ordinal] != pod.meta.uid
+            return Check("failed", error=_failing(pod, step.revision, recreated=recreated))
     on_target = [
         p
         for p in snapshot.pods
