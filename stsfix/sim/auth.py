@@ -10,9 +10,12 @@ group "apps" in the namespace "default"`. Standard library only.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
+from stsfix.sim.discovery import REVIEWS
 from stsfix.sim.store import SimApiError
+
+Obj = dict[str, Any]
 
 DEFAULT_TOKENS: Final[dict[str, tuple[str, str]]] = {
     "admin-token": ("admin", "admin"),
@@ -59,7 +62,7 @@ def authenticate(header: str | None, tokens: dict[str, tuple[str, str]]) -> tupl
 
 def is_allowed(role: str, verb: str, resource: str) -> bool:
     """May this role do `verb` on `resource` (plural, or plural/subresource)?"""
-    if role == "admin":
+    if role == "admin" or (verb == "create" and resource in REVIEWS):
         return True
     if verb in READ_VERBS and role in ("readonly", "repair"):
         return True
@@ -85,3 +88,34 @@ def authorize(
     """Raise 403 unless the role allows the request."""
     if not is_allowed(role, verb, resource):
         raise forbidden(user, verb, resource, group, namespace, name)
+
+
+def access_review(role: str, body: Obj) -> Obj:
+    """Answer a SelfSubjectAccessReview (`kubectl auth can-i VERB RESOURCE`) for this role."""
+    attrs = (body.get("spec") or {}).get("resourceAttributes") or {}
+    resource = attrs.get("resource", "")
+    if attrs.get("subresource"):
+        resource = f"{resource}/{attrs['subresource']}"
+    allowed = bool(resource) and (role == "admin" or is_allowed(role, attrs.get("verb", ""), resource))
+    if (body.get("spec") or {}).get("nonResourceAttributes"):
+        allowed = role == "admin" or (body["spec"]["nonResourceAttributes"].get("verb") == "get")
+    status: Obj = {"allowed": allowed}
+    if allowed:
+        status["reason"] = f'RBAC: allowed by ClusterRoleBinding "sim-{role}" of ClusterRole "sim-{role}"'
+    return {**body, "kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
+            "metadata": {"creationTimestamp": None}, "status": status}  # fmt: skip
+
+
+def rules_review(role: str, body: Obj) -> Obj:
+    """Answer a SelfSubjectRulesReview (`kubectl auth can-i --list`) for this role."""
+    if role == "admin":
+        rules: list[Obj] = [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}]
+    else:
+        rules = [{"verbs": sorted(READ_VERBS), "apiGroups": ["*"], "resources": ["*"]}]
+        for resource, verb in sorted(ROLE_GRANTS.get(role, frozenset())):
+            rules.append({"verbs": [verb], "apiGroups": ["*"], "resources": [resource]})
+    rules.append({"verbs": ["create"], "apiGroups": ["authorization.k8s.io"], "resources": sorted(REVIEWS)})
+    return {**body, "kind": "SelfSubjectRulesReview", "apiVersion": "authorization.k8s.io/v1",
+            "metadata": {"creationTimestamp": None},
+            "status": {"resourceRules": rules, "nonResourceRules": [{"verbs": ["get"], "nonResourceURLs": ["*"]}],
+                       "incomplete": False}}  # fmt: skip

@@ -63,6 +63,10 @@ RESOURCES: Final[dict[str, Resource]] = {
         Resource("poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", "policy", "v1",
                  short_names=("pdb",), subresources=("status",)),
         Resource("leases", "lease", "Lease", "coordination.k8s.io", "v1"),
+        Resource("selfsubjectaccessreviews", "selfsubjectaccessreview", "SelfSubjectAccessReview",
+                 "authorization.k8s.io", "v1", namespaced=False, verbs=("create",)),
+        Resource("selfsubjectrulesreviews", "selfsubjectrulesreview", "SelfSubjectRulesReview",
+                 "authorization.k8s.io", "v1", namespaced=False, verbs=("create",)),
         # Served so that autoscaling/v1 (home of the Scale subresource kind) is not an empty group,
         # which kubectl reports as "received empty response for: autoscaling/v1".
         Resource("horizontalpodautoscalers", "horizontalpodautoscaler", "HorizontalPodAutoscaler", "autoscaling",
@@ -70,7 +74,11 @@ RESOURCES: Final[dict[str, Resource]] = {
     )
 }  # fmt: skip
 
-GROUP_VERSIONS: Final = ("v1", "apps/v1", "policy/v1", "autoscaling/v1", "coordination.k8s.io/v1")
+GROUP_VERSIONS: Final = (
+    "v1", "apps/v1", "policy/v1", "autoscaling/v1", "coordination.k8s.io/v1", "authorization.k8s.io/v1",
+)  # fmt: skip
+# Answered from the caller's role, never stored (what `kubectl auth can-i` posts).
+REVIEWS: Final = frozenset({"selfsubjectaccessreviews", "selfsubjectrulesreviews"})
 
 # Subresource discovery entries: (kind, group, version, verbs) of what the subresource speaks.
 _SUBRESOURCE_SHAPES: Final[dict[str, tuple[str, str, str, tuple[str, ...]]]] = {

@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from stsfix.sim import discovery, subresources, tables, watch
+from stsfix.sim import discovery, protobuf, subresources, tables, watch
 from stsfix.sim.api import Api, bad_request, parse_body
-from stsfix.sim.auth import authorize
+from stsfix.sim.auth import access_review, authorize, rules_review
 from stsfix.sim.discovery import Resource
 from stsfix.sim.selectors import field_predicate, label_predicate
 from stsfix.sim.store import SimApiError, encode
@@ -160,11 +160,22 @@ class Router:
         route = parse_route(req.path)
         if route is None:
             raise not_found_path()
+        protobuf_body = bool(req.body) and "protobuf" in req.content_type
+        if protobuf_body and route.res.plural not in discovery.REVIEWS:
+            raise protobuf.unsupported()
         verb = _verb(req.method, route, req.query)
         rbac_resource = f"{route.res.plural}/{route.sub}" if route.sub else route.res.plural
         authorize(
             req.user, req.role, verb, rbac_resource, route.res.group, route.namespace, route.name or None
         )
+        if route.res.plural in discovery.REVIEWS:
+            if verb != "create":
+                raise _method_not_allowed()
+            body = protobuf.decode_review(req.body, route.res.plural) if protobuf_body else parse_body(req.body)
+            if not isinstance(body, dict):
+                raise bad_request("the object provided is unrecognized (must be a JSON object)")
+            review = access_review if route.res.plural == "selfsubjectaccessreviews" else rules_review
+            return json_response(201, review(req.role, body))
         dry_run = req.query.get("dryRun") == "All"
         if req.query.get("dryRun") not in (None, "", "All"):
             raise bad_request(f"unsupported dryRun value: {req.query['dryRun']}")
@@ -230,7 +241,7 @@ class Router:
     def _delete_options(self, req: Request) -> Obj:
         options: Obj = {}
         if req.body.strip():
-            body = parse_body(req.body)
+            body = protobuf.decode_review(req.body, route.res.plural) if protobuf_body else parse_body(req.body)
             if not isinstance(body, dict):
                 raise bad_request("DeleteOptions must be an object")
             options = dict(body)

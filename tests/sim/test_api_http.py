@@ -244,3 +244,31 @@ def test_anonymous_user_serves_requests_without_a_token(store, clock) -> None:  
         assert http("GET", PODS, token="bogus")[0] == 401
     finally:
         srv.stop()
+
+
+def test_self_subject_access_review(http: Http) -> None:
+    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview", "spec": {
+        "resourceAttributes": {"namespace": "default", "verb": "delete", "group": "apps", "resource": "statefulsets"}}}
+    path = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+    assert http("POST", path, review, token="repair-token")[1]["status"]["allowed"] is False
+    assert http("POST", path, review)[1]["status"]["allowed"] is True
+    review["spec"]["resourceAttributes"]["verb"] = "patch"  # type: ignore[index]
+    code, body, _ = http("POST", path, review, token="repair-token")
+    assert code == 201 and body["status"]["allowed"] is True
+
+
+def _pb(number: int, payload: bytes) -> bytes:
+    return bytes([number << 3 | 2, len(payload)]) + payload
+
+
+def test_protobuf_access_review_body(http: Http) -> None:
+    attrs = _pb(1, b"default") + _pb(2, b"patch") + _pb(3, b"apps") + _pb(5, b"statefulsets")
+    review = _pb(2, _pb(1, attrs))
+    envelope = b"k8s\x00" + _pb(1, _pb(1, b"authorization.k8s.io/v1") + _pb(2, b"SelfSubjectAccessReview")) + _pb(
+        2, review)  # fmt: skip
+    code, body, _ = http("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", raw=envelope,
+                         content_type="application/vnd.kubernetes.protobuf", token="repair-token")  # fmt: skip
+    assert code == 201 and body["status"]["allowed"] is True
+    assert body["spec"]["resourceAttributes"]["resource"] == "statefulsets"
+    code, status, _ = http("POST", PODS, raw=envelope, content_type="application/vnd.kubernetes.protobuf")
+    assert code == 415 and status["reason"] == "UnsupportedMediaType"

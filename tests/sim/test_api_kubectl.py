@@ -273,3 +273,15 @@ def test_label_patch_cordon_and_orphan_delete(kubectl: Kubectl) -> None:
     result = kubectl("delete", "pod", "web-0", "--dry-run=server")
     assert "(server dry run)" in result.stdout
     assert "deletionTimestamp" not in kubectl.http("GET", PODS + "/web-0")[1]["metadata"]
+
+
+def test_auth_can_i_per_role(kubectl: Kubectl) -> None:
+    assert kubectl("auth", "can-i", "patch", "statefulsets", context="sim-repair").stdout.strip() == "yes"
+    denied = kubectl("auth", "can-i", "delete", "statefulsets", context="sim-repair", ok=False)
+    assert denied.returncode == 1 and denied.stdout.strip() == "no"
+    assert kubectl("auth", "can-i", "create", "pods", "--subresource=eviction", context="sim-repair").stdout.strip() == "yes"
+    assert kubectl("auth", "can-i", "list", "pods", context="sim-readonly").stdout.strip() == "yes"
+    assert kubectl("auth", "can-i", "delete", "pods", context="sim-readonly", ok=False).stdout.strip() == "no"
+    assert kubectl("auth", "can-i", "delete", "statefulsets").stdout.strip() == "yes"
+    listed = kubectl("auth", "can-i", "--list", context="sim-repair").stdout
+    assert "statefulsets" in listed and "[patch]" in listed

@@ -1,0 +1,92 @@
+"""Just enough Kubernetes protobuf to read what kubectl sends that way: access reviews.
+
+kubectl's typed clients (e.g. `kubectl auth can-i`) POST bodies as
+`application/vnd.kubernetes.protobuf`: the 4-byte magic `k8s\\x00`, then a `runtime.Unknown`
+envelope {typeMeta, raw}. The simulator answers in JSON (clients accept it) and only needs to
+*read* SelfSubjectAccessReview and SelfSubjectRulesReview, so this decodes the protobuf wire format
+generically and maps field numbers for those two messages (from k8s.io/api/authorization/v1
+generated.proto). Anything else is a 415. Standard library only.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from stsfix.sim.store import SimApiError
+
+Obj = dict[str, Any]
+MAGIC: Final = b"k8s\x00"
+
+# field number -> name, per message
+_RESOURCE_ATTRIBUTES: Final = {1: "namespace", 2: "verb", 3: "group", 4: "version", 5: "resource",
+                               6: "subresource", 7: "name"}  # fmt: skip
+_NON_RESOURCE_ATTRIBUTES: Final = {1: "path", 2: "verb"}
+
+
+def unsupported() -> SimApiError:
+    return SimApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted "
+                       "media types include: application/json, application/yaml")  # fmt: skip
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    value, shift = 0, 0
+    while True:
+        if pos >= len(data):
+            raise unsupported()
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+
+
+def fields(data: bytes) -> dict[int, list[bytes | int]]:
+    """Decode one message's wire format: field number -> values (bytes for length-delimited)."""
+    out: dict[int, list[bytes | int]] = {}
+    pos = 0
+    while pos < len(data):
+        key, pos = _varint(data, pos)
+        number, wire = key >> 3, key & 7
+        value: bytes | int
+        if wire == 0:
+            value, pos = _varint(data, pos)
+        elif wire == 2:
+            length, pos = _varint(data, pos)
+            value, pos = data[pos : pos + length], pos + length
+        elif wire == 1:
+            value, pos = int.from_bytes(data[pos : pos + 8], "little"), pos + 8
+        elif wire == 5:
+            value, pos = int.from_bytes(data[pos : pos + 4], "little"), pos + 4
+        else:
+            raise unsupported()
+        out.setdefault(number, []).append(value)
+    return out
+
+
+def _bytes(msg: dict[int, list[bytes | int]], number: int) -> bytes:
+    value = (msg.get(number) or [b""])[0]
+    return value if isinstance(value, bytes) else b""
+
+
+def _strings(data: bytes, names: dict[int, str]) -> Obj:
+    msg = fields(data)
+    return {name: _bytes(msg, number).decode() for number, name in names.items() if number in msg}
+
+
+def decode_review(body: bytes, plural: str) -> Obj:
+    """A protobuf SelfSubjectAccessReview / SelfSubjectRulesReview as its JSON form."""
+    if not body.startswith(MAGIC):
+        raise unsupported()
+    envelope = fields(body[len(MAGIC) :])
+    message = fields(_bytes(envelope, 2))
+    spec_msg = fields(_bytes(message, 2))
+    if plural == "selfsubjectrulesreviews":
+        spec: Obj = {"namespace": _bytes(spec_msg, 1).decode()}
+        return {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview", "spec": spec}
+    spec = {}
+    if 1 in spec_msg:
+        spec["resourceAttributes"] = _strings(_bytes(spec_msg, 1), _RESOURCE_ATTRIBUTES)
+    if 2 in spec_msg:
+        spec["nonResourceAttributes"] = _strings(_bytes(spec_msg, 2), _NON_RESOURCE_ATTRIBUTES)
+    return {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview", "spec": spec}
