@@ -25,7 +25,7 @@ from stsfix.planner import (
     failing_reason,
     is_available,
 )
-from stsfix.planner.partition import restarted_since, template_annotations
+from stsfix.planner.partition import restart_stamp, restarted_since, template_annotations
 
 
 def _annotation_removed(restarted_at: str) -> Check:
@@ -40,12 +40,16 @@ def _annotation_removed(restarted_at: str) -> Check:
 
 
 def _restart_observed(snapshot: Snapshot, restarted_at: str) -> str:
-    """'' when the controller creates pods from a template carrying our restart; else why not."""
+    """'' when the controller creates pods from a template carrying our restart (or a later one);
+    else why not."""
     sts = snapshot.statefulset
     if sts.observed_generation < sts.meta.generation:
         return f"the controller has not observed generation {sts.meta.generation} yet"
     revision = snapshot.revision_named(sts.update_revision)
-    if revision is None or not restarted_since(template_annotations(revision.template), restarted_at):
+    also = restart_stamp(sts.template)
+    if revision is None or not restarted_since(
+        template_annotations(revision.template), restarted_at, also=also
+    ):
         return f"updateRevision {sts.update_revision} does not carry the restart yet"
     return ""
 
@@ -70,7 +74,7 @@ def check_restart(step: RestartTemplate, plan: Plan, snapshot: Snapshot) -> Chec
 def check_restart_observed(step: AwaitRestartObserved, plan: Plan, snapshot: Snapshot) -> Check:
     if (replaced := _set_replaced(plan, snapshot)) is not None:
         return replaced
-    if not restarted_since(template_annotations(snapshot.statefulset.template), step.restarted_at):
+    if restart_stamp(snapshot.statefulset.template) is None:
         return _annotation_removed(step.restarted_at)
     why = _restart_observed(snapshot, step.restarted_at)
     if not why:
@@ -90,7 +94,9 @@ def check_restart_pod(step: RestartPod, plan: Plan, snapshot: Snapshot, *, assum
         return Check("done", f"skipped ({step.pod_name} was already replaced)")
     if pod.deleting:
         return Check("done", f"skipped ({step.pod_name} is already terminating)")
-    if restarted_since(pod.meta.annotations, step.restarted_at):
+    if restarted_since(
+        pod.meta.annotations, step.restarted_at, also=restart_stamp(snapshot.statefulset.template)
+    ):
         return Check("done", f"skipped ({step.pod_name} already restarted)")
     if pod.revision != step.revision:
         return _changed(f"{pod.name} changed revision {step.revision} -> {pod.revision}")
@@ -105,7 +111,8 @@ def check_await_restarted(step: AwaitRestartedPod, plan: Plan, snapshot: Snapsho
     if (replaced := _set_replaced(plan, snapshot)) is not None:
         return replaced
     sts = snapshot.statefulset
-    if not restarted_since(template_annotations(sts.template), step.restarted_at):
+    stamp = restart_stamp(sts.template)
+    if stamp is None:
         return _annotation_removed(step.restarted_at)
     floor = sts.ordinals_start + (sts.partition or 0)
     if sts.update_strategy == "RollingUpdate" and step.ordinal < floor:
@@ -115,7 +122,7 @@ def check_await_restarted(step: AwaitRestartedPod, plan: Plan, snapshot: Snapsho
         return Check("pending", f"Waiting for {step.pod_name} to be recreated")
     if pod.meta.uid == step.replaces_uid or pod.deleting:
         return Check("pending", f"Waiting for {step.pod_name} to be replaced")
-    if not restarted_since(pod.meta.annotations, step.restarted_at):
+    if not restarted_since(pod.meta.annotations, step.restarted_at, also=stamp):
         return _changed(f"{pod.name} was recreated at {pod.revision} without the restart")
     if failing_reason(pod):
         return Check("failed", error=_failing(pod, pod.revision))

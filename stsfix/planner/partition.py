@@ -50,6 +50,7 @@ __all__ = [
     "plan_restart",
     "replan_guided",
     "restart_request",
+    "restart_stamp",
     "restarted_since",
     "rollout_in_flight",
 ]
@@ -299,12 +300,24 @@ def _plan(
 # Restart
 
 
-def restarted_since(annotations: dict[str, str] | dict[str, Any], restarted_at: str) -> bool:
-    """True if `annotations` carry a restartedAt at or after `restarted_at` (a later restart,
-    e.g. `kubectl rollout restart` landing during ours, restarts the pod too)."""
-    value = parse_time(annotations.get(RESTARTED_AT_ANNOTATION))
-    ours = parse_time(restarted_at)
-    return value is not None and ours is not None and value >= ours
+def restarted_since(annotations: dict[str, Any], restarted_at: str, *, also: str | None = None) -> bool:
+    """True if `annotations` carry our restartedAt, or `also` (the template's value, when a restart
+    landed after ours), or a later time: a later restart (such as `kubectl rollout restart`)
+    restarts the pod too. NB: kubectl stamps the client's clock, stsfix the server's; the `also`
+    match keeps a skewed client clock from looking like an older restart."""
+    value = annotations.get(RESTARTED_AT_ANNOTATION)
+    if not isinstance(value, str) or not value:
+        return False
+    if value == restarted_at or (also is not None and value == also):
+        return True
+    stamped, ours = parse_time(value), parse_time(restarted_at)
+    return stamped is not None and ours is not None and stamped >= ours
+
+
+def restart_stamp(template: dict[str, Any]) -> str | None:
+    """The template's restartedAt value, or None."""
+    value = template_annotations(template).get(RESTARTED_AT_ANNOTATION)
+    return value if isinstance(value, str) and value else None
 
 
 def template_annotations(template: dict[str, Any]) -> dict[str, Any]:
@@ -401,11 +414,17 @@ def _restart_pod_steps(
     floor = sts.ordinals_start if ondelete else _floor(sts, sts.partition or 0)
     steps: list[Step] = []
     targeted: list[PodState] = []
+    # Once our restart is on the template, a later restart's value there counts as ours.
+    also = (
+        restart_stamp(sts.template)
+        if restarted_since(template_annotations(sts.template), request.restarted_at)
+        else None
+    )
     for ordinal in reversed(sts.ordinals):
         pod = snapshot.pod_at(ordinal)
         if ordinal < floor or (ondelete and not request.delete_pods):
             continue
-        done = pod is not None and restarted_since(pod.meta.annotations, request.restarted_at)
+        done = pod is not None and restarted_since(pod.meta.annotations, request.restarted_at, also=also)
         if done and pod is not None and is_available(pod, min_ready_seconds=sts.min_ready_seconds, now=now):
             continue
         if ondelete and pod is not None and not done and not pod.deleting:
