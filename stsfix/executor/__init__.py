@@ -405,10 +405,20 @@ class _Run:
             raise NotFoundError(f"{step.pod_name} is gone")
         uid, rv = pod.meta.uid, pod.meta.resource_version
         if isinstance(step, EvictPod):
-            self.call(
-                f"POST pods/{pod.name}/eviction",
-                lambda: self.cluster.evict_pod(ns, pod.name, uid=uid, resource_version=rv, dry_run=dry),
-            )
+            try:
+                self.call(
+                    f"POST pods/{pod.name}/eviction",
+                    lambda: self.cluster.evict_pod(ns, pod.name, uid=uid, resource_version=rv, dry_run=dry),
+                )
+            except ApiUnavailableError as err:
+                if err.details.get("status") != 429:
+                    raise
+                # The Eviction API answers 429 while a PodDisruptionBudget forbids it: a refusal, not an outage.
+                raise RefusedError(
+                    f"evicting {pod.name} is refused by its PodDisruptionBudget ({err.message}); run without "
+                    "--evict to delete it if you accept the disruption",
+                    code="pdb_blocks_eviction",
+                ) from None
             return f"{pod.name} evicted{suffix}"
         grace = 0 if isinstance(step, ForceDeletePod) else None
         self.call(

@@ -44,7 +44,10 @@ def test_delete_pod_before_the_revert_warns_and_fails_fast_when_it_crash_loops_a
     assert "revert the template first" in result.stderr
     body = result.json()
     assert body["status"] == "partial" and body["errors"][0]["code"] == "recreated_pod_failing"
-    assert body["diagnosis"]["statefulset"]["name"] == "web" and "Diagnosis of the current state" in result.stderr
+    assert (
+        body["diagnosis"]["statefulset"]["name"] == "web"
+        and "Diagnosis of the current state" in result.stderr
+    )
     assert _deletes(cluster) == ["web-4"]
 
 
@@ -110,3 +113,20 @@ def test_force_delete_on_a_lost_node_removes_the_pod_and_it_comes_back_elsewhere
     assert after["metadata"]["uid"] != before["metadata"]["uid"] and after["spec"]["nodeName"] != node
     # the force delete never reached any other pod
     assert {name: pod(cluster, name)["metadata"]["uid"] for name in others} == others
+
+
+def test_an_eviction_forbidden_by_a_pod_disruption_budget_is_a_refusal(sim, stsfix) -> None:
+    cluster = sim("forced-rollback-reverted")
+    cluster.apply_manifest(
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"minAvailable": 5, "selector": {"matchLabels": {"app": "web"}}},
+        }
+    )
+    uid = pod(cluster, "web-4")["metadata"]["uid"]
+    result = stsfix("rollback", "web", "-n", "default", "--evict", "--yes", "-o", "json")
+    assert result.code == ExitCode.REFUSED, result
+    assert result.json()["errors"][0]["code"] == "pdb_blocks_eviction"
+    assert pod(cluster, "web-4")["metadata"]["uid"] == uid and _deletes(cluster) == []
