@@ -171,7 +171,9 @@ class Router:
         if route.res.plural in discovery.REVIEWS:
             if verb != "create":
                 raise _method_not_allowed()
-            body = protobuf.decode_review(req.body, route.res.plural) if protobuf_body else parse_body(req.body)
+            body = (
+                protobuf.decode_review(req.body, route.res.plural) if protobuf_body else parse_body(req.body)
+            )
             if not isinstance(body, dict):
                 raise bad_request("the object provided is unrecognized (must be a JSON object)")
             review = access_review if route.res.plural == "selfsubjectaccessreviews" else rules_review
@@ -241,7 +243,7 @@ class Router:
     def _delete_options(self, req: Request) -> Obj:
         options: Obj = {}
         if req.body.strip():
-            body = protobuf.decode_review(req.body, route.res.plural) if protobuf_body else parse_body(req.body)
+            body = parse_body(req.body)
             if not isinstance(body, dict):
                 raise bad_request("DeleteOptions must be an object")
             options = dict(body)

@@ -247,8 +247,18 @@ def test_anonymous_user_serves_requests_without_a_token(store, clock) -> None:  
 
 
 def test_self_subject_access_review(http: Http) -> None:
-    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview", "spec": {
-        "resourceAttributes": {"namespace": "default", "verb": "delete", "group": "apps", "resource": "statefulsets"}}}
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectAccessReview",
+        "spec": {
+            "resourceAttributes": {
+                "namespace": "default",
+                "verb": "delete",
+                "group": "apps",
+                "resource": "statefulsets",
+            }
+        },
+    }
     path = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
     assert http("POST", path, review, token="repair-token")[1]["status"]["allowed"] is False
     assert http("POST", path, review)[1]["status"]["allowed"] is True

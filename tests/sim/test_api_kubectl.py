@@ -279,7 +279,12 @@ def test_auth_can_i_per_role(kubectl: Kubectl) -> None:
     assert kubectl("auth", "can-i", "patch", "statefulsets", context="sim-repair").stdout.strip() == "yes"
     denied = kubectl("auth", "can-i", "delete", "statefulsets", context="sim-repair", ok=False)
     assert denied.returncode == 1 and denied.stdout.strip() == "no"
-    assert kubectl("auth", "can-i", "create", "pods", "--subresource=eviction", context="sim-repair").stdout.strip() == "yes"
+    assert (
+        kubectl(
+            "auth", "can-i", "create", "pods", "--subresource=eviction", context="sim-repair"
+        ).stdout.strip()
+        == "yes"
+    )
     assert kubectl("auth", "can-i", "list", "pods", context="sim-readonly").stdout.strip() == "yes"
     assert kubectl("auth", "can-i", "delete", "pods", context="sim-readonly", ok=False).stdout.strip() == "no"
     assert kubectl("auth", "can-i", "delete", "statefulsets").stdout.strip() == "yes"
