@@ -116,8 +116,9 @@ def prune_dropped(merged: Obj, old_entries: list[Obj], manager: str, applied: Ob
     if not dropped:
         return merged
     result = copy.deepcopy(merged)
-    # Remove deeper paths first so that removing an item does not hide a field inside it.
-    for path in sorted(dropped, key=len, reverse=True):
+    # Remove whole list items first (found by their key, which a field removal could erase), then
+    # fields, deepest first.
+    for path in sorted(dropped, key=lambda p: (p[-1] != ".", -len(p), p)):
         if any(path[: len(p)] == p for p in others if len(p) < len(path)):
             continue
         _remove(result, path)
