@@ -182,7 +182,14 @@ def pod_log(
     init_names = [c.get("name", "") for c in (pod.get("spec") or {}).get("initContainers") or []]
     if container not in names and container not in init_names:
         raise bad_request(f"container {container} is not valid for pod {name}")
-    text = logs.get((namespace, name, container), "")
+    if query.get("previous") == "true":
+        # Convention with the kubelet: the previous instance's log sits under "<container>/previous".
+        previous = logs.get((namespace, name, f"{container}/previous"))
+        if previous is None:
+            raise bad_request(f'previous terminated container "{container}" in pod "{name}" not found')
+        text = previous
+    else:
+        text = logs.get((namespace, name, container), "")
     tail = query.get("tailLines")
     if tail and tail.lstrip("-").isdigit():
         lines = text.splitlines(keepends=True)

@@ -125,6 +125,10 @@ def test_pod_log(http: Http, server: ApiServer) -> None:
     )
     assert http("GET", PODS + "/two/log?container=side")[0] == 200
     assert http("GET", PODS + "/two/log?container=bogus")[0] == 400
+    code, status, _ = http("GET", PODS + "/one/log?previous=true")
+    assert code == 400 and status["message"] == 'previous terminated container "app" in pod "one" not found'
+    server.pod_logs[("default", "one", "app/previous")] = "crashed\n"
+    assert http("GET", PODS + "/one/log?previous=true")[1] == "crashed\n"
 
 
 def test_status_put_writes_only_status(http: Http) -> None:
