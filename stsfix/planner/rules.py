@@ -70,7 +70,11 @@ def choose_target(snapshot: Snapshot, *, to_revision: int | None) -> tuple[Revis
             code="ambiguous_target_revision",
         )
     on_current = [p for p in snapshot.pods if p.revision == current.name and p.ordinal in sts.ordinals]
-    if on_current and not any(is_running_and_ready(p) for p in on_current):
+    if (
+        sts.update_revision != current.name
+        and on_current
+        and not any(is_running_and_ready(p) for p in on_current)
+    ):
         # The first revision of a set can itself be broken: currentRevision is then no known-good state.
         raise RefusedError(
             f"ambiguous target: no pod is Ready at currentRevision {_rev(snapshot, current.name)}, so it is not a "
