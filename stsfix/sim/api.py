@@ -20,7 +20,6 @@ import json
 import random
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any, Final
 
 import yaml
@@ -28,6 +27,7 @@ import yaml
 from stsfix.sim import admission
 from stsfix.sim.apply import fields_v1, prune_dropped
 from stsfix.sim.clock import SimClock
+from stsfix.sim.deletion import plan_delete
 from stsfix.sim.discovery import RESOURCES, Resource
 from stsfix.sim.patching import APPLY_PATCH, apply_patch
 from stsfix.sim.store import SimApiError, Store, conflict, format_ts, not_found
@@ -36,7 +36,6 @@ Obj = dict[str, Any]
 Predicate = Callable[[Obj], bool]
 
 _NAME_CHARS: Final = "bcdfghjklmnpqrstvwxz2456789"
-_POD_REMOVE_NOW_PHASES: Final = ("Failed", "Succeeded")
 
 
 def bad_request(message: str) -> SimApiError:
@@ -357,32 +356,16 @@ class Api:
         dry_run = dry_run or "All" in (options.get("dryRun") or [])  # kubectl sends it in DeleteOptions
         with self.store.lock:
             old = self._lookup(res, namespace, name)
-            _check_preconditions(res, old, options.get("preconditions") or {})
-            obj = copy.deepcopy(old)
-            meta = obj["metadata"]
-            finalizers = list(meta.get("finalizers") or [])
-            policy = options.get("propagationPolicy")
-            if policy is None and options.get("orphanDependents") is True:
-                policy = "Orphan"
-            marker = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}.get(policy or "")
-            if marker and marker not in finalizers and not meta.get("deletionTimestamp"):
-                finalizers.append(marker)
-            grace = self._grace(res, obj, options.get("gracePeriodSeconds"))
-            if grace == 0 and not finalizers:
-                if dry_run:
-                    return obj, True
+            obj, remove_now = plan_delete(res, old, options, self.clock.now())
+            if dry_run:
+                return obj, remove_now
+            if remove_now:
                 if plural == "namespaces":
                     self._empty_namespace(name)
-                gone = self.store.remove(plural, meta.get("namespace", ""), name)
+                gone = self.store.remove(plural, obj["metadata"].get("namespace", ""), name)
                 return gone or obj, True
-            if finalizers:
-                meta["finalizers"] = finalizers
-            current = meta.get("deletionGracePeriodSeconds")
-            if not meta.get("deletionTimestamp") or (current is not None and grace < current):
-                meta["deletionTimestamp"] = format_ts(self.clock.now() + timedelta(seconds=grace))
-                meta["deletionGracePeriodSeconds"] = grace
-            if _strip_meta(obj) == _strip_meta(old) or dry_run:
-                return (old if not dry_run else obj), False
+            if _strip_meta(obj) == _strip_meta(old):
+                return old, False
             return self.store.replace(plural, obj), False
 
     def _empty_namespace(self, namespace: str) -> None:
@@ -392,22 +375,6 @@ class Api:
             if res.namespaced:
                 for obj in self.store.list(res.plural, namespace)[0]:
                     self.store.remove(res.plural, namespace, obj["metadata"]["name"])
-
-    @staticmethod
-    def _grace(res: Resource, obj: Obj, requested: Any) -> int:
-        """Grace period: pods default to their spec's; unbound or finished pods go at once."""
-        if res.plural != "pods":
-            return 0
-        spec, status = obj.get("spec") or {}, obj.get("status") or {}
-        if not spec.get("nodeName") or status.get("phase") in _POD_REMOVE_NOW_PHASES:
-            return 0
-        if requested is None:
-            requested = spec.get("terminationGracePeriodSeconds", 30)
-        try:
-            grace = int(requested)
-        except (TypeError, ValueError):
-            raise bad_request(f"invalid gracePeriodSeconds: {requested!r}") from None
-        return max(0, grace)
 
     def delete_collection(
         self,
@@ -430,18 +397,3 @@ class Api:
                 if err.code != 404:
                     raise
         return done
-
-
-def _check_preconditions(res: Resource, obj: Obj, pre: Obj) -> None:
-    meta = obj["metadata"]
-    name = meta["name"]
-    uid, rv = pre.get("uid"), pre.get("resourceVersion")
-    if uid and uid != meta.get("uid"):
-        raise SimApiError(409, "Conflict", f'Operation cannot be fulfilled on {res.qualified} "{name}": '
-                          f"Precondition failed: UID in precondition: {uid}, UID in object meta: {meta.get('uid')}",
-                          details={"name": name, "group": res.group, "kind": res.plural})  # fmt: skip
-    if rv and rv != meta.get("resourceVersion"):
-        raise SimApiError(409, "Conflict", f'Operation cannot be fulfilled on {res.qualified} "{name}": '
-                          f"Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in "
-                          f"object meta: {meta.get('resourceVersion')}",
-                          details={"name": name, "group": res.group, "kind": res.plural})  # fmt: skip
