@@ -82,12 +82,15 @@ class ClusterPort(Protocol):
     def watch_changes(self, namespace: str, name: str, *, timeout_seconds: float) -> Iterator[Snapshot]:
         """Yield a fresh snapshot now and after each change to the set or its pods, until the timeout.
 
-        Built on watches, not polling; resumes after a watch expires (410).
+        Built on watches, not polling; resumes after a watch expires (410). May also yield on a
+        heartbeat without a change, so time-based conditions (minReadySeconds, node-lost
+        thresholds) are judged even when nothing moves.
         """
         ...
 
     def acquire_lease(self, namespace: str, name: str, *, holder: str, duration_seconds: int) -> None:
-        """Take the repair lease of a set; `LockedError` if another live holder has it."""
+        """Take, renew (same holder) or take over (expired, judged on the server's clock) the repair
+        lease of a set; `LockedError` if another holder's lease is still live or wins a race for it."""
         ...
 
     def release_lease(self, namespace: str, name: str, *, holder: str) -> None:
