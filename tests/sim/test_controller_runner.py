@@ -1,0 +1,90 @@
+"""The controller thread: real-time driving at `speed`, wake-ups, idle cost, and `stsfix sim` commands."""
+
+from __future__ import annotations
+
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from stsfix.cli.sim import sim_app
+from stsfix.sim.cluster import SimCluster
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def test_threaded_cluster_progresses_at_speed_and_wait_for_sees_it() -> None:
+    with SimCluster(["forced-rollback-reverted"], speed=100.0, serve=False) as sim:
+        began = time.perf_counter()
+        sim.delete("pods", "default", "web-4")
+        assert sim.wait_for(
+            lambda s: s.get("sts", "default", "web")["status"].get("readyReplicas") == 5, timeout=10
+        )
+        assert time.perf_counter() - began < 5
+
+
+def test_clock_advance_wakes_the_thread() -> None:
+    with SimCluster(["healthy"], speed=0.0, serve=False) as sim:
+        old = sim.get("pods", "default", "web-2")["metadata"]["uid"]
+
+        def replaced(s: SimCluster) -> bool:
+            pod = s.get("pods", "default", "web-2")
+            return pod is not None and pod["metadata"]["uid"] != old and pod["status"]["phase"] == "Running"
+
+        sim.delete("pods", "default", "web-2")
+        assert not sim.wait_for(replaced, timeout=0.5)  # frozen clock: the pod never finishes terminating
+        sim.advance(10)
+        assert sim.wait_for(replaced, timeout=5)
+
+
+def test_scenario_start_is_fast() -> None:
+    began = time.perf_counter()
+    with SimCluster(["forced-rollback"], speed=60.0, serve=False):
+        assert time.perf_counter() - began < 3.0
+
+
+def test_idle_cluster_with_hundreds_of_pods_costs_little_cpu() -> None:
+    with SimCluster(["fleet"], params={"size": 100}, speed=60.0, serve=False) as sim:
+        assert len(sim.list("pods")) == 300
+        time.sleep(0.5)
+        cpu, wall = _cpu(), time.perf_counter()
+        time.sleep(3)
+        share = (_cpu() - cpu) / (time.perf_counter() - wall)
+    assert share < 0.05, f"idle controllers used {share:.1%} of a core"
+
+
+def test_sim_scenarios_lists_every_scenario() -> None:
+    result = CliRunner().invoke(sim_app, ["scenarios"])
+    assert result.exit_code == 0
+    names = [line.split()[0] for line in result.output.splitlines()]
+    assert {"healthy", "forced-rollback", "forced-rollback-reverted", "fleet"} <= set(names)
+
+
+def test_sim_serve_prints_one_ready_line_and_stops_on_sigterm(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kc"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from stsfix.cli.sim import sim_app; sim_app()", "serve", "--scenario",
+         "forced-rollback", "--kubeconfig-out", str(kubeconfig), "--speed", "10"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        word, url, path = line.split()
+        assert word == "ready" and url.startswith("http://127.0.0.1:") and path == str(kubeconfig)
+        assert kubeconfig.exists()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    assert proc.stdout is not None and proc.stdout.read() == ""
+
+
+def test_sim_serve_rejects_an_unknown_scenario() -> None:
+    result = CliRunner().invoke(sim_app, ["serve", "--scenario", "nope"])
+    assert result.exit_code == 2 and "unknown scenario" in result.output
