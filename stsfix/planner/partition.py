@@ -201,7 +201,7 @@ def _lowering_steps(snapshot: Snapshot, target: int, count: int, *, wait: bool, 
     sts = snapshot.statefulset
     current = sts.partition or 0
     if not wait:
-        return [SetPartition(partition=target, from_partition=sts.partition)]
+        return [] if target == current else [SetPartition(partition=target, from_partition=sts.partition)]
     steps: list[Step] = [
         _await_updated(snapshot, o)
         for o in reversed(range(_floor(sts, current), _floor(sts, sts.replicas)))
@@ -244,7 +244,8 @@ def plan_partition(snapshot: Snapshot, request: PlanRequest, *, now: datetime) -
     warnings: list[str] = []
     if target > sts.replicas:
         warnings.append(f"partition {target} is above replicas {sts.replicas}: no pod will be updated.")
-    if target >= current:
+    lowering = target < current or (target == current and (request.partition_from or 0) > target)
+    if not lowering:
         steps: list[Step] = (
             [] if target == current else [SetPartition(partition=target, from_partition=sts.partition)]
         )
