@@ -197,3 +197,54 @@ def test_demo_runs_the_whole_incident_and_ends_healthy(stsfix) -> None:
     assert "kubectl rollout undo" in result.stderr and "still the broken pod" in result.stderr
     assert "applied: web-4 deleted" in result.stderr and "==> 8. Done" in result.stderr
     assert "Rollout:   COMPLETE" in result.stdout.rsplit("==>", 1)[-1] or "COMPLETE" in result.stdout
+
+
+def test_a_first_revision_that_never_ran_ready_is_refused_until_to_revision_names_the_fix(
+    sim, stsfix
+) -> None:
+    cluster = sim("parallel-maxunavailable")
+    refused = stsfix("rollback", "web", "-n", "default", "--yes", "-o", "json")
+    assert refused.code == ExitCode.REFUSED, refused
+    assert refused.json()["errors"][0]["code"] == "ambiguous_target_revision"
+    assert mutations(cluster) == []
+    fixed = sts(cluster)["status"]["updateRevision"]
+    done = stsfix("rollback", "web", "-n", "default", "--yes", "--to-revision", "2")
+    assert done.code == ExitCode.OK, done
+    assert revision_of(pod(cluster, "web-0")) == fixed
+    assert [r.path.rsplit("/", 1)[-1] for r in mutations(cluster) if r.method == "DELETE"] == ["web-0"]
+
+
+def test_a_pod_stuck_terminating_is_not_a_rollback_case_and_the_refusal_says_what_fixes_it(
+    sim, stsfix
+) -> None:
+    cluster = sim("stuck-terminating")
+    result = stsfix("rollback", "web", "-n", "default", "--yes", "-o", "json")
+    assert result.code == ExitCode.REFUSED, result
+    error = result.json()["errors"][0]
+    assert error["code"] == "not_a_rollback_case" and "force-delete" in error["message"]
+    assert mutations(cluster) == []
+
+
+def test_min_ready_seconds_is_waited_for(sim, stsfix) -> None:
+    cluster = sim("forced-rollback-reverted")
+    cluster.patch("statefulsets", "default", "web", {"spec": {"minReadySeconds": 30}})
+    result = stsfix("rollback", "web", "-n", "default", "--yes", "-o", "json")
+    assert result.code == ExitCode.OK, result
+    ready = next(s for s in result.json()["plan"]["steps"] if s["kind"] == "AwaitReady")
+    assert ready["min_ready_seconds"] == 30
+    conditions = {c["type"]: c for c in pod(cluster, "web-4")["status"]["conditions"]}
+    since = datetime.fromisoformat(conditions["Ready"]["lastTransitionTime"].replace("Z", "+00:00"))
+    assert (cluster.clock.now() - since).total_seconds() >= 30
+
+
+def test_declining_the_confirmation_on_a_terminal_changes_nothing(sim, stsfix, monkeypatch) -> None:
+    from stsfix.cli import repair
+
+    cluster = sim("forced-rollback")
+    asked: list[str] = []
+    monkeypatch.setattr(repair, "is_interactive", lambda: True)
+    monkeypatch.setattr(repair.typer, "confirm", lambda text, **kw: asked.append(text) or False)
+    result = stsfix("rollback", "web", "-n", "default")
+    assert asked == ["Apply this plan?"]
+    assert result.code == ExitCode.REFUSED and "Not confirmed" in result.stderr
+    assert mutations(cluster) == []

@@ -475,3 +475,10 @@ def test_a_wait_blocked_by_a_failing_lower_ordinal_fails_fast() -> None:
     outcome = run(cluster)
     assert outcome.exit_code == ExitCode.NOT_CONVERGED and outcome.error.code == "blocked_by_lower_ordinal"
     assert "web-1" in outcome.error.message
+
+
+def test_the_lease_is_renewed_during_long_waits() -> None:
+    cluster = FakeCluster()
+    outcome = run(cluster, lease_seconds=3)
+    assert outcome.status == "ok"
+    assert len(cluster.names("acquire_lease")) > 1 and cluster.lease is None
