@@ -26,6 +26,7 @@ class Fault:
     drop: bool = False
     remaining: int | None = 1
     cut_after: float | None = None
+    watch: bool | None = None
     message: str = ""
     hits: int = 0
     _pattern: re.Pattern[str] = field(init=False, repr=False)
@@ -33,8 +34,10 @@ class Fault:
     def __post_init__(self) -> None:
         self._pattern = re.compile(self.path_re)
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, *, is_watch: bool = False) -> bool:
         if self.remaining is not None and self.remaining <= 0:
+            return False
+        if self.watch is not None and self.watch != is_watch:
             return False
         return (self.method is None or self.method.upper() == method) and bool(self._pattern.search(path))
 
@@ -47,6 +50,7 @@ class Fault:
             "latency": self.latency,
             "drop": self.drop,
             "cut_after": self.cut_after,
+            "watch": self.watch,
             "remaining": self.remaining,
             "hits": self.hits,
         }
@@ -70,11 +74,13 @@ class FaultSet:
         times: int | None = 1,
         message: str = "",
         cut_after: float | None = None,
+        watch: bool | None = None,
     ) -> Fault:
         """Register a fault. With neither status nor drop it only adds latency.
 
         `cut_after` (real seconds) lets a streaming answer (watch, log follow) run that long and
         then closes the connection without the final chunk, as a broken proxy or API server would.
+        `watch=True` (False) limits the fault to watch (non-watch) requests on the same path.
         """
         fault = Fault(
             method=method.upper() if method else None,
@@ -86,6 +92,7 @@ class FaultSet:
             remaining=times,
             message=message,
             cut_after=cut_after,
+            watch=watch,
         )
         with self._lock:
             self._faults.append(fault)
@@ -95,11 +102,11 @@ class FaultSet:
         with self._lock:
             self._faults.clear()
 
-    def take(self, method: str, path: str) -> Fault | None:
+    def take(self, method: str, path: str, *, is_watch: bool = False) -> Fault | None:
         """The first live fault for this request, counted as fired; None if none matches."""
         with self._lock:
             for fault in self._faults:
-                if fault.matches(method, path):
+                if fault.matches(method, path, is_watch=is_watch):
                     fault.hits += 1
                     if fault.remaining is not None:
                         fault.remaining -= 1

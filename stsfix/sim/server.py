@@ -168,7 +168,7 @@ class _Handler(BaseHTTPRequestHandler):
             user, role = authenticate(auth, owner.tokens)
         self.sim_user = user
         stopped = owner._stopping.is_set
-        fault = owner.faults.take(self.command, path)
+        fault = owner.faults.take(self.command, path, is_watch=query.get("watch") in ("true", "1"))
         if fault is not None and fault.cut_after is not None:
             deadline = time.monotonic() + fault.cut_after
             stopped = lambda: owner._stopping.is_set() or time.monotonic() >= deadline  # noqa: E731
@@ -327,7 +327,8 @@ def _clear_requests(srv: ApiServer, _: Obj) -> tuple[int, Obj]:
 
 
 def _add_fault(srv: ApiServer, data: Obj) -> tuple[int, Obj]:
-    allowed = {"method", "path_re", "status", "retry_after", "latency", "drop", "times", "message"}
+    allowed = {"method", "path_re", "status", "retry_after", "latency", "drop", "times", "message", "cut_after",
+               "watch"}  # fmt: skip
     unknown = set(data) - allowed
     if unknown:
         raise SimApiError(400, "BadRequest", f"unknown fault fields: {sorted(unknown)}")

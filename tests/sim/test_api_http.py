@@ -282,3 +282,13 @@ def test_protobuf_access_review_body(http: Http) -> None:
     assert body["spec"]["resourceAttributes"]["resource"] == "statefulsets"
     code, status, _ = http("POST", PODS, raw=envelope, content_type="application/vnd.kubernetes.protobuf")
     assert code == 415 and status["reason"] == "UnsupportedMediaType"
+
+
+def test_watch_only_fault(http: Http, server: ApiServer) -> None:
+    server.faults.add(method="GET", path_re=r"/pods$", status=500, watch=True, times=None)
+    assert http("GET", PODS)[0] == 200
+    assert http("GET", PODS + "?watch=true&timeoutSeconds=0")[0] == 500
+    server.faults.clear()
+    server.faults.add(method="GET", path_re=r"/pods$", status=503, watch=False)
+    assert http("GET", PODS + "?watch=true&timeoutSeconds=0")[0] == 200
+    assert http("GET", PODS)[0] == 503
