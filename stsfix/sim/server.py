@@ -84,7 +84,11 @@ class _Handler(BaseHTTPRequestHandler):
                     return b"".join(chunks)
                 chunks.append(self.rfile.read(size))
                 self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.close_connection = True
+            raise SimApiError(400, "BadRequest", "invalid Content-Length") from None
         return self.rfile.read(length) if length > 0 else b""
 
     def _send(self, resp: Response) -> None:

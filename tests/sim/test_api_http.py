@@ -292,3 +292,20 @@ def test_watch_only_fault(http: Http, server: ApiServer) -> None:
     server.faults.add(method="GET", path_re=r"/pods$", status=503, watch=False)
     assert http("GET", PODS + "?watch=true&timeoutSeconds=0")[0] == 200
     assert http("GET", PODS)[0] == 503
+
+
+def test_restart_on_the_same_port_keeps_the_store(http: Http, server: ApiServer) -> None:
+    http("POST", PODS, pod_manifest("a"))
+    port = server.port
+    server.stop()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    server.start()
+    assert server.port == port and [p["metadata"]["name"] for p in http("GET", PODS)[1]["items"]] == ["a"]
+
+
+def test_bad_content_length_is_400(server: ApiServer) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(f"POST {PODS} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer admin-token\r\n"
+                     "Content-Length: abc\r\n\r\n".encode())  # fmt: skip
+        assert sock.recv(4096).startswith(b"HTTP/1.1 400")
