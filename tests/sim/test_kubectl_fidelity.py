@@ -179,3 +179,34 @@ def test_c39_rollout_undo_selection_and_skip(start: Callable[..., Env]) -> None:
     code, out, _ = kubectl("rollout", "undo", "sts/web")
     assert code == 0 and "rolled back" in out
     assert kubectl.sim.wait_for(lambda s: kubectl.status().get("updateRevision") == second, timeout=10)
+
+
+def test_c38_rolling_update_without_rolling_update_block(start: Callable[..., Env]) -> None:
+    kubectl = start("healthy")
+    manifest = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "plain", "namespace": "default"},
+        "spec": {
+            "replicas": 2,
+            "serviceName": "plain",
+            "selector": {"matchLabels": {"app": "plain"}},
+            "updateStrategy": {"type": "RollingUpdate"},
+            "template": {"metadata": {"labels": {"app": "plain"}},
+                         "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]}},
+        },
+    }  # fmt: skip
+    kubectl.sim.apply_manifest(manifest)
+    assert kubectl.sim.wait_for(
+        lambda s: (s.get("sts", "default", "plain").get("status") or {}).get("readyReplicas") == 2, timeout=10
+    )
+    revision = kubectl.sim.get("sts", "default", "plain")["status"]["currentRevision"]
+    code, out, _ = kubectl("rollout", "status", "sts/plain", "--timeout=5s")
+    assert code == 0 and f"statefulset rolling update complete 2 pods at revision {revision}..." in out
+
+
+def test_rollout_history_of_one_revision_shows_its_template(start: Callable[..., Env]) -> None:
+    kubectl = start("forced-rollback-reverted")
+    code, out, err = kubectl("rollout", "history", "sts/web", "--revision=2")
+    assert code == 0, err
+    assert "statefulset.apps/web with revision #2" in out and "echo starting; exit 1" in out
