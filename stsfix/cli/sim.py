@@ -57,6 +57,7 @@ def serve(
             tls=tls,
             loads=load or [],
             params={"size": size} if size else None,
+            anonymous=None if tls else "admin",  # kubectl sends no token over plain HTTP
         )
         sim.start()
     except (ScenarioError, ValueError, OSError) as err:

@@ -197,13 +197,13 @@ class Kubelet:
         if status == pod.get("status"):
             return False
 
-        def change(obj: Obj) -> None:
-            if obj["metadata"].get("uid") == run.uid:
-                obj["status"] = status
-
+        # A shallow copy is enough: stored objects are never changed in place, and only the status
+        # (built fresh above) and metadata (copied, for the new resourceVersion) differ.
+        updated = {**pod, "metadata": dict(pod["metadata"]), "status": status}
         try:
-            self.store.mutate("pods", run.namespace, run.name, change)
+            self.store.replace("pods", updated, expect_rv=pod["metadata"]["resourceVersion"])
         except SimApiError:
+            self._dirty.add((run.namespace, run.name))  # changed meanwhile (or gone): look again
             return False
         return True
 

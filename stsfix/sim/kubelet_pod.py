@@ -190,6 +190,20 @@ class PodRun:
         )
 
 
+def _repository(image: str) -> str:
+    """`nginx:1.27` -> `docker.io/library/nginx` (what containerd reports in imageID)."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name = name[: len(name) - len(last)] + last.split(":", 1)[0]
+    first = name.split("/", 1)[0]
+    if "/" not in name:
+        return f"docker.io/library/{name}"
+    if "." not in first and ":" not in first and first != "localhost":
+        return f"docker.io/{name}"
+    return name
+
+
 def _container_status(c: ContainerRun) -> Obj:
     started = c.container_id != ""
     if c.state == "running":
@@ -201,7 +215,7 @@ def _container_status(c: ContainerRun) -> Obj:
     status: Obj = {
         "name": c.name,
         "image": c.image,
-        "imageID": f"{c.image.split(':')[0]}@sha256:{_hex(c.image)}" if started else "",
+        "imageID": f"{_repository(c.image)}@sha256:{_hex(c.image)}" if started else "",
         "ready": c.ready,
         "restartCount": c.restarts,
         "started": c.state == "running",

@@ -56,7 +56,20 @@ def safe_encode(text: str) -> str:
     return "".join(_SAFE_ALPHABET[ord(ch) % len(_SAFE_ALPHABET)] for ch in text)
 
 
+_HASH_CACHE: dict[tuple[str, int | None], str] = {}
+
+
 def revision_hash(data: str, collision_count: int | None) -> str:
+    cached = _HASH_CACHE.get((data, collision_count))
+    if cached is not None:
+        return cached
+    if len(_HASH_CACHE) > 4096:
+        _HASH_CACHE.clear()
+    hashed = _HASH_CACHE[(data, collision_count)] = _revision_hash(data, collision_count)
+    return hashed
+
+
+def _revision_hash(data: str, collision_count: int | None) -> str:
     raw = data.encode()
     if collision_count is not None:
         raw += str(collision_count).encode()
@@ -86,14 +99,43 @@ def revision_data(sts: Obj, version: KubeVersion) -> str:
     return go_json(template_patch(sts, version))
 
 
+_BYTES_CACHE: dict[tuple[str, str], str] = {}
+
+
 def revision_bytes(revision: Obj) -> str:
     """The stored `data` as the bytes Go would hold (re-encoded canonically)."""
-    return go_json(revision.get("data") or {})
+    meta = revision.get("metadata") or {}
+    if not meta.get("uid") or not meta.get("resourceVersion"):
+        return go_json(revision.get("data") or {})
+    key = (meta["uid"], meta["resourceVersion"])
+    raw = _BYTES_CACHE.get(key)
+    if raw is None:
+        if len(_BYTES_CACHE) > 8192:
+            _BYTES_CACHE.clear()
+        raw = _BYTES_CACHE[key] = go_json(revision.get("data") or {})
+    return raw
+
+
+_DATA_CACHE: dict[tuple[str, int, str], str] = {}
+
+
+def _cached_revision_data(sts: Obj, version: KubeVersion) -> str:
+    """revision_data, memoised per (uid, generation): the template only changes with the generation."""
+    meta = sts["metadata"]
+    if not meta.get("uid") or not meta.get("generation"):
+        return revision_data(sts, version)
+    key = (meta["uid"], int(meta["generation"]), str(version))
+    data = _DATA_CACHE.get(key)
+    if data is None:
+        if len(_DATA_CACHE) > 4096:
+            _DATA_CACHE.clear()
+        data = _DATA_CACHE[key] = revision_data(sts, version)
+    return data
 
 
 def new_revision(sts: Obj, number: int, collision_count: int, version: KubeVersion) -> Obj:
     """The candidate ControllerRevision object for the set's current template (§2.2)."""
-    data = revision_data(sts, version)
+    data = _cached_revision_data(sts, version)
     hash_ = revision_hash(data, collision_count)
     labels = dict(labels_of(sts["spec"]["template"]))
     labels[HASH_LABEL] = hash_
@@ -123,6 +165,22 @@ def _semantic_template(data: Obj) -> Obj:
     template["metadata"] = {k: v for k, v in metadata.items() if v not in (None, {}, [])}
     default_pod_spec(template.setdefault("spec", {}))
     return template
+
+
+_SEMANTIC_CACHE: dict[tuple[str, str], Obj] = {}
+
+
+def _semantic_of(revision: Obj) -> Obj:
+    meta = revision.get("metadata") or {}
+    key = (meta.get("uid", ""), meta.get("resourceVersion", ""))
+    if not all(key):
+        return _semantic_template(revision.get("data") or {})
+    found = _SEMANTIC_CACHE.get(key)
+    if found is None:
+        if len(_SEMANTIC_CACHE) > 4096:
+            _SEMANTIC_CACHE.clear()
+        found = _SEMANTIC_CACHE[key] = _semantic_template(revision.get("data") or {})
+    return found
 
 
 def revisions_equal(a: Obj, b: Obj, version: KubeVersion) -> bool:
@@ -183,8 +241,19 @@ def set_revisions(
     status = sts.get("status") or {}
     collision_count = int(status.get("collisionCount") or 0)
     next_number = (int(revisions[-1].get("revision") or 0) + 1) if revisions else 1
-    candidate = new_revision(sts, next_number, collision_count, version)
-    equal = [r for r in revisions if revisions_equal(r, candidate, version)]
+    data = _cached_revision_data(sts, version)
+    wanted: list[Obj] = []
+
+    def is_equal(revision: Obj) -> bool:
+        if revision_bytes(revision) == data:
+            return True
+        if not version.semantic_revision_comparison:
+            return False
+        if not wanted:
+            wanted.append(_semantic_template(json.loads(data)))
+        return _semantic_of(revision) == wanted[0]
+
+    equal = [r for r in revisions if is_equal(r)]
     if equal and revisions[-1]["metadata"]["name"] == equal[-1]["metadata"]["name"]:
         update = revisions[-1]
     elif equal:
@@ -199,6 +268,7 @@ def set_revisions(
         else:
             update = reuse
     else:
+        candidate = new_revision(sts, next_number, collision_count, version)
         update, collision_count = create_revision(client, sts, candidate, collision_count)
     current = next((r for r in revisions if r["metadata"]["name"] == status.get("currentRevision")), update)
     return current, update, collision_count

@@ -57,7 +57,7 @@ class StatefulSetWorker:
                     self._dirty.add((namespace, ref["name"]))
                 return
             labels = labels_of(event.obj)
-            for sts in self.store.list("statefulsets", namespace)[0]:
+            for sts in self.controller.index.list("statefulsets", namespace):
                 if selector_matches(sts["spec"].get("selector"), labels):
                     self._dirty.add((namespace, sts["metadata"]["name"]))
 
@@ -170,7 +170,9 @@ class Runner:
             self.clock.advance(max(0.0, due.timestamp() - now))
             self.run_once()
 
-    def run_until(self, predicate: Callable[[], bool], *, max_seconds: float, tick: float | None = None) -> bool:
+    def run_until(
+        self, predicate: Callable[[], bool], *, max_seconds: float, tick: float | None = None
+    ) -> bool:
         """Stepped mode: jump from timer to timer until `predicate()` or `max_seconds` of sim time.
 
         With `tick`, time also moves in steps of at most `tick` seconds when no timer is due sooner

@@ -206,6 +206,7 @@ def _wait(sim: SimCluster, scenario: Scenario, where: str, conditions: list[Obj]
         return
     started = sim.clock.now()
     budget = max([float(c.get("within", DEFAULT_BUDGET)) for c in conditions])
+
     def holds(s: SimCluster) -> bool:
         return all(check(s, c, since=started) for c in conditions)
 

@@ -63,6 +63,7 @@ class Scheduler:
         self._claims: set[tuple[str, str]] = set()
         self._unschedulable: set[tuple[str, str]] = set()
         self._retry_all = False
+        self._usage_cache: dict[str, dict[str, float]] | None = None
 
     def next_due(self) -> None:
         return None
@@ -91,8 +92,10 @@ class Scheduler:
             self._pending |= self._unschedulable
             self._retry_all = False
         pending, self._pending = sorted(self._pending), set()
+        self._usage_cache = None
         for namespace, name in pending:
             did |= self._schedule(namespace, name)
+        self._usage_cache = None
         return did
 
     # -- claims ----------------------------------------------------------------------------------
@@ -188,8 +191,10 @@ class Scheduler:
         reasons: dict[str, int] = {}
         preemption: dict[str, int] = {}
         best: tuple[float, str] | None = None
-        all_pods, _ = self.store.list("pods", None, lambda p: bool(p.get("spec", {}).get("nodeName")))
-        usage = self._usage(all_pods)
+        if self._usage_cache is None:
+            all_pods, _ = self.store.list("pods", None, lambda p: bool(p.get("spec", {}).get("nodeName")))
+            self._usage_cache = self._usage(all_pods)
+        usage = self._usage_cache
         for node in nodes:
             name = node["metadata"]["name"]
             used = usage.get(name) or {"cpu": 0.0, "memory": 0.0, "pods": 0.0}
@@ -208,6 +213,10 @@ class Scheduler:
             if best is None or (score, name) < best:
                 best = (score, name)
         if best is not None:
+            used = usage.setdefault(best[1], {"cpu": 0.0, "memory": 0.0, "pods": 0.0})
+            for key, value in wanted.items():
+                used[key] += value
+            used["pods"] += 1
             return best[1], None
         total = len(nodes)
         if total == 0:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from stsfix.sim.client import SimClient
 from stsfix.sim.events import EventRecorder
+from stsfix.sim.index import NamespaceIndex
 from stsfix.sim.objects import (
     Obj,
     condition,
@@ -61,13 +62,14 @@ class StatefulSetController:
         self.recorder = recorder
         self.version = version
         self.now = now
+        self.index = NamespaceIndex(self.store)
 
     # -- claiming (§3.5, §2.8) -------------------------------------------------------------------
     def _claim(self, resource: str, sts: Obj, member: Callable[[Obj], bool]) -> list[Obj]:
         meta = sts["metadata"]
         namespace, uid = meta.get("namespace", "default"), meta["uid"]
         selector = sts["spec"].get("selector")
-        objs, _ = self.store.list(resource, namespace)
+        objs = self.index.list(resource, namespace)
         claimed = []
         for obj in objs:
             ref = controller_ref(obj)

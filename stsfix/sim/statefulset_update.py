@@ -14,7 +14,14 @@ from datetime import datetime
 
 from stsfix.sim.client import SimClient
 from stsfix.sim.events import EventRecorder
-from stsfix.sim.objects import Obj, is_running_and_ready, is_terminating, parent_and_ordinal, pod_phase
+from stsfix.sim.objects import (
+    REVISION_LABEL,
+    Obj,
+    is_running_and_ready,
+    is_terminating,
+    parent_and_ordinal,
+    pod_phase,
+)
 from stsfix.sim.revisions import apply_revision
 from stsfix.sim.statefulset_pods import (
     claim_is_stale,
@@ -38,6 +45,7 @@ from stsfix.sim.store import SimApiError
 from stsfix.sim.versions import KubeVersion
 
 COMPONENT = "statefulset-controller"
+PLACEHOLDER = "__placeholder_revision__"
 
 
 @dataclass
@@ -56,6 +64,7 @@ class SyncContext:
     status: Obj = field(default_factory=dict)
     replicas: list[Obj] = field(default_factory=list)
     condemned: list[Obj] = field(default_factory=list)
+    applied: dict[str, Obj] = field(default_factory=dict)
 
     @property
     def monotonic(self) -> bool:
@@ -118,7 +127,23 @@ def _placeholder(ctx: SyncContext, ordinal: int) -> Obj:
         and ordinal < start + current_replicas
     ) or (rolling is not None and ordinal < start + int(rolling.get("partition") or 0))
     revision = ctx.current if use_current else ctx.update
-    return new_pod(apply_revision(ctx.sts, revision), revision["metadata"]["name"], ordinal, ctx.version)
+    # A light stand-in (no phase = "not created"); the full pod is built only when it is created.
+    name = revision["metadata"]["name"]
+    return {
+        "metadata": {"name": f"{ctx.name}-{ordinal}", "labels": {REVISION_LABEL: name}},
+        "spec": {},
+        "status": {},
+        PLACEHOLDER: revision,
+    }
+
+
+def _materialise(ctx: SyncContext, placeholder: Obj, ordinal: int) -> Obj:
+    revision = placeholder[PLACEHOLDER]
+    name = revision["metadata"]["name"]
+    applied = ctx.applied.get(name)
+    if applied is None:
+        applied = ctx.applied[name] = apply_revision(ctx.sts, revision)
+    return new_pod(applied, name, ordinal, ctx.version)
 
 
 # -- writes with events (§10) ----------------------------------------------------------------------
@@ -227,7 +252,7 @@ def process_replica(ctx: SyncContext, index: int) -> bool:
     if not is_created(pod):
         if any(claim_is_stale(c, ctx.sts, ordinal) for c in _claims_of(ctx, ordinal)):
             return True
-        _create_pod(ctx, pod, ordinal)
+        _create_pod(ctx, _materialise(ctx, pod, ordinal) if PLACEHOLDER in pod else pod, ordinal)
         if ctx.monotonic:
             return True
         return False
