@@ -132,10 +132,16 @@ def forwarded(g: Globals, words: list[str]) -> list[str]:
 
 
 def _first_error(result: Any) -> str:
-    if isinstance(result, dict):
-        for err in result.get("errors") or ():
-            if isinstance(err, dict) and err.get("message"):
-                return str(err["message"])
+    """The first error of a step's envelope, else its first critical finding (diagnose)."""
+    if not isinstance(result, dict):
+        return ""
+    for err in result.get("errors") or ():
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+    for item in result.get("items") or ():
+        for finding in (item.get("findings") or ()) if isinstance(item, dict) else ():
+            if finding.get("severity") == "critical":
+                return f"{finding.get('code')}: {finding.get('message')}"
     return ""
 
 
@@ -225,7 +231,12 @@ class Runner:
         began = time.monotonic()
         line = self._command(step)
         message = substitute(step.message, self.values) if step.message else ""
-        self._say(index, step, f"{step.title}: {line if step.run else message or step.action}")
+        what = (
+            line
+            if step.run
+            else (f"wait {substitute(step.duration, self.values)}" if step.action == "wait" else message)
+        )
+        self._say(index, step, f"{step.title}: {what}")
         code, result = self._perform(step, message)
         return StepRecord(
             index=index + 1,
