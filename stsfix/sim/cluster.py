@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stsfix.sim.api import Api
 from stsfix.sim.client import SimClient
@@ -30,6 +30,9 @@ from stsfix.sim.kubelet_rules import Rule
 from stsfix.sim.nodes import NodeState, new_node, set_node_state
 from stsfix.sim.objects import Obj
 from stsfix.sim.runner import Runner, StatefulSetWorker
+
+if TYPE_CHECKING:
+    from stsfix.sim.scenarios import Scenario
 from stsfix.sim.scheduler import Scheduler
 from stsfix.sim.statefulset import StatefulSetController
 from stsfix.sim.store import SimApiError, Store
@@ -73,7 +76,7 @@ class SimCluster:
 
     def __init__(
         self,
-        scenarios: Iterable[str] = (),
+        scenarios: Iterable[str | Scenario] = (),
         *,
         speed: float = 60.0,
         k8s_version: str | None = None,
@@ -91,10 +94,12 @@ class SimCluster:
     ):
         from stsfix.sim import scenarios as scenario_mod
 
-        self._scenario_names = list(scenarios)
+        self._scenario_names = [s if isinstance(s, str) else s.name for s in scenarios]
         self._params = params
         self._start_given = start is not None
-        self.scenarios = [scenario_mod.load_scenario(name, params=params) for name in self._scenario_names]
+        self.scenarios = [
+            scenario_mod.load_scenario(s, params=params) if isinstance(s, str) else s for s in scenarios
+        ]
         version = (
             k8s_version or next((s.k8s_version for s in self.scenarios if s.k8s_version), None) or "1.34.0"
         )
@@ -199,7 +204,7 @@ class SimCluster:
         """How much sim time the scenarios take to reach their starting state (a dry run), so the
         real run can start that far in the past and end at the wall clock: ages then look right."""
         key = (
-            tuple(self._scenario_names),
+            repr(self.scenarios),
             repr(sorted((self._params or {}).items())),
             str(self.version),
             repr(self._node_specs),
@@ -209,7 +214,7 @@ class SimCluster:
             return _REHEARSALS[key]
         origin = datetime(2026, 1, 1, tzinfo=UTC)
         probe = SimCluster(
-            self._scenario_names,
+            self.scenarios,
             serve=False,
             autorun=False,
             k8s_version=str(self.version),
