@@ -113,9 +113,9 @@ def main(argv: list[str] | None = None) -> None:
             _output_from_argv(args),
         )
         code = ExitCode.USAGE
-    except click_exceptions.Exit as exc:
+    except typer.Exit as exc:
         code = exc.exit_code
-    except (click_exceptions.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         typer.echo("interrupted", err=True)
         code = ExitCode.INTERRUPTED
     except StsfixError as err:
