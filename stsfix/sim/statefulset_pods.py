@@ -210,7 +210,10 @@ def foreign_controller(claim: Obj, sts: Obj, pod: Obj) -> bool:
 
 def claim_owners_up_to_date(claim: Obj, sts: Obj, pod: Obj, condemned: bool, version: KubeVersion) -> bool:
     if foreign_controller(claim, sts, pod):
-        return True
+        # Someone else controls it: only our own refs must go (§8.3).
+        return not _has_ref(claim, sts["metadata"]["uid"]) and not (
+            pod["metadata"].get("uid") and _has_ref(claim, pod["metadata"]["uid"])
+        )
     want_set, want_pod = desired_claim_owners(sts, pod, condemned, version)
     has_set = _has_ref(claim, sts["metadata"]["uid"])
     has_pod = bool(pod["metadata"].get("uid")) and _has_ref(claim, pod["metadata"]["uid"])
@@ -220,6 +223,8 @@ def claim_owners_up_to_date(claim: Obj, sts: Obj, pod: Obj, condemned: bool, ver
 def fix_claim_owners(claim: Obj, sts: Obj, pod: Obj, condemned: bool, version: KubeVersion) -> None:
     """Rewrite our two possible refs in place; other refs are kept."""
     want_set, want_pod = desired_claim_owners(sts, pod, condemned, version)
+    if foreign_controller(claim, sts, pod):
+        want_set = want_pod = False
     ours = {sts["metadata"]["uid"], pod["metadata"].get("uid")}
     refs = [r for r in claim["metadata"].get("ownerReferences") or [] if r.get("uid") not in ours]
     if want_set:

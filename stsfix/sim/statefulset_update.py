@@ -28,6 +28,7 @@ from stsfix.sim.statefulset_pods import (
     claim_name,
     claim_owners_up_to_date,
     fix_claim_owners,
+    foreign_controller,
     identity_matches,
     is_available,
     is_created,
@@ -38,6 +39,7 @@ from stsfix.sim.statefulset_pods import (
     new_pod,
     pod_revision,
     repair_identity,
+    retention,
     start_ordinal,
     storage_matches,
 )
@@ -219,6 +221,14 @@ def _claims_of(ctx: SyncContext, ordinal: int) -> list[Obj]:
 
 def _fix_claims(ctx: SyncContext, pod: Obj, ordinal: int, condemned: bool) -> None:
     for claim in _claims_of(ctx, ordinal):
+        if foreign_controller(claim, ctx.sts, pod) and retention(ctx.sts) != ("Retain", "Retain"):
+            name = claim["metadata"]["name"]
+            ctx.event(
+                "Warning",
+                "ConflictingController",
+                f"PersistentVolumeClaim {name} has a conflicting OwnerReference that acts as a manging "
+                "controller, the retention policy is ignored for this claim",
+            )  # (sic), as upstream
         if claim_owners_up_to_date(claim, ctx.sts, pod, condemned, ctx.version):
             continue
 
@@ -320,6 +330,8 @@ def _run_replicas(ctx: SyncContext) -> bool:
 # -- stage C: processCondemned (§5.6) --------------------------------------------------------------
 def _first_unhealthy(ctx: SyncContext) -> Obj | None:
     def unhealthy(pod: Obj) -> bool:
+        if not ctx.version.updates_wait_for_available:  # ≤1.33: "unhealthy" ignores minReadySeconds
+            return not is_running_and_ready(pod) or is_terminating(pod)
         return not is_running_and_available(pod, ctx.min_ready, ctx.now, ctx.version) or is_terminating(pod)
 
     for pod in ctx.replicas:

@@ -728,3 +728,41 @@ def test_c37_partition_above_replicas_updates_nothing() -> None:
     assert status.get("updatedReplicas", 0) == 0
     assert {n: _pod(sim, n)["metadata"]["uid"] for n in before} == before
     assert all(is_pod_ready(_pod(sim, n)) for n in before)
+
+
+def test_c33_foreign_controllers_and_unrelated_refs_on_claims() -> None:
+    policy = {"whenScaled": "Delete", "whenDeleted": "Delete"}
+    h = Harness(new_statefulset(3, persistentVolumeClaimRetentionPolicy=policy))
+    h.converge()
+    foreign = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "name": "owner",
+        "uid": "foreign-uid",
+        "controller": True,
+    }
+    unrelated = {"apiVersion": "v1", "kind": "ConfigMap", "name": "note", "uid": "note-uid"}
+
+    def add(ref: dict, *, replace: bool) -> object:
+        def change(claim: dict) -> None:
+            refs = [] if replace else list(claim["metadata"].get("ownerReferences") or [])
+            claim["metadata"]["ownerReferences"] = [*refs, ref]
+
+        return change
+
+    h.store.mutate("persistentvolumeclaims", "default", "datadir-foo-1", add(foreign, replace=True))
+    h.store.mutate("persistentvolumeclaims", "default", "datadir-foo-0", add(unrelated, replace=False))
+    h.update_spec(lambda spec: spec.__setitem__("replicas", 1))
+    for _ in range(6):
+        h.sync()
+        h.finish_deletions()
+    refs = {
+        name: {
+            r["uid"]
+            for r in h.store.get("persistentvolumeclaims", "default", name)["metadata"]["ownerReferences"]
+        }
+        for name in ("datadir-foo-0", "datadir-foo-1")
+    }
+    assert refs["datadir-foo-1"] == {"foreign-uid"}
+    assert refs["datadir-foo-0"] == {"note-uid", h.sts["metadata"]["uid"]}
+    assert h.events("ConflictingController")
