@@ -382,8 +382,19 @@ class SimCluster:
                     self._ensure_namespace(meta["namespace"])
                 for key in ("resourceVersion", "managedFields"):
                     meta.pop(key, None)
+                if resource not in RESOURCES:
+                    continue
                 if resource == "pods" and (obj.get("status") or {}).get("phase"):
                     self.kubelet.static_uids.add(meta.setdefault("uid", _uuid()))
+                node_name = (obj.get("spec") or {}).get("nodeName") if resource == "pods" else None
+                if node_name and self.store.get("nodes", "", node_name) is None:
+                    count = len(self.store.list("nodes")[0])
+                    self.store.create(
+                        "nodes",
+                        new_node(
+                            node_name, index=count, version=self.version.git_version, now=self.clock.now()
+                        ),
+                    )
                 if self.store.get(resource, meta.get("namespace", ""), meta["name"]) is None:
                     self.store.create(resource, obj)
             self.gc.prime()

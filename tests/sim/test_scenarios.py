@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -210,3 +211,18 @@ def test_fleet_scenario_scales_with_size() -> None:
         if s["status"]["currentRevision"] != s["status"]["updateRevision"]
     }
     assert stuck == {"team-000", "team-005"}
+
+
+def test_load_creates_nodes_named_by_loaded_pods_and_skips_unknown_kinds(tmp_path: Path) -> None:
+    sim = _stepped("forced-rollback")
+    pods = sim.list("pods", "default")
+    for pod in pods:
+        pod["spec"]["nodeName"] = "gke-pool-1-abc"
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"}}
+    dump = tmp_path / "dump.json"
+    dump.write_text(json.dumps({"kind": "List", "items": [sim.get("sts", "default", "web"), *pods, service]}))
+    loaded = SimCluster(serve=False, autorun=False, loads=[dump]).start()
+    assert loaded.get("nodes", "", "gke-pool-1-abc") is not None
+    loaded.set_node("gke-pool-1-abc", "Lost")
+    loaded.advance(400)
+    assert all(p["metadata"].get("deletionTimestamp") for p in loaded.list("pods", "default"))
