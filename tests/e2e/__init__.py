@@ -1,0 +1,1 @@
+"""End-to-end tests against a real cluster (gated by STSFIX_E2E_KUBECONFIG)."""
