@@ -68,3 +68,16 @@ def test_kubectl_stsfix_usage_errors_name_the_plugin(kubectl) -> None:
     done = kubectl("stsfix", "diagnose", "--no-such-flag")
     assert done.returncode == ExitCode.USAGE
     assert "see 'kubectl stsfix --help'" in done.stderr
+
+
+def test_kubectl_completes_the_plugin_arguments_with_the_documented_helper(kubectl) -> None:
+    # docs/completion.md: kubectl_complete-stsfix answers with stsfix's own completion
+    helper = kubectl.plugins / "kubectl_complete-stsfix"
+    helper.write_text(
+        '#!/bin/sh\n_STSFIX_COMPLETE=complete_bash COMP_WORDS="stsfix $*" COMP_CWORD=$# exec stsfix\n'
+    )
+    helper.chmod(0o755)
+    (kubectl.plugins / "stsfix").symlink_to(PLUGIN.parent / "stsfix")
+    done = kubectl("__complete", "stsfix", "playbook", "")
+    assert done.returncode == 0, done
+    assert {"list", "show", "run"} <= set(done.stdout.split())
