@@ -48,6 +48,7 @@ _KINDS = {
     "Node": "nodes",
     "PodDisruptionBudget": "poddisruptionbudgets",
 }
+ObjList = list[Obj]  # NB: inside SimCluster, `list` is the method
 _REHEARSALS: dict[tuple[object, ...], timedelta] = {}  # scenario start durations already measured
 DEFAULT_NODES = ({"name": "sim-worker"}, {"name": "sim-worker2"}, {"name": "sim-worker3"})
 
@@ -151,9 +152,14 @@ class SimCluster:
         except ImportError:  # the HTTP server is optional for in-process tests
             self.api = Api(self.store, clock=self.clock, version=lambda: str(self.version))
             return
-        extra = {"anonymous": anonymous} if anonymous is not None else {}
         self.server = ApiServer(
-            self.store, clock=self.clock, version=str(self.version), host=host, port=port, tls=tls, **extra
+            self.store,
+            clock=self.clock,
+            version=str(self.version),
+            host=host,
+            port=port,
+            tls=tls,
+            anonymous=anonymous,
         )
         self.api = self.server.api
         self.server.add_control_route("POST", "/_sim/nodes", self._control_node)
@@ -180,7 +186,9 @@ class SimCluster:
                 index=index,
                 version=self.version.git_version,
                 now=self.clock.now(),
-                **{k: str(v) for k, v in spec.items() if k in ("cpu", "memory", "pods")},
+                cpu=str(spec.get("cpu", "4")),
+                memory=str(spec.get("memory", "8Gi")),
+                pods=str(spec.get("pods", "110")),
             )
             self.store.create("nodes", node)
         self.gc.prime()
@@ -302,7 +310,7 @@ class SimCluster:
                 "namespaces", "", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
             )
 
-    def apply_manifest(self, obj_or_list: Obj | list[Obj]) -> list[Obj]:
+    def apply_manifest(self, obj_or_list: Obj | ObjList) -> ObjList:
         """Create or replace objects through admission (defaulting, validation, generation)."""
         items = obj_or_list if isinstance(obj_or_list, list) else _items(obj_or_list)
         results = []
@@ -370,7 +378,7 @@ class SimCluster:
             self.api.delete(resource_of(resource), namespace, name, options)
         self.runner.wake()
 
-    def load_objects(self, objects: list[Obj]) -> None:
+    def load_objects(self, objects: ObjList) -> None:
         """Put objects into the store as given (status kept: a dump's state is the starting state)."""
         with self.runner.mutex:
             for raw in objects:

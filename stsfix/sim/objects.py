@@ -76,7 +76,7 @@ def selector_matches(selector: Obj | None, labels: dict[str, str]) -> bool:
 def controller_ref(obj: Obj) -> Obj | None:
     for ref in obj.get("metadata", {}).get("ownerReferences") or []:
         if ref.get("controller"):
-            return ref
+            return dict(ref)
     return None
 
 
@@ -97,13 +97,13 @@ def is_terminating(obj: Obj) -> bool:
 
 # -- pod predicates (§4) ---------------------------------------------------------------------------
 def pod_phase(pod: Obj) -> str:
-    return (pod.get("status") or {}).get("phase", "")
+    return str((pod.get("status") or {}).get("phase", ""))
 
 
 def condition(obj: Obj, type_: str) -> Obj | None:
     for cond in (obj.get("status") or {}).get("conditions") or []:
         if cond.get("type") == type_:
-            return cond
+            return cond  # type: ignore[no-any-return]
     return None
 
 
@@ -134,7 +134,7 @@ def set_condition(
                 cond["lastTransitionTime"] = ts(now)
             cond["status"] = value
             _set_reason(cond, reason, message)
-            return cond != before
+            return bool(cond != before)
     cond = {"type": type_, "status": value, "lastProbeTime": None, "lastTransitionTime": ts(now)}
     _set_reason(cond, reason, message)
     conditions.append(cond)

@@ -70,7 +70,7 @@ class SyncContext:
 
     @property
     def monotonic(self) -> bool:
-        return self.sts["spec"].get("podManagementPolicy", "OrderedReady") != "Parallel"
+        return bool(self.sts["spec"].get("podManagementPolicy", "OrderedReady") != "Parallel")
 
     @property
     def min_ready(self) -> int:
@@ -78,11 +78,11 @@ class SyncContext:
 
     @property
     def name(self) -> str:
-        return self.sts["metadata"]["name"]
+        return str(self.sts["metadata"]["name"])
 
     @property
     def namespace(self) -> str:
-        return self.sts["metadata"].get("namespace", "default")
+        return str(self.sts["metadata"].get("namespace", "default"))
 
     def event(self, type_: str, reason: str, message: str) -> None:
         self.recorder.record(self.sts, type_, reason, message, component=COMPONENT)
