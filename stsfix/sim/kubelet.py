@@ -140,6 +140,10 @@ class Kubelet:
     def _new_run(self, pod: Obj, now: datetime) -> PodRun:
         spec = pod["spec"]
         static = pod["metadata"]["uid"] in self.static_uids
+        if not static:  # a new incarnation of the name starts with empty logs
+            namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+            for key in [k for k in self.pod_logs if k[0] == namespace and k[1] == name]:
+                del self.pod_logs[key]
 
         def runs(key: str, init: bool) -> list[ContainerRun]:
             return [
@@ -148,6 +152,7 @@ class Kubelet:
                     str(c.get("image", "")),
                     init,
                     container_behaviour(pod, c, init=init, rules=self.config.rules),
+                    tuple(str(a) for a in (c.get("command") or []) + (c.get("args") or [])),
                 )
                 for c in spec.get(key) or []
             ]
@@ -174,9 +179,12 @@ class Kubelet:
         node = pod["spec"]["nodeName"]
 
         def emit(type_: str, reason: str, message: str, container: str | None) -> None:
-            if reason == "Log":
+            if reason in ("Log", "LogRotate"):
                 key = (pod["metadata"]["namespace"], pod["metadata"]["name"], container or "")
-                self.pod_logs[key] = self.pod_logs.get(key, "") + message
+                if reason == "LogRotate":
+                    self.pod_logs[(key[0], key[1], f"{key[2]}/previous")] = self.pod_logs.pop(key, "")
+                else:
+                    self.pod_logs[key] = self.pod_logs.get(key, "") + message
                 return
             field_path = None
             if container is not None:

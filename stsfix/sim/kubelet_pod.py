@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,6 +42,7 @@ class ContainerRun:
     image: str
     init: bool
     behaviour: Behaviour
+    command: tuple[str, ...] = ()
     state: str = "waiting"  # waiting | running | terminated
     reason: str = "ContainerCreating"
     message: str | None = None
@@ -142,7 +144,9 @@ class PodRun:
         c.container_id = "containerd://" + _hex(self.uid, c.name, c.restarts)
         emit("Normal", "Created", f"Created container: {c.name}", c.name)
         emit("Normal", "Started", f"Started container {c.name}", c.name)
-        emit("Normal", "Log", f"{ts(t)} starting {c.name} (image {c.image}, restart {c.restarts})\n", c.name)
+        if c.restarts:
+            emit("Normal", "LogRotate", "", c.name)  # the previous instance's log becomes --previous
+        emit("Normal", "Log", startup_log(c, t), c.name)
         c.state, c.reason, c.message, c.started_at, c.terminated = "running", "", None, t, None
         b = c.behaviour
         if c.init or b.exit_code is not None:
@@ -165,7 +169,6 @@ class PodRun:
         }
         if c.init and code == 0:
             c.state, c.terminated, c.completed, c.ready = "terminated", record, True, True
-            emit("Normal", "Log", f"{ts(t)} {c.name} completed\n", c.name)
             pending = [i for i in self.init if not i.completed]
             if pending:
                 pending[0].wake_at = t
@@ -173,7 +176,6 @@ class PodRun:
                 for main in self.main:
                     main.reason, main.wake_at = "ContainerCreating", t
             return
-        emit("Normal", "Log", f"{ts(t)} {c.name} exited with code {code}\n", c.name)
         delay = min(10.0 * 2**c.restarts, MAX_BACKOFF)
         c.last_terminated = record
         c.state, c.reason = "waiting", "CrashLoopBackOff"
@@ -202,6 +204,22 @@ def _repository(image: str) -> str:
     if "." not in first and ":" not in first and first != "localhost":
         return f"docker.io/{name}"
     return name
+
+
+def startup_log(c: ContainerRun, t: datetime) -> str:
+    """A few plausible lines for a container start: echo output of a shell command, nginx's banner,
+    or a generic line."""
+    lines = [m.strip().strip("'\"") for m in re.findall(r"\becho\s+([^;&|]+)", " ".join(c.command))]
+    if not lines and "nginx" in c.image and not c.command:
+        stamp = t.strftime("%Y/%m/%d %H:%M:%S")
+        lines = [
+            "/docker-entrypoint.sh: Configuration complete; ready for start up",
+            f"{stamp} [notice] 1#1: nginx/{c.image.rsplit(':', 1)[-1]}",
+            f"{stamp} [notice] 1#1: start worker processes",
+        ]
+    if not lines:
+        lines = [f"{ts(t)} starting {c.name} (image {c.image})"]
+    return "".join(f"{line}\n" for line in lines)
 
 
 def _container_status(c: ContainerRun) -> Obj:

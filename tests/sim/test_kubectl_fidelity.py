@@ -60,6 +60,12 @@ def test_get_and_describe_show_the_stuck_rollout(start: Callable[..., Env]) -> N
     code, out, err = kubectl("describe", "sts", "web")
     assert code == 0, err
     assert "Update Strategy:    RollingUpdate" in out and "SuccessfulCreate" in out
+    code, out, err = kubectl("describe", "pod", "web-4")
+    assert code == 0, err
+    assert "CrashLoopBackOff" in out and "Back-off restarting failed container web in pod web-4_default" in out
+    for args in ((), ("--previous",)):
+        code, out, err = kubectl("logs", "web-4", *args)
+        assert code == 0 and out == "starting\n", (args, err)
 
 
 def test_rollout_status_waits_on_the_reverted_forced_rollback(start: Callable[..., Env]) -> None:

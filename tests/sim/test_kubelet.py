@@ -237,7 +237,11 @@ def test_scheduler_messages_for_memory_and_selectors() -> None:
 
 def test_pod_logs_are_recorded_when_a_server_is_attached() -> None:
     sim = SimCluster(autorun=False, serve=False).start()
-    sim.apply_manifest(_pod(command=["false"]))
+    sim.apply_manifest(
+        [_pod(command=["sh", "-c", "echo loading config; echo 'bad value'; exit 1"]), _pod("web")]
+    )
     sim.advance(30)
-    text = sim.server.pod_logs[("default", "p", "app")]
-    assert "starting app" in text and "exited with code 1" in text
+    logs = sim.server.pod_logs
+    assert logs[("default", "p", "app")] == "loading config\nbad value\n"
+    assert logs[("default", "p", "app/previous")] == "loading config\nbad value\n"
+    assert "Configuration complete; ready for start up" in logs[("default", "web", "app")]
