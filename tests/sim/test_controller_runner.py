@@ -88,3 +88,43 @@ def test_sim_serve_prints_one_ready_line_and_stops_on_sigterm(tmp_path: Path) ->
 def test_sim_serve_rejects_an_unknown_scenario() -> None:
     result = CliRunner().invoke(sim_app, ["serve", "--scenario", "nope"])
     assert result.exit_code == 2 and "unknown scenario" in result.output
+
+
+def _post(sim: SimCluster, path: str, body: dict) -> tuple[int, dict]:
+    import json
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(sim.url + path, data=json.dumps(body).encode(), method="POST")
+    request.add_header("Authorization", "Bearer admin-token")
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_control_routes_for_nodes_rules_and_clock() -> None:
+    with SimCluster(["healthy"], speed=0.0) as sim:
+        node = sim.get("pods", "default", "web-1")["spec"]["nodeName"]
+        code, body = _post(sim, "/_sim/nodes", {"name": node, "state": "NotReady"})
+        assert code == 200 and body["metadata"]["name"] == node
+        assert sim.wait_for(
+            lambda s: not s.get("sts", "default", "web")["status"].get("readyReplicas") == 3, timeout=5
+        )
+        code, _ = _post(sim, "/_sim/nodes", {"name": node, "state": "Sideways"})
+        assert code == 400
+        code, body = _post(sim, "/_sim/rules", {"action": "crash", "pod": "web-2", "exit_code": 2})
+        assert code == 201 and body["action"] == "crash"
+        _post(sim, "/_sim/nodes", {"name": node, "state": "Ready"})
+        sim.delete("pods", "default", "web-2")
+        code, body = _post(sim, "/_sim/clock", {"advance": 60})
+        assert code == 200 and body["speed"] == 0.0
+
+        def crashed(s: SimCluster) -> bool:
+            pod = s.get("pods", "default", "web-2")
+            statuses = (pod or {}).get("status", {}).get("containerStatuses") or [{}]
+            return statuses[0].get("lastState", {}).get("terminated", {}).get("exitCode") == 2
+
+        assert sim.wait_for(crashed, timeout=5)
