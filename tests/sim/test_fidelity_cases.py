@@ -766,3 +766,36 @@ def test_c33_foreign_controllers_and_unrelated_refs_on_claims() -> None:
     assert refs["datadir-foo-1"] == {"foreign-uid"}
     assert refs["datadir-foo-0"] == {"note-uid", h.sts["metadata"]["uid"]}
     assert h.events("ConflictingController")
+
+
+def test_c12_before_1_29_succeeded_pods_are_not_replaced() -> None:
+    h = Harness(new_statefulset(3), version="1.28.4")
+    h.sync()
+    h.set_phase("foo-0", "Succeeded")
+    for _ in range(3):
+        h.sync()
+    assert h.deletes == [] and h.creates == ["foo-0"]
+    h30 = Harness(new_statefulset(3), version="1.30.0")
+    h30.sync()
+    h30.set_phase("foo-0", "Succeeded")
+    h30.sync()
+    assert h30.deletes == ["foo-0"] and h30.events("RecreatingTerminatedPod")[0]["type"] == "Normal"
+
+
+def test_completion_compared_with_status_replicas_before_1_29() -> None:
+    """#119684: a missing pod below the partition let a partitioned rollout complete on ≤1.28."""
+    for version, completes in (("1.28.0", True), ("1.29.0", False)):
+        h = Harness(new_statefulset(3), version=version)
+        h.converge()
+
+        def change(spec: dict) -> None:
+            spec["updateStrategy"] = {"type": "RollingUpdate", "rollingUpdate": {"partition": 1}}
+            spec["template"]["spec"]["containers"][0]["image"] = "bar"
+
+        h.update_spec(change)
+        _roll(h, max_syncs=30)
+        assert h.status["updatedReplicas"] == 2 and h.status["currentRevision"] != h.status["updateRevision"]
+        h.store.remove("pods", "default", "foo-0")
+        h.sync()
+        status = h.status
+        assert (status["currentRevision"] == status["updateRevision"]) is completes, version
