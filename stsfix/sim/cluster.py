@@ -287,6 +287,11 @@ class SimCluster:
     def settle(self) -> None:
         self.runner.run_once()
 
+    def step(self) -> datetime | None:
+        """Stepped mode: run up to and including the next timer; None when nothing is scheduled."""
+        with self.runner.mutex:
+            return self.runner.step()
+
     def advance(self, seconds: float) -> None:
         """Move sim time forward by `seconds`, running timers on their times (stepped mode)."""
         with self.runner.mutex:  # the controller thread waits while time jumps timer by timer

@@ -156,6 +156,17 @@ class Runner:
         dues = [d for c in self.components if (d := c.next_due()) is not None]
         return min(dues) if dues else None
 
+    def step(self) -> datetime | None:
+        """Stepped mode: settle, then jump to the next timer and run it. Returns the new sim time,
+        or None when nothing is scheduled (the cluster is quiet)."""
+        self.run_once()
+        due = self.next_due()
+        if due is None:
+            return None
+        self.clock.advance(max(0.0, (due - self.clock.now()).total_seconds()))
+        self.run_once()
+        return self.clock.now()
+
     def advance(self, seconds: float) -> None:
         """Stepped mode (clock speed 0): move sim time forward, running every timer on its time."""
         target = self.clock.now().timestamp() + seconds

@@ -245,3 +245,14 @@ def test_pod_logs_are_recorded_when_a_server_is_attached() -> None:
     assert logs[("default", "p", "app")] == "loading config\nbad value\n"
     assert logs[("default", "p", "app/previous")] == "loading config\nbad value\n"
     assert "Configuration complete; ready for start up" in logs[("default", "web", "app")]
+
+
+def test_step_jumps_to_the_next_timer_and_reports_quiet() -> None:
+    sim = _cluster()
+    sim.apply_manifest(_pod())
+    sim.settle()
+    before = sim.clock.now()
+    after = sim.step()
+    assert after is not None and (after - before).total_seconds() == pytest.approx(2.0)
+    assert is_pod_ready(_get(sim))
+    assert sim.step() is None
