@@ -12,11 +12,8 @@ Layer L2: depends on `stsfix.ports`, `stsfix.planner` and tenacity; never on kub
 
 from __future__ import annotations
 
-import contextlib
-import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
 
@@ -30,8 +27,10 @@ from stsfix.errors import (
     StsfixError,
 )
 from stsfix.executor import checks, guided
+from stsfix.executor.audit import AuditMixin
+from stsfix.executor.outcome import Outcome, ProgressEvent, StepResult, StepStatus
 from stsfix.executor.retry import RetryPolicy, call_with_retries
-from stsfix.model import LAST_REPAIR_ANNOTATION, RESTARTED_AT_ANNOTATION, Snapshot, format_time
+from stsfix.model import RESTARTED_AT_ANNOTATION, Snapshot
 from stsfix.planner import (
     AwaitObserved,
     AwaitReady,
@@ -55,78 +54,6 @@ __all__ = ["Outcome", "ProgressEvent", "RetryPolicy", "StepResult", "execute"]
 
 MAX_CONFLICTS: Final = 4
 MAX_REPLANS: Final = 3
-StepStatus = Literal["applied", "done", "skipped", "dry_run", "failed", "not_run"]
-
-
-@dataclass(frozen=True, slots=True)
-class ProgressEvent:
-    """One line of progress: `event` is step, result, wait, retry, conflict, replan, lease or warning."""
-
-    event: str
-    message: str
-    step: int | None = None
-    kind: str = ""
-    data: dict[str, object] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "event": self.event,
-            "message": self.message,
-            "step": self.step,
-            "kind": self.kind,
-            **self.data,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class StepResult:
-    index: int
-    kind: str
-    description: str
-    status: StepStatus
-    message: str = ""
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "index": self.index,
-            "kind": self.kind,
-            "description": self.description,
-            "status": self.status,
-            "message": self.message,
-            "seconds": round(self.seconds, 2),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """ok (exit 0), partial (something applied, then an error) or error (nothing applied)."""
-
-    status: Literal["ok", "partial", "error"]
-    exit_code: ExitCode
-    plan: Plan
-    dry_run: bool
-    steps: tuple[StepResult, ...]
-    error: StsfixError | None = None
-    replans: int = 0
-    seconds: float = 0.0
-
-    @property
-    def applied(self) -> int:
-        return sum(1 for s in self.steps if s.status == "applied")
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "status": self.status,
-            "exit_code": int(self.exit_code),
-            "fingerprint": self.plan.fingerprint,
-            "target_revision": self.plan.target_revision,
-            "dry_run": "server" if self.dry_run else "none",
-            "replans": self.replans,
-            "seconds": round(self.seconds, 2),
-            "steps": [s.to_dict() for s in self.steps],
-            "error": None if self.error is None else {"code": self.error.code, "message": self.error.message},
-        }
 
 
 class _Changed(Exception):
@@ -174,7 +101,7 @@ def execute(
     return run.run()
 
 
-class _Run:
+class _Run(AuditMixin):
     def __init__(self, plan: Plan, cluster: ClusterPort, **opts: Any):
         self.plan = plan
         self.cluster = cluster
@@ -528,82 +455,6 @@ class _Run:
             "replan", f"re-planned: {len(fresh.mutations)} change(s) remain", fingerprint=fresh.fingerprint
         )
         return fresh
-
-    # -- lease and audit --------------------------------------------------------------------
-    def renew_lease(self) -> None:
-        if not self.holder or self.dry_run or self.clock() - self.lease_renewed < self.lease_seconds / 3:
-            return
-        self.lease_renewed = self.clock()
-        with contextlib.suppress(ApiUnavailableError):
-            self.cluster.acquire_lease(
-                self.ns, self.name, holder=self.holder, duration_seconds=self.lease_seconds
-            )
-
-    def release(self) -> None:
-        try:
-            self.call(
-                f"release lease stsfix-{self.name}",
-                lambda: self.cluster.release_lease(self.ns, self.name, holder=str(self.holder)),
-            )
-        except StsfixError as err:
-            self.log("warning", f"could not release the repair lease: {err.message}")
-
-    def event(self, reason: str, message: str, type_: str = "Normal") -> None:
-        if not self.audit:
-            return
-        try:
-            self.call(
-                f"POST events ({reason})",
-                lambda: self.cluster.record_event(
-                    self.ns, self.name, uid=self.set_uid, reason=reason, message=message[:1000], type_=type_
-                ),
-            )
-        except StsfixError as err:
-            self.log("warning", f"could not record the audit event {reason}: {err.message}")
-
-    def audit_result(self, error: StsfixError | None, *, interrupted: bool = False) -> None:
-        applied = any(r.status == "applied" for r in self.results)
-        result = "ok" if error is None else ("partial" if applied else "error")
-        if interrupted:
-            result = "interrupted"
-            self.event("StsfixRepairFailed", f"stsfix {self.plan.request.command} was interrupted", "Warning")
-        elif error is None:
-            self.event(
-                "StsfixRepairSucceeded", f"stsfix {self.plan.request.command} finished: {self.summary()}"
-            )
-        else:
-            self.event(
-                "StsfixRepairFailed",
-                f"stsfix {self.plan.request.command} {result}: {error.message}",
-                "Warning",
-            )
-        record = {
-            "time": format_time(self.cluster.server_now()),
-            "command": self.plan.request.command,
-            "fingerprint": self.plan.fingerprint,
-            "result": result,
-            "target_revision": self.plan.target_revision,
-        }
-        if error is not None:
-            record["error"] = error.code
-        try:
-            self.call(
-                f"PATCH statefulsets/{self.name} (annotation {LAST_REPAIR_ANNOTATION})",
-                lambda: self.cluster.annotate_statefulset(
-                    self.ns,
-                    self.name,
-                    annotations={LAST_REPAIR_ANNOTATION: json.dumps(record, sort_keys=True)},
-                    dry_run=False,
-                ),
-            )
-        except StsfixError as err:
-            self.log("warning", f"could not annotate the last repair: {err.message}")
-
-    def summary(self) -> str:
-        counts: dict[str, int] = {}
-        for r in self.results:
-            counts[r.status] = counts.get(r.status, 0) + 1
-        return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
 
 
 def _observed(snapshot: Snapshot) -> checks.Check:

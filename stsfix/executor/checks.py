@@ -105,9 +105,10 @@ def check_pod_removal(
         if not plan.target_revision or pod.revision == plan.target_revision:
             return Check("done", f"skipped ({step.pod_name} was already replaced, now at {pod.revision})")
         return _changed(f"{step.pod_name} was replaced by another pod at revision {pod.revision}")
-    if pod.deleting:
+    if pod.deleting and not isinstance(step, ForceDeletePod):
         return Check("done", f"skipped ({step.pod_name} is already terminating)")
     if isinstance(step, ForceDeletePod):
+        # NB: a pod Terminating on a lost node is exactly what a force delete is for: not "done".
         lost, evidence = node_lost_evidence(
             snapshot, pod.node_name, now=now, lost_after=timedelta(seconds=step.node_lost_after_seconds)
         )

@@ -62,6 +62,9 @@ def sim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sleeps: Sleeps) -> Iter
         cluster.stop()
 
 
+WAITING_COMMANDS = ("rollback", "delete-pod", "force-delete", "apply")
+
+
 @pytest.fixture
 def stsfix() -> Callable[..., CliRun]:
     """The real CLI, pointed at the current test's simulator with --kubeconfig.
@@ -72,6 +75,8 @@ def stsfix() -> Callable[..., CliRun]:
 
     def invoke(*args: str) -> CliRun:
         path = os.environ.get("KUBECONFIG", "")
+        if args and args[0] in WAITING_COMMANDS and not any(a.startswith("--timeout") for a in args):
+            args = (*args, "--timeout", "90s")  # a hang fails in 90s, not after the 10m default
         return run_cli(*(("--kubeconfig", path) if os.path.exists(path) else ()), *args)
 
     return invoke

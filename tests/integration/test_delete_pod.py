@@ -130,3 +130,15 @@ def test_an_eviction_forbidden_by_a_pod_disruption_budget_is_a_refusal(sim, stsf
     assert result.code == ExitCode.REFUSED, result
     assert result.json()["errors"][0]["code"] == "pdb_blocks_eviction"
     assert pod(cluster, "web-4")["metadata"]["uid"] == uid and _deletes(cluster) == []
+
+
+def test_force_delete_removes_a_pod_stuck_terminating_on_a_lost_node(sim, stsfix) -> None:
+    cluster = sim("stuck-terminating")
+    stuck = next(p for p in cluster.list("pods", "default") if p["metadata"].get("deletionTimestamp"))
+    name = stuck["metadata"]["name"]
+    ordinal = name.rsplit("-", 1)[1]
+    result = stsfix("force-delete", "web", ordinal, "-n", "default", "--yes", "-o", "json")
+    assert result.code == ExitCode.OK, result
+    assert result.json()["outcome"]["steps"][0]["status"] == "applied"
+    assert _deletes(cluster) == [name]
+    assert pod(cluster, name)["metadata"]["uid"] != stuck["metadata"]["uid"]
