@@ -53,7 +53,7 @@ RestartWaitOpt = Annotated[
 def make_restart_plan(
     g: Globals, target: str, *, wait_for_rollout: bool, delete_pods: bool, wait: bool
 ) -> tuple[ClusterPort, Plan]:
-    from stsfix.planner.partition import plan_restart, restart_request
+    from stsfix.planner.restart import plan_restart, restart_request
 
     cluster, snapshot = read(g, target)
     now = snapshot.observed_at or cluster.server_now()

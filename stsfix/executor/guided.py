@@ -25,7 +25,7 @@ from stsfix.planner import (
     failing_reason,
     is_available,
 )
-from stsfix.planner.partition import restart_stamp, restarted_since, template_annotations
+from stsfix.planner.restart import restart_stamp, restarted_since, template_annotations
 
 
 def _annotation_removed(restarted_at: str) -> Check:

@@ -16,7 +16,7 @@ from stsfix.analysis.diagnose import diagnose
 from stsfix.analysis.findings import Severity
 from stsfix.errors import NotFoundError, RefusedError, UsageError
 from stsfix.model import PodState, RevisionInfo, Snapshot, StatefulSetState
-from stsfix.planner.partition import guided_changes, replan_guided
+from stsfix.planner.guided import guided_changes, replan_guided
 from stsfix.planner.steps import (
     DEFAULT_NODE_LOST_AFTER,
     AwaitObserved,

@@ -21,14 +21,8 @@ from stsfix.planner import (
     plan_from_dict,
     replan,
 )
-from stsfix.planner.partition import (
-    partition_request,
-    plan_partition,
-    plan_restart,
-    restart_request,
-    restarted_since,
-    rollout_in_flight,
-)
+from stsfix.planner.partition import partition_request, plan_partition
+from stsfix.planner.restart import plan_restart, restart_request, restarted_since, rollout_in_flight
 from tests.unit.builders import (
     BAD,
     MIN,
