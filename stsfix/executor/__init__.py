@@ -286,7 +286,7 @@ class _Run(AuditMixin):
 
     def act(self, step: Step, snapshot: Snapshot) -> str:
         ns, dry = self.ns, self.dry_run
-        suffix = " (server dry run)" if dry else ""
+        suffix = " (server dry run: the API server accepted it, nothing was persisted)" if dry else ""
         if isinstance(step, RevertTemplate):
             target = snapshot.revision_named(step.to_revision)
             if target is None:
@@ -298,7 +298,9 @@ class _Run(AuditMixin):
                     ns, self.name, template=template, resource_version=sts.meta.resource_version, dry_run=dry
                 ),
             )
-            return f"template reverted to {step.to_revision} (generation {state.meta.generation}){suffix}"
+            if dry:
+                return f"template would be reverted to {step.to_revision} (generation {state.meta.generation}){suffix}"
+            return f"template reverted to {step.to_revision} (generation {state.meta.generation})"
         if isinstance(step, SetPartition):
             sts = snapshot.statefulset
             self.call(
