@@ -1,0 +1,198 @@
+"""Plans for one named pod: `delete-pod` (a Ready pod only with --force) and `force-delete` (only
+with evidence its node is lost, judged on the API server's clock).
+
+PURE: standard library, `stsfix.model`, `stsfix.errors` and the planner steps.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from stsfix.errors import NotFoundError, RefusedError
+from stsfix.model import PodState, Snapshot, StatefulSetState
+from stsfix.planner.steps import (
+    DEFAULT_NODE_LOST_AFTER,
+    AwaitReady,
+    DeletePod,
+    EvictPod,
+    ForceDeletePod,
+    Plan,
+    PlanRequest,
+    Step,
+    failing_reason,
+    is_running_and_ready,
+    new_plan,
+)
+
+
+def _what(sts: StatefulSetState) -> str:
+    return f"statefulset {sts.namespace}/{sts.name}"
+
+
+def _rev(snapshot: Snapshot, name: str) -> str:
+    revision = snapshot.revision_named(name)
+    return f"{name} (revision {revision.revision})" if revision else name
+
+
+def _pod_or_raise(snapshot: Snapshot, ordinal: int) -> PodState:
+    sts = snapshot.statefulset
+    pod = snapshot.pod_at(ordinal)
+    if pod is None:
+        raise NotFoundError(f'pod "{sts.name}-{ordinal}" of {_what(sts)} not found', code="pod_not_found")
+    return pod
+
+
+def expected_revision(sts: StatefulSetState, ordinal: int) -> str:
+    """The revision the controller recreates `ordinal` from: updateRevision at or above the partition, else currentRevision."""
+    return sts.update_revision if ordinal >= (sts.partition or 0) else sts.current_revision
+
+
+def plan_delete_pod(
+    snapshot: Snapshot,
+    ordinal: int,
+    *,
+    now: datetime,
+    evict: bool = False,
+    force: bool = False,
+    wait: bool = True,
+) -> Plan:
+    """Delete (or evict) one named pod. A Ready pod is refused unless `force`; a terminating one always."""
+    sts = snapshot.statefulset
+    pod = _pod_or_raise(snapshot, ordinal)
+    if pod.deleting:
+        raise RefusedError(
+            f"{pod.name} is already Terminating; if its node {pod.node_name or '(none)'} is lost, use "
+            f"stsfix force-delete {sts.name} {ordinal}",
+            code="pod_terminating",
+        )
+    if is_running_and_ready(pod) and not force:
+        raise RefusedError(
+            f"{pod.name} is Running and Ready: deleting it takes a serving replica down. "
+            "Pass --force to delete a Ready pod you named",
+            code="pod_ready",
+        )
+    target = expected_revision(sts, ordinal)
+    warnings: list[str] = []
+    if failing_reason(pod) and pod.revision == target:
+        warnings.append(
+            f"{pod.name} will be recreated at {target}, the revision it is failing on now ({failing_reason(pod)}); "
+            f"revert the template first (stsfix rollback {sts.name})."
+        )
+    step_type = EvictPod if evict else DeletePod
+    steps: list[Step] = [
+        step_type(
+            ordinal=ordinal,
+            pod_name=pod.name,
+            pod_uid=pod.meta.uid,
+            resource_version=pod.meta.resource_version,
+            revision=pod.revision,
+            reason="named on the command line"
+            + (" (--force: it is Ready)" if is_running_and_ready(pod) else ""),
+            allow_ready=force,
+        )
+    ]
+    if wait:
+        steps.append(
+            AwaitReady(
+                ordinal=ordinal,
+                pod_name=pod.name,
+                revision=target,
+                min_ready_seconds=sts.min_ready_seconds,
+                replaces_uid=pod.meta.uid,
+            )
+        )
+    return new_plan(
+        snapshot,
+        PlanRequest(command="delete-pod", ordinal=ordinal, evict=evict, force=force, wait=wait),
+        steps,
+        [pod],
+        now,
+        target_revision=target,
+        reasons=(f"The controller recreates {pod.name} from {_rev(snapshot, target)}.",),
+        warnings=tuple(warnings),
+    )
+
+
+def node_lost_evidence(
+    snapshot: Snapshot, node_name: str, *, now: datetime, lost_after: timedelta
+) -> tuple[bool, str]:
+    """(lost, what was checked). Lost: the Node object is gone, or Ready is False/Unknown for `lost_after`."""
+    if not node_name:
+        return False, "the pod is not bound to a node (a normal delete removes it at once)"
+    if snapshot.nodes is None:
+        return False, f"node {node_name} could not be read, so there is no evidence it is lost"
+    node = snapshot.node_named(node_name)
+    if node is None:
+        return True, f"Node {node_name} no longer exists in the API"
+    if node.ready == "True":
+        return False, f"node {node_name} is Ready"
+    if node.ready_since is None:
+        return False, f"node {node_name} is Ready={node.ready} but reports no transition time"
+    age = now - node.ready_since
+    if age < lost_after:
+        return False, (
+            f"node {node_name} has been Ready={node.ready} for only {int(age.total_seconds())}s "
+            f"(threshold {int(lost_after.total_seconds())}s, judged on the API server's clock)"
+        )
+    return (
+        True,
+        f"node {node_name} has been Ready={node.ready} for {int(age.total_seconds())}s (threshold {int(lost_after.total_seconds())}s)",
+    )
+
+
+def plan_force_delete(
+    snapshot: Snapshot,
+    ordinal: int,
+    *,
+    now: datetime,
+    node_lost_after: timedelta = DEFAULT_NODE_LOST_AFTER,
+    wait: bool = True,
+) -> Plan:
+    """Force-delete one pod (grace period 0), only with evidence its node is lost."""
+    sts = snapshot.statefulset
+    pod = _pod_or_raise(snapshot, ordinal)
+    lost, evidence = node_lost_evidence(snapshot, pod.node_name, now=now, lost_after=node_lost_after)
+    if not lost:
+        raise RefusedError(f"refusing to force-delete {pod.name}: {evidence}", code="node_not_lost")
+    warning = (
+        f"Force deletion does not wait for the kubelet on {pod.node_name} to confirm the containers stopped. "
+        f"If that node is in fact still running them, two pods with the identity {pod.name} (same name, same "
+        "volumes) may run at once."
+    )
+    target = expected_revision(sts, ordinal)
+    steps: list[Step] = [
+        ForceDeletePod(
+            ordinal=ordinal,
+            pod_name=pod.name,
+            pod_uid=pod.meta.uid,
+            resource_version=pod.meta.resource_version,
+            node_name=pod.node_name,
+            node_lost_after_seconds=int(node_lost_after.total_seconds()),
+            evidence=evidence,
+        )
+    ]
+    if wait:
+        steps.append(
+            AwaitReady(
+                ordinal=ordinal,
+                pod_name=pod.name,
+                revision=target,
+                min_ready_seconds=sts.min_ready_seconds,
+                replaces_uid=pod.meta.uid,
+            )
+        )
+    return new_plan(
+        snapshot,
+        PlanRequest(
+            command="force-delete",
+            ordinal=ordinal,
+            node_lost_after_seconds=int(node_lost_after.total_seconds()),
+            wait=wait,
+        ),
+        steps,
+        [pod],
+        now,
+        target_revision=target,
+        reasons=(evidence,),
+        warnings=(warning,),
+    )
