@@ -156,10 +156,16 @@ def hold_after_failure(cluster: ClusterPort, plan: Plan, sink: Callable[[Progres
 
 def _paused_text(outcome: Outcome, paused: Paused) -> str:
     held = paused.hold is None or paused.hold.error is None
+    details = outcome.error.details if outcome.error is not None else {}
+    failed = (
+        f"{details['pod']} failed at the update revision {details.get('revision')} ({details.get('reason')}). "
+        if details.get("pod")
+        else "an updated pod did not become Ready in time. "
+    )
     lines = [
         render_outcome(outcome),
         (
-            f"paused: the partition is {paused.partition} (hold), so no further pod is updated. Pods already updated "
+            f"paused: {failed}The partition is {paused.partition} (hold), so no further pod is updated. Pods already updated "
             "keep their revision: raising the partition does not roll them back (kubernetes#91676)."
             if held
             else f"error: could not put the partition back to hold: {paused.hold.error.message}"  # type: ignore[union-attr]

@@ -39,6 +39,7 @@ from stsfix.planner.steps import (
     RestartPod,
     RestartTemplate,
     Step,
+    failing_reason,
     is_available,
 )
 
@@ -118,6 +119,17 @@ def rollout_in_flight(
         finding = next(f for f in diagnosis.findings if f.severity is Severity.CRITICAL)
         return RolloutInFlight(
             "stuck", f"the rollout is stuck: {finding.message} (stsfix diagnose {sts.name})", "rollout_stuck"
+        )
+    failing = next(
+        (p for p in snapshot.pods if p.ordinal in sts.ordinals and not p.deleting and failing_reason(p)), None
+    )
+    if failing is not None:
+        # A pod that cannot start is evidence enough, however young (kubectl's appendWarning list).
+        return RolloutInFlight(
+            "stuck",
+            f"{failing.name} is failing ({failing_reason(failing)}) at revision "
+            f"{revision_label(snapshot, failing.revision)} (stsfix diagnose {sts.name})",
+            "rollout_stuck",
         )
     if sts.observed_generation < sts.meta.generation:
         return RolloutInFlight(
@@ -234,6 +246,12 @@ def plan_restart(
     warnings: list[str] = []
     steps: list[Step] = []
     if not applied:
+        if sts.update_strategy == "RollingUpdate" and (sts.partition or 0) >= sts.replicas:
+            raise RefusedError(
+                f"not restarting {set_label(sts)}: partition {sts.partition} holds every ordinal, so no pod would "
+                f"restart; lower it first (stsfix partition {sts.name} --step)",
+                code="partition_holds_all",
+            )
         flight = rollout_in_flight(snapshot, now=now, stuck_after=stuck_after)
         if flight is not None and (flight.state != "progressing" or not request.wait_for_rollout):
             hint = (

@@ -363,3 +363,17 @@ def test_restart_template_is_done_when_the_template_already_carries_it() -> None
     stamped = healthy(template=make_template(annotations={RESTARTED_AT_ANNOTATION: STAMP}))
     assert guided.check_restart(step, plan, stamped).verdict == "done"
     assert guided.check_restart(step, plan, healthy()).verdict == "go"
+
+
+def test_restart_is_refused_while_a_young_pod_already_fails_to_start() -> None:
+    young = make_pod(4, REV_B, state="imagepull", created=-1 * MIN, changed=-1 * MIN)
+    snapshot = replace(canary(), pods=(*canary().pods[:4], young))
+    with pytest.raises(RefusedError) as err:
+        restart_plan(snapshot, wait_for_rollout=True)
+    assert err.value.code == "rollout_stuck" and "web-4 is failing (ImagePullBackOff)" in err.value.message
+
+
+def test_restart_is_refused_when_the_partition_holds_every_ordinal() -> None:
+    with pytest.raises(RefusedError) as err:
+        restart_plan(canary(partition=5))
+    assert err.value.code == "partition_holds_all"
