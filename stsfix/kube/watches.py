@@ -21,7 +21,7 @@ from stsfix.kube import reads
 from stsfix.kube.client import Connection, path_for
 from stsfix.model import Snapshot, selector_string
 
-HEARTBEAT_S: Final = 2.0
+HEARTBEAT_S: Final = 5.0
 WATCH_WINDOW_S: Final = 15
 MAX_WATCH_FAILURES: Final = 6
 
