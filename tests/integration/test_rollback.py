@@ -248,3 +248,42 @@ def test_declining_the_confirmation_on_a_terminal_changes_nothing(sim, stsfix, m
     assert asked == ["Apply this plan?"]
     assert result.code == ExitCode.REFUSED and "Not confirmed" in result.stderr
     assert mutations(cluster) == []
+
+
+def test_at_the_moment_of_the_delete_the_controller_has_observed_the_revert(sim) -> None:
+    from stsfix.executor import execute
+    from stsfix.planner import plan_rollback
+    from tests.integration.conftest import connect_sim
+
+    cluster = sim("forced-rollback")
+    good = sts(cluster)["status"]["currentRevision"]
+    before = sts(cluster)["metadata"]["generation"]
+    seen: list[tuple[int, int, str]] = []
+
+    class Spy:
+        def __init__(self, inner: object) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.inner, name)
+
+        def delete_pod(self, *args: object, **kwargs: object) -> None:
+            obj = sts(cluster)
+            seen.append(
+                (
+                    obj["metadata"]["generation"],
+                    obj["status"]["observedGeneration"],
+                    obj["status"]["updateRevision"],
+                )
+            )
+            self.inner.delete_pod(*args, **kwargs)  # type: ignore[attr-defined]
+
+    port = Spy(connect_sim())
+    snapshot = port.read_snapshot("default", "web")  # type: ignore[attr-defined]
+    outcome = execute(
+        plan_rollback(snapshot, now=snapshot.observed_at), port, sleep=lambda s: None, timeout_s=60
+    )  # type: ignore[arg-type]
+    assert outcome.status == "ok", outcome.error
+    assert len(seen) == 1
+    generation, observed, update = seen[0]
+    assert generation == observed == before + 1 and update == good
