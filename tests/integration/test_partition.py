@@ -191,7 +191,7 @@ def test_a_template_change_while_stepping_is_followed_without_losing_either_chan
         if kubectl_argv() is None:
             pytest.skip("no kubectl binary")
     # NB: client-go sends the kubeconfig's bearer token over TLS only.
-    cluster = sim("partition-canary", speed=30.0, tls=kubectl)
+    cluster = sim("partition-canary", speed=60.0, tls=kubectl)
     cluster.add_rule(
         action="ready-after", pod="web-.*", seconds=20
     )  # slow gates, so the change lands mid-run
@@ -257,3 +257,28 @@ def test_saved_partition_plan_is_applied_and_a_stale_one_refused(sim, stsfix, tm
     _set_image(cluster, "nginx:1.29")
     stale = stsfix("apply", str(saved), "--yes")
     assert stale.code == ExitCode.REFUSED, stale
+
+
+def test_stepping_on_a_server_that_honours_max_unavailable_releases_count_ordinals_per_step(
+    sim, stsfix
+) -> None:
+    cluster = sim(
+        "partition-canary", speed=60.0, k8s_version="1.35.0"
+    )  # MaxUnavailableStatefulSet on by default
+    cluster.patch(
+        "statefulsets",
+        "default",
+        "web",
+        {"spec": {"updateStrategy": {"rollingUpdate": {"maxUnavailable": 2}}}},
+    )
+    new = sts(cluster)["status"]["updateRevision"]
+
+    result = stsfix(
+        "partition", "web", "-n", "default", "--until", "0", "--count", "2", "--yes", "-o", "json"
+    )
+
+    assert result.code == ExitCode.OK, result
+    plan = result.json()["plan"]
+    assert any("up to 2 pod(s) at a time" in r for r in plan["reasons"]), plan["reasons"]
+    assert [s["partition"] for s in plan["steps"] if s["kind"] == "SetPartition"] == [1, 0]
+    assert _partition(cluster) == 0 and _revisions(cluster) == [new] * 5

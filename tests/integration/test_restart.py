@@ -136,7 +136,7 @@ def test_restart_under_ondelete_deletes_one_pod_at_a_time_highest_first(sim, sts
 
 
 def test_a_kubectl_style_restart_landing_during_an_ondelete_restart_deletes_no_pod_twice(sim, stsfix) -> None:
-    cluster = sim("ondelete", speed=30.0)
+    cluster = sim("ondelete", speed=60.0)
     _ondelete_converged(cluster)
     cluster.add_rule(
         action="ready-after", pod="web-.*", seconds=20
