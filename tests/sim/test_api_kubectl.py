@@ -290,3 +290,26 @@ def test_auth_can_i_per_role(kubectl: Kubectl) -> None:
     assert kubectl("auth", "can-i", "delete", "statefulsets").stdout.strip() == "yes"
     listed = kubectl("auth", "can-i", "--list", context="sim-repair").stdout
     assert "statefulsets" in listed and "[patch]" in listed
+
+
+def test_get_pods_follows_continue_tokens(kubectl: Kubectl) -> None:
+    for i in range(620):
+        kubectl.server.api.create("pods", "default", pod_manifest(f"p-{i:03d}"))
+    rows = kubectl("get", "pods", "--no-headers").stdout.splitlines()
+    assert len(rows) == 620 and rows[-1].split()[0] == "p-619"
+    pages = kubectl.server.request_log.matching(method="GET", path_re=r"/namespaces/default/pods$")
+    assert [r.query.get("limit") for r in pages] == ["500", "500"] and "continue" in pages[1].query
+
+
+def test_logs_follow_until_the_pod_goes(kubectl: Kubectl) -> None:
+    kubectl.http("POST", PODS, pod_manifest("web-0"))
+    kubectl.server.pod_logs[("default", "web-0", "app")] = "one\n"
+    argv = [*(kubectl_argv() or []), f"--kubeconfig={kubectl.kubeconfig}", f"--cache-dir={kubectl.cache}",
+            "logs", "-f", "web-0"]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.4)
+    kubectl.server.pod_logs[("default", "web-0", "app")] += "two\n"
+    time.sleep(0.2)
+    kubectl.http("DELETE", PODS + "/web-0")
+    out, err = proc.communicate(timeout=10)
+    assert out == "one\ntwo\n", err
