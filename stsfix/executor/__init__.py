@@ -122,6 +122,7 @@ class _Run(AuditMixin):
         self.started = self.clock()
         self.deadline = self.started + self.timeout_s
         self.lease_renewed = self.started
+        self.leased = False
         self.set_uid = plan.statefulset.uid
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -159,17 +160,10 @@ class _Run(AuditMixin):
     # -- the run ----------------------------------------------------------------------------
     def run(self) -> Outcome:
         error: StsfixError | None = None
-        leased = interrupted = False
+        interrupted = False
         try:
-            if self.holder and not self.dry_run and not self.plan.is_empty:
-                self.call(
-                    f"acquire lease stsfix-{self.name}",
-                    lambda: self.cluster.acquire_lease(
-                        self.ns, self.name, holder=str(self.holder), duration_seconds=self.lease_seconds
-                    ),
-                )
-                leased = True
-                self.log("lease", f"holding the repair lease of {self.ns}/{self.name} as {self.holder}")
+            if not self.plan.is_empty:
+                self.ensure_lease()  # refuse before anything when another run holds the set
             self.run_steps()
         except StsfixError as err:
             error = err
@@ -180,11 +174,26 @@ class _Run(AuditMixin):
         finally:
             # Only a run that holds the lease (or runs without one) writes the audit record, and it
             # does so before letting go: a run refused by another holder's lease touches nothing.
-            if self.audit and not self.plan.is_empty and (leased or not self.holder):
+            acted = any(r.status == "applied" for r in self.results) or self.leased
+            if self.audit and acted and (self.leased or not self.holder):
                 self.audit_result(error, interrupted=interrupted)
-            if leased:
+            if self.leased:
                 self.release()
         return self.outcome(error)
+
+    def ensure_lease(self) -> None:
+        """Take the repair lease before the first mutation (also one a re-plan adds)."""
+        if self.leased or not self.holder or self.dry_run:
+            return
+        self.call(
+            f"acquire lease stsfix-{self.name}",
+            lambda: self.cluster.acquire_lease(
+                self.ns, self.name, holder=str(self.holder), duration_seconds=self.lease_seconds
+            ),
+        )
+        self.leased = True
+        self.lease_renewed = self.clock()
+        self.log("lease", f"holding the repair lease of {self.ns}/{self.name} as {self.holder}")
 
     def outcome(self, error: StsfixError | None) -> Outcome:
         applied = any(r.status == "applied" for r in self.results)
@@ -246,6 +255,7 @@ class _Run(AuditMixin):
         raise TypeError(f"not a mutating step: {step!r}")
 
     def mutate(self, step: Step, t0: float) -> None:
+        self.ensure_lease()
         attempted: StsfixError | None = None
         for _ in range(MAX_CONFLICTS):
             snapshot = self.read()

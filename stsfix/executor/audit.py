@@ -31,6 +31,7 @@ class AuditMixin:
     audit: bool
     lease_seconds: int
     lease_renewed: float
+    leased: bool
     set_uid: str
     results: list[Any]
     clock: Callable[[], float]
@@ -42,7 +43,7 @@ class AuditMixin:
         raise NotImplementedError
 
     def renew_lease(self) -> None:
-        if not self.holder or self.dry_run or self.clock() - self.lease_renewed < self.lease_seconds / 3:
+        if not self.leased or not self.holder or self.clock() - self.lease_renewed < self.lease_seconds / 3:
             return
         self.lease_renewed = self.clock()
         with contextlib.suppress(ApiUnavailableError):
