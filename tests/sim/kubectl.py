@@ -22,7 +22,8 @@ def kubectl_argv() -> list[str] | None:
     """The argv prefix for a kubectl binary, or None."""
     override = os.environ.get("STSFIX_KUBECTL")
     if override:
-        return override.split()
+        argv = override.split()
+        return argv if shutil.which(argv[0]) else None
     found = shutil.which("kubectl")
     if found is None:
         return None
