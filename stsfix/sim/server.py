@@ -4,8 +4,9 @@ A stdlib `ThreadingHTTPServer` speaking HTTP/1.1 with keep-alive and TCP_NODELAY
 Nagle plus delayed ACK adds ~40 ms to every keep-alive request). The `Date` header carries the
 SIMULATED time, because clients judge ages from it. Every answered request is logged
 (`request_log`); faults (`faults`) can fail, delay or drop matching requests. A control surface
-under `/_sim/` (admin token) exposes the log, the faults and the clock over HTTP, and S2 can add
-routes with `add_control_route`. TLS uses a throwaway `trustme` CA (imported only when tls=True).
+under `/_sim/` (admin token) exposes the log, the faults and the clock over HTTP
+(GET/DELETE /_sim/requests, GET/POST/DELETE /_sim/faults, GET/POST /_sim/clock), and the cluster
+facade adds routes with `add_control_route`. TLS uses a throwaway `trustme` CA (imported only when tls=True).
 Standard library + PyYAML only; never imports the `kubernetes` client.
 """
 
@@ -198,7 +199,19 @@ _DROP: Final = Response(0)
 
 
 class ApiServer:
-    """A fake kube-apiserver over the given Store; see the module docstring for the surface."""
+    """A fake kube-apiserver over the given Store; see the module docstring for the surface.
+
+    Args:
+        version: what /version reports (`major.minor.patch`); also gates version-dependent
+            defaulting (maxUnavailable). kubectl's gcloud dispatcher picks its binary from it.
+        port: 0 picks a free port; after `start()` `port` holds the bound one (a restart reuses it).
+        tls: serve HTTPS with a throwaway trustme CA (`ca_pem`, embedded by `write_kubeconfig`).
+            client-go (kubectl) sends bearer tokens only over TLS.
+        disruption: run the small disruption controller that keeps PodDisruptionBudget status current.
+        anonymous: the user (admin, readonly, repair) that token-less requests act as; None = 401.
+
+    `api` is the verb layer (`stsfix.sim.api.Api`) for in-process callers that want admission.
+    """
 
     def __init__(self, store: Store, *, clock: SimClock, version: str = "1.34.0", host: str = "127.0.0.1",
                  port: int = 0, tls: bool = False, disruption: bool = True,
