@@ -54,7 +54,8 @@ TimeoutOpt = Annotated[str, typer.Option("--timeout", help="Deadline for the wai
 ProgressOpt = Annotated[
     str,
     typer.Option(
-        "--progress", help="auto (live line on a TTY, plain lines otherwise), plain, jsonl or none."
+        "--progress",
+        help="auto (live line on a TTY, plain lines otherwise), plain, jsonl, or none (retries and warnings only).",
     ),
 ]
 EvictOpt = Annotated[
@@ -64,6 +65,8 @@ WaitOpt = Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the po
 
 DRY_RUN_MODES: Final = ("none", "client", "server")
 PROGRESS_MODES: Final = ("auto", "plain", "jsonl", "none")
+# Shown even with --progress=none: every retried attempt, conflict, re-plan and warning.
+ALWAYS_SHOWN: Final = frozenset({"retry", "conflict", "replan", "warning"})
 LEASE_SECONDS: Final = 60
 
 # Injection points for tests (kopf's "controls impossible to pass via CLI").
@@ -93,7 +96,7 @@ class Progress:
 
     def __call__(self, event: ProgressEvent) -> None:
         stream = sys.stderr
-        if self.mode == "none":
+        if self.mode == "none" and event.event not in ALWAYS_SHOWN:
             return
         if self.mode == "jsonl":
             stream.write(json.dumps({"time": round(time.time(), 3), **event.to_dict()}, default=str) + "\n")

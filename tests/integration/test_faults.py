@@ -240,3 +240,11 @@ def test_a_watch_that_expires_restarts_from_a_fresh_list() -> None:
     assert "resourceVersion" not in calls[1] and "resourceVersion" not in calls[2]
     signals = [out.get_nowait() for _ in range(out.qsize())]
     assert signals == ["expired", "expired", "change"] and watcher.rv == "42"
+
+
+def test_retries_are_logged_on_stderr_even_with_progress_none(sim, stsfix) -> None:
+    cluster = sim("forced-rollback")
+    cluster.server.faults.add(method="PATCH", path_re=STS_PATH, status=503, times=1)
+    result = stsfix("rollback", "web", "-n", "default", "--yes", "--progress=none", "-o", "json")
+    assert result.code == ExitCode.OK, result
+    assert result.stderr.strip().splitlines()[0].startswith("[1] attempt 1/6 failed; retrying in")
