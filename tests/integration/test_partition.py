@@ -282,3 +282,15 @@ def test_stepping_on_a_server_that_honours_max_unavailable_releases_count_ordina
     assert any("up to 2 pod(s) at a time" in r for r in plan["reasons"]), plan["reasons"]
     assert [s["partition"] for s in plan["steps"] if s["kind"] == "SetPartition"] == [1, 0]
     assert _partition(cluster) == 0 and _revisions(cluster) == [new] * 5
+
+
+def test_progress_jsonl_reports_every_step_as_json_lines_on_stderr(sim, stsfix) -> None:
+    import json
+
+    sim("partition-canary", speed=60.0)
+    result = stsfix("partition", "web", "-n", "default", "--step", "--yes", "--progress=jsonl", "-o", "json")
+    assert result.code == ExitCode.OK, result
+    events = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    results = [(e["kind"], e["status"]) for e in events if e["event"] == "result"]
+    assert results == [("SetPartition", "applied"), ("AwaitReady", "done")]
+    assert result.json()["outcome"]["status"] == "ok"
