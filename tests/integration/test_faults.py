@@ -248,3 +248,37 @@ def test_retries_are_logged_on_stderr_even_with_progress_none(sim, stsfix) -> No
     result = stsfix("rollback", "web", "-n", "default", "--yes", "--progress=none", "-o", "json")
     assert result.code == ExitCode.OK, result
     assert result.stderr.strip().splitlines()[0].startswith("[1] attempt 1/6 failed; retrying in")
+
+
+def test_two_concurrent_runs_never_act_at_once(sim) -> None:
+    from stsfix.executor import execute
+    from stsfix.planner import plan_rollback
+
+    cluster = sim("forced-rollback")
+    good = sts(cluster)["status"]["currentRevision"]
+    generation = sts(cluster)["metadata"]["generation"]
+    ports = [connect_sim(), connect_sim()]
+    plans = []
+    for port in ports:
+        snapshot = port.read_snapshot("default", "web")
+        plans.append(plan_rollback(snapshot, now=snapshot.observed_at))
+    outcomes: list[Any] = [None, None]
+    start = threading.Barrier(2)
+
+    def run(i: int) -> None:
+        start.wait()
+        outcomes[i] = execute(plans[i], ports[i], sleep=lambda s: None, timeout_s=60, lease_holder=f"run-{i}")
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    codes = sorted(int(o.exit_code) for o in outcomes)
+    # One run repairs; the other is refused by the lease, or (if it started late) finds it done.
+    assert codes in ([0, 0], [0, 4]), [o.to_dict() for o in outcomes]
+    refused = [o for o in outcomes if o.exit_code == ExitCode.REFUSED]
+    assert all(o.error.code == "lease_held" for o in refused)
+    assert _deletes(cluster) == ["web-4"]
+    assert sts(cluster)["metadata"]["generation"] == generation + 1  # the template was reverted once
+    assert _healthy(cluster, good)
