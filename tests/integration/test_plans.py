@@ -119,3 +119,18 @@ def test_an_interrupted_apply_resumes_when_applied_again(sim, stsfix, tmp_path: 
     assert statuses["RevertTemplate"] == "skipped" and statuses["DeletePod"] == "skipped"
     assert [r.path.rsplit("/", 1)[-1] for r in mutations(cluster) if r.method == "DELETE"] == ["web-4"]
     assert revision_of(pod(cluster, "web-4")) == good
+
+
+def test_a_saved_force_delete_is_refused_when_the_node_came_back(sim, stsfix, tmp_path: Path) -> None:
+    cluster = sim("healthy")
+    node = pod(cluster, "web-2")["spec"]["nodeName"]
+    uid = pod(cluster, "web-2")["metadata"]["uid"]
+    cluster.set_node(node, state="Lost")
+    cluster.advance(150)
+    path = _save(stsfix, tmp_path, "force-delete", "web", "2", "--node-lost-after", "2m")
+    cluster.set_node(node, state="Ready")
+    result = stsfix("apply", str(path), "--yes", "-o", "json")
+    assert result.code == ExitCode.REFUSED, result
+    assert "no longer safe to force-delete web-2" in result.json()["errors"][0]["message"]
+    assert pod(cluster, "web-2")["metadata"]["uid"] == uid
+    assert [r for r in mutations(cluster) if r.method == "DELETE"] == []
