@@ -25,7 +25,7 @@ from typing import Any, Final
 import yaml
 
 from stsfix.sim import admission
-from stsfix.sim.apply import fields_v1, prune_dropped
+from stsfix.sim.apply import changed_fields, fields_v1, prune_dropped, record_update
 from stsfix.sim.clock import SimClock
 from stsfix.sim.deletion import plan_delete
 from stsfix.sim.discovery import RESOURCES, Resource
@@ -112,22 +112,24 @@ class Api:
         subresource: str = "",
         fields: Obj | None = None,
     ) -> None:
-        """Record or refresh this manager's managedFields entry on `obj` (in place)."""
-        res_api = obj.get("apiVersion", "v1")
+        """Record or refresh this manager's managedFields entry on `obj` (in place).
+
+        An Update owns what it set or changed (taken from other managers); an Apply owns `fields`.
+        """
+        manager = manager or "unknown"
         entries = [dict(e) for e in (old or obj).get("metadata", {}).get("managedFields") or []]
-        entries = [
-            e
-            for e in entries
-            if not (
-                e.get("manager") == manager
-                and e.get("operation") == operation
-                and e.get("subresource", "") == subresource
-            )
-        ]
+        if operation == "Update":
+            entries = record_update(entries, manager, subresource, changed_fields(old or {}, obj))
+            fields = entries.pop()["fieldsV1"]
+        else:
+            key = (manager, operation, subresource)
+            entries = [
+                e for e in entries if (e.get("manager"), e.get("operation"), e.get("subresource", "")) != key
+            ]
         entry: Obj = {
-            "manager": manager or "unknown",
+            "manager": manager,
             "operation": operation,
-            "apiVersion": res_api,
+            "apiVersion": obj.get("apiVersion", "v1"),
             "time": self._now(),
             "fieldsType": "FieldsV1",
             "fieldsV1": fields or {},

@@ -220,3 +220,23 @@ def test_http_status_patch_changes_only_status(http: Http, sts: dict[str, Any]) 
         "main resource ignores status"
     )
     assert obj["metadata"]["generation"] == 2
+
+
+def test_updates_take_field_ownership_from_appliers(http: Http) -> None:
+    body = sts_manifest("db", replicas=2)
+    _, obj, _ = http("PATCH", STS + "/db?fieldManager=applier", body, content_type=APPLY)
+    _, obj, _ = http("PATCH", STS + "/db?fieldManager=scaler", {"spec": {"replicas": 5}}, content_type=MERGE)
+    managed = {m["manager"]: m["fieldsV1"] for m in obj["metadata"]["managedFields"]}
+    assert managed["scaler"] == {"f:spec": {"f:replicas": {}}}
+    assert "f:replicas" not in managed["applier"]["f:spec"]
+    del body["spec"]["replicas"]
+    _, obj, _ = http("PATCH", STS + "/db?fieldManager=applier", body, content_type=APPLY)
+    assert obj["spec"]["replicas"] == 5, "the applier no longer owns replicas, so dropping it keeps the value"
+
+
+def test_create_owns_what_it_set_including_defaults(http: Http) -> None:
+    _, obj, _ = http("POST", STS + "?fieldManager=kubectl-create", sts_manifest("db"))
+    fields = obj["metadata"]["managedFields"][0]["fieldsV1"]
+    container = fields["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"app"}']
+    assert {"f:image", "f:imagePullPolicy", "."} <= set(container)
+    assert "f:uid" not in fields.get("f:metadata", {})
