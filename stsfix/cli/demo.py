@@ -151,14 +151,14 @@ def demo(
     try:
         kubeconfig = sim.write_kubeconfig(Path(tempfile.mkdtemp(prefix="stsfix-demo-")) / "kubeconfig")
         show.say(f"API server {sim.url}; kubeconfig {kubeconfig}")
-        healthy = _incident(sim, kubeconfig, show)
+        healthy = _incident(sim, kubeconfig, show, speed=speed)
     finally:
         sim.stop()
     show.title("Done" if healthy else "The set did not end healthy")
     raise typer.Exit(code=0 if healthy else 6)
 
 
-def _incident(sim: Any, kubeconfig: Path, show: _Show) -> bool:
+def _incident(sim: Any, kubeconfig: Path, show: _Show, *, speed: float) -> bool:
     _stsfix(kubeconfig, "inspect", "web", "-n", "default")
     show.pause()
 
@@ -181,8 +181,8 @@ def _incident(sim: Any, kubeconfig: Path, show: _Show) -> bool:
     show.title("The usual reflex: kubectl rollout undo")
     _rollout_undo(sim, kubeconfig, show)
     sim.wait_for(lambda s: _status(s).get("updateRevision") == _status(s).get("currentRevision"), timeout=30)
-    time.sleep(2.0)  # two simulated minutes at the default speed: nothing moves
-    show.say("Two minutes later the template is reverted, but web-4 is still the broken pod:")
+    time.sleep(min(120.0 / max(speed, 1.0), 5.0))  # two simulated minutes: nothing moves
+    show.say("Two simulated minutes later the template is reverted, but web-4 is still the broken pod:")
     _stsfix(kubeconfig, "inspect", "web", "-n", "default")
     show.say("OrderedReady never replaces a pod that never became Ready (kubernetes/kubernetes#67250).")
     show.pause()
