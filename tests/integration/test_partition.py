@@ -294,3 +294,16 @@ def test_progress_jsonl_reports_every_step_as_json_lines_on_stderr(sim, stsfix) 
     results = [(e["kind"], e["status"]) for e in events if e["event"] == "result"]
     assert results == [("SetPartition", "applied"), ("AwaitReady", "done")]
     assert result.json()["outcome"]["status"] == "ok"
+
+
+def test_a_step_returns_only_once_the_released_pod_was_available_for_min_ready_seconds(sim, stsfix) -> None:
+    from stsfix.model import parse_time
+
+    cluster = sim("partition-canary", speed=120.0)
+    cluster.patch("statefulsets", "default", "web", {"spec": {"minReadySeconds": 30}})
+    result = stsfix("partition", "web", "-n", "default", "--step", "--yes")
+    assert result.code == ExitCode.OK, result
+    ready = next(c for c in pod(cluster, "web-2")["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "True"
+    since = parse_time(ready["lastTransitionTime"])
+    assert since is not None and (cluster.clock.now() - since).total_seconds() >= 30
