@@ -311,9 +311,11 @@ def connect_raw(target: KubeTarget) -> Connection:
         else:
             if target.kubeconfig and not os.path.exists(target.kubeconfig):
                 raise ConfigError(f"error: stat {target.kubeconfig}: no such file or directory")
-            namespace, context = _context_namespace(target.kubeconfig, target.context)
+            # NB: the client reads $KUBECONFIG once, at import; read it now, so it is always current.
+            kubeconfig = target.kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+            namespace, context = _context_namespace(kubeconfig, target.context)
             config.load_kube_config(
-                config_file=target.kubeconfig,
+                config_file=kubeconfig,
                 context=target.context,
                 client_configuration=cfg,
                 persist_config=False,
