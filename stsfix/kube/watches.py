@@ -77,6 +77,9 @@ class _Watcher(threading.Thread):
             except StsfixError as err:
                 self.out.put(err)
                 return
+            except Exception as exc:  # never a thread traceback on stderr: hand it to the waiter
+                self.out.put(ApiUnavailableError(f"watch failed ({self.path}): {type(exc).__name__}"))
+                return
 
     def _handle(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
