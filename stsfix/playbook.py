@@ -438,9 +438,16 @@ def parse_param_flags(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def step_argv(step: Step, values: dict[str, str]) -> list[str]:
-    """The step's arguments (after `stsfix`) with parameters substituted, one word per argument."""
-    return [substitute(word, values) for word in step.run]
+def step_argv(step: Step, values: dict[str, str] | None = None) -> list[str]:
+    """The step's arguments (after `stsfix`) with parameters substituted (as written when `values` is None)."""
+    return list(step.run) if values is None else [substitute(word, values) for word in step.run]
+
+
+def runner_flags(step: Step, *, dry_run: str = "none") -> list[str]:
+    """The flags the runner adds: -o json always; --yes, or --dry-run=server, on a mutating step."""
+    if not step.mutates:
+        return ["-o", "json"]
+    return ["-o", "json", "--dry-run=server" if dry_run == "server" else "--yes"]
 
 
 # -- finding playbooks --------------------------------------------------------------------------

@@ -157,8 +157,6 @@ class Runner:
         note(f"[{index + 1}/{len(self.playbook.steps)} {step.id}] {text}")
 
     def run(self) -> RunState:
-        from stsfix.playbook import substitute
-
         index, executed = 0, 0
         while index < len(self.playbook.steps):
             if executed >= self.playbook.max_steps:
@@ -169,7 +167,7 @@ class Runner:
             executed += 1
             if step.mutates and not self._confirmed(index, step):
                 return self.state
-            record = self._execute(index, step, substitute)
+            record = self._execute(index, step)
             self.state.records.append(record)
             if step.mutates and self.dry_run == "server":
                 self._say(
@@ -194,40 +192,34 @@ class Runner:
         self.state.errors.append({"code": error_code, "message": message})
 
     def _confirmed(self, index: int, step: Step) -> bool:
+        """May this mutating step run? --yes, a server dry run, or a person at a terminal says yes."""
         if self.yes or self.dry_run == "server":
             return True
         line = self._command(step)
         if not is_interactive():
-            self._stop("refused", ExitCode.REFUSED, "confirmation_required",
-                       f"Pass --yes to run step {step.id} ({line}) when no terminal can confirm it.")  # fmt: skip
-            self.state.records.append(StepRecord(index + 1, step.id, line, ExitCode.REFUSED, "stop"))
-            return False
-        if typer.confirm(f"Run step {step.id}: {line}?", default=False, err=True):
+            code, why = (
+                "confirmation_required",
+                f"Pass --yes to run step {step.id} ({line}) when no terminal can confirm it.",
+            )
+        elif typer.confirm(f"Run step {step.id}: {line}?", default=False, err=True):
             return True
-        self._stop(
-            "refused",
-            ExitCode.REFUSED,
-            "not_confirmed",
-            f"Step {step.id} was not confirmed: nothing was changed.",
-        )
+        else:
+            code, why = "not_confirmed", f"Step {step.id} was not confirmed: nothing was changed."
+        self._stop("refused", ExitCode.REFUSED, code, why)
         self.state.records.append(StepRecord(index + 1, step.id, line, ExitCode.REFUSED, "stop"))
         return False
 
     def _command(self, step: Step) -> str:
-        from stsfix.playbook import command_line, step_argv
+        """The step as a person would type it (without the run's cluster flags)."""
+        from stsfix.playbook import command_line, runner_flags, step_argv
 
         if not step.run:
             return f"({step.action})"
-        suffix = (
-            ["--dry-run=server"]
-            if step.mutates and self.dry_run == "server"
-            else (["--yes"] if step.mutates else [])
-        )
-        return command_line([*step_argv(step, self.values), "-o", "json", *suffix])
+        return command_line([*step_argv(step, self.values), *runner_flags(step, dry_run=self.dry_run)])
 
-    def _execute(
-        self, index: int, step: Step, substitute: Callable[[str, dict[str, str]], str]
-    ) -> StepRecord:
+    def _execute(self, index: int, step: Step) -> StepRecord:
+        from stsfix.playbook import substitute
+
         began = time.monotonic()
         line = self._command(step)
         message = substitute(step.message, self.values) if step.message else ""
@@ -250,7 +242,7 @@ class Runner:
         )
 
     def _perform(self, step: Step, message: str) -> tuple[int, Any]:
-        from stsfix.playbook import step_argv, substitute
+        from stsfix.playbook import runner_flags, step_argv, substitute
 
         if step.action == "note":
             return ExitCode.OK, None
@@ -269,10 +261,7 @@ class Runner:
                 ExitCode.OK if typer.confirm(message, default=False, err=True) else ExitCode.REFUSED
             ), None
         words = step_argv(step, self.values)
-        argv = [*words, *forwarded(self.g, words), "-o", "json"]
-        if step.mutates:
-            argv.append("--dry-run=server" if self.dry_run == "server" else "--yes")
-        code, stdout = invoke(argv)
+        code, stdout = invoke([*words, *forwarded(self.g, words), *runner_flags(step, dry_run=self.dry_run)])
         try:
             result: Any = json.loads(stdout) if stdout.strip() else None
         except ValueError:
@@ -282,7 +271,7 @@ class Runner:
 
 # -- rendering ----------------------------------------------------------------------------------
 def show_text(playbook: Playbook) -> str:
-    from stsfix.playbook import branch_text, command_line
+    from stsfix.playbook import branch_text, command_line, runner_flags, step_argv
 
     lines = [f"{playbook.name}: {playbook.title}", f"answers: {', '.join(playbook.answers)}"]
     lines += [f"source: {playbook.source}", "", playbook.description, "", "Parameters:"]
@@ -293,7 +282,7 @@ def show_text(playbook: Playbook) -> str:
     for i, s in enumerate(playbook.steps, 1):
         lines.append(f"  {i}. {s.id}: {s.title}")
         if s.run:
-            lines.append(f"     {command_line([*s.run, '-o', 'json', *(['--yes'] if s.mutates else [])])}")
+            lines.append(f"     {command_line([*step_argv(s), *runner_flags(s)])}")
         else:
             what = s.message if s.action != "wait" else f"wait {s.duration}"
             lines.append(f"     ({s.action}) {what}")
@@ -303,16 +292,14 @@ def show_text(playbook: Playbook) -> str:
 
 
 def resolved_steps(playbook: Playbook, values: dict[str, str]) -> list[dict[str, Any]]:
-    from stsfix.playbook import branch_text, command_line, step_argv, substitute
+    from stsfix.playbook import branch_text, command_line, runner_flags, step_argv, substitute
 
     return [
         {
             "index": i,
             "id": s.id,
             "title": s.title,
-            "command": command_line([*step_argv(s, values), "-o", "json", *(["--yes"] if s.mutates else [])])
-            if s.run
-            else None,
+            "command": command_line([*step_argv(s, values), *runner_flags(s)]) if s.run else None,
             "action": s.action,
             "message": substitute(s.message, values) or None,
             "branches": branch_text(s),

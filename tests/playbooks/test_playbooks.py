@@ -483,11 +483,6 @@ def test_pvc_pending_playbook_pages_while_the_storage_is_still_broken(
     assert body["errors"][0]["message"].count("pvc-pending: web-0 cannot start") == 1
 
 
-@pytest.mark.xfail(
-    reason="executor skips ForceDeletePod for a pod that is already terminating (stsfix/executor/checks.py "
-    "check_pod_removal), so force-delete never removes a pod stuck Terminating; reported to the lead",
-    strict=False,
-)
 def test_stuck_terminating_playbook_force_deletes_after_confirmation(sim_run) -> None:
     cluster, run = sim_run("stuck-terminating")
     result = run(
@@ -518,3 +513,11 @@ def test_stuck_terminating_playbook_reaches_the_human_confirmation(sim_run) -> N
 
 def test_no_test_here_reads_the_developer_kubeconfig() -> None:
     assert os.environ["KUBECONFIG"].endswith("no-kubeconfig")
+
+
+def test_the_wheel_ships_the_playbooks() -> None:
+    import tomllib
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert "playbooks/*.yaml" in config["tool"]["setuptools"]["package-data"]["stsfix"]
+    assert not (REPO / "stsfix" / "playbooks" / "__init__.py").exists()  # data, not a package
