@@ -106,7 +106,15 @@ def make_partition_plan(g: Globals, target: str, **flags: Any) -> tuple[ClusterP
     return cluster, plan_partition(snapshot, request, now=snapshot.observed_at or cluster.server_now())
 
 
-def _execute(plan: Plan, cluster: ClusterPort, sink: Progress, *, dry_run: bool, timeout_s: float) -> Outcome:
+def _execute(
+    plan: Plan,
+    cluster: ClusterPort,
+    sink: Progress,
+    *,
+    dry_run: bool,
+    timeout_s: float,
+    allow_replan: bool = True,
+) -> Outcome:
     from stsfix.cli import repair
     from stsfix.executor import RetryPolicy, execute
 
@@ -118,6 +126,7 @@ def _execute(plan: Plan, cluster: ClusterPort, sink: Progress, *, dry_run: bool,
         sleep=repair.SLEEP,
         timeout_s=timeout_s,
         progress=sink,
+        allow_replan=allow_replan,
         lease_holder=lease_holder(),
         lease_seconds=repair.LEASE_SECONDS,
     )
@@ -207,6 +216,7 @@ def run_partition_plan(
     timeout: str,
     progress: str,
     pause_on_failure: bool,
+    allow_replan: bool = True,
 ) -> None:
     """`run_plan`, plus pause-on-failure: a failed or timed-out gate puts the partition back to hold."""
     if dry_run == "client":
@@ -220,7 +230,12 @@ def run_partition_plan(
     paused: Paused | None = None
     try:
         outcome = _execute(
-            plan, cluster, sink, dry_run=dry_run == "server", timeout_s=parse_duration(timeout)
+            plan,
+            cluster,
+            sink,
+            dry_run=dry_run == "server",
+            timeout_s=parse_duration(timeout),
+            allow_replan=allow_replan,
         )
         if pause_on_failure and dry_run == "none" and isinstance(outcome.error, NotConvergedError):
             paused = hold_after_failure(cluster, plan, sink)

@@ -151,6 +151,14 @@ def apply(
     if replan:
         plan = fresh_plan(plan.request, snapshot, now=snapshot.observed_at or cluster.server_now())
         note("re-planned from the current state" + (f" (changed: {'; '.join(changes)})" if changes else ""))
+    if plan.request.command == "partition":
+        from stsfix.cli.partition import run_partition_plan  # pause-on-failure holds for saved plans too
+
+        run_partition_plan(
+            g, cluster, plan, dry_run=dry_run, yes=yes, timeout=timeout, progress=progress,
+            pause_on_failure=True, allow_replan=replan,
+        )  # fmt: skip
+        return
     run_plan(
         g, cluster, plan, dry_run=dry_run, yes=yes, timeout=timeout, progress=progress, allow_replan=replan
     )

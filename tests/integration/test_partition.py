@@ -307,3 +307,15 @@ def test_a_step_returns_only_once_the_released_pod_was_available_for_min_ready_s
     assert ready["status"] == "True"
     since = parse_time(ready["lastTransitionTime"])
     assert since is not None and (cluster.clock.now() - since).total_seconds() >= 30
+
+
+def test_a_saved_step_applied_onto_a_bad_revision_still_pauses_and_holds(sim, stsfix, tmp_path: Path) -> None:
+    cluster = sim("partition-canary", speed=60.0)
+    assert stsfix("partition", "web", "-n", "default", "--hold", "--yes").code == ExitCode.OK
+    _set_image(cluster, BAD_IMAGE)
+    saved = tmp_path / "step.yaml"
+    assert stsfix("plan", "partition", "web", "-n", "default", "--step", "--save", str(saved)).code == 3
+    result = stsfix("apply", str(saved), "--yes", "--timeout", "1m", "-o", "json")
+    assert result.code == ExitCode.NOT_CONVERGED, result
+    assert result.json()["errors"][0]["code"] == "paused_on_failure"
+    assert _partition(cluster) == 5
