@@ -25,7 +25,16 @@ from typing import Any, Final
 import yaml
 
 from stsfix.sim import admission
-from stsfix.sim.apply import changed_fields, fields_v1, prune_dropped, record_update
+from stsfix.sim.apply import (
+    changed_fields,
+    conflict_message,
+    conflicts,
+    field_path,
+    fields_v1,
+    prune_dropped,
+    record_update,
+    take_ownership,
+)
 from stsfix.sim.clock import SimClock
 from stsfix.sim.deletion import plan_delete
 from stsfix.sim.discovery import RESOURCES, Resource
@@ -117,7 +126,8 @@ class Api:
         An Update owns what it set or changed (taken from other managers); an Apply owns `fields`.
         """
         manager = manager or "unknown"
-        entries = [dict(e) for e in (old or obj).get("metadata", {}).get("managedFields") or []]
+        source = obj if operation == "Apply" else (old or obj)  # an apply has settled ownership already
+        entries = [dict(e) for e in source.get("metadata", {}).get("managedFields") or []]
         if operation == "Update":
             entries = record_update(entries, manager, subresource, changed_fields(old or {}, obj))
             fields = entries.pop()["fieldsV1"]
@@ -308,8 +318,10 @@ class Api:
         subresource: str = "",
         dry_run: bool = False,
         manager: str = "",
+        force: bool = False,
     ) -> tuple[Obj, bool]:
-        """PATCH in any of the four types; (object, created). Apply patches create when missing."""
+        """PATCH in any of the four types; (object, created). Apply patches create when missing;
+        an apply that would change another manager's field is a 409 Conflict unless `force`."""
         res = self.resource(plural)
         is_apply = content_type.split(";")[0].strip().lower() == APPLY_PATCH
         if is_apply and not manager:
@@ -332,11 +344,27 @@ class Api:
             fields: Obj | None = None
             if is_apply:
                 fields = fields_v1(body)
-                entries = old["metadata"].get("managedFields") or []
+                entries = self._apply_ownership(res, old, body, manager, force=force)
                 patched = prune_dropped(patched, entries, manager, fields)
+                patched["metadata"]["managedFields"] = entries
             obj = self._write(res, old, patched, subresource=subresource, dry_run=dry_run, manager=manager,
                               operation="Apply" if is_apply else "Update", fields=fields)  # fmt: skip
             return obj, False
+
+    @staticmethod
+    def _apply_ownership(
+        res: Resource, old: Obj, body: Obj, manager: str, *, force: bool
+    ) -> builtins.list[Obj]:
+        """managedFields before this apply is recorded: 409 on conflicts, or take them when forced."""
+        entries: list[Obj] = old["metadata"].get("managedFields") or []
+        found = conflicts(old, body, entries, manager)
+        if found and not force:
+            name = old["metadata"]["name"]
+            causes = [{"reason": "FieldManagerConflict", "message": f'conflict with "{who}" using {api_version}',
+                       "field": field_path(path)} for who, api_version, path in found]  # fmt: skip
+            raise SimApiError(409, "Conflict", conflict_message(found),
+                              details={"name": name, "group": res.group, "kind": res.plural, "causes": causes})  # fmt: skip
+        return take_ownership(entries, manager, body) if found else entries
 
     @staticmethod
     def _new_ownership(old: Obj, manager: str, operation: str, fields: Obj | None) -> bool:

@@ -1,12 +1,14 @@
-"""Server-side apply bookkeeping: the applied field set (`fieldsV1`) and removal of dropped fields.
+"""Server-side apply bookkeeping: field ownership (`managedFields[].fieldsV1`), conflicts, pruning.
 
-A real server tracks, per field manager, the set of fields it owns. The simulator does this for
-`Apply` operations only: each apply records the fields its configuration sets (in the real
-`fieldsV1` shape: `f:<field>`, `k:{"name":"app"}` for list items merged by key, `.` for the item
-itself), and a later apply by the same manager removes the fields it owned before and no longer
-sets, unless another manager owns them too. Creates and updates record what they set or changed,
-taking those fields from other managers, as the real server does. Apply conflicts (409 without
-`force`) are not modelled: an apply shares ownership instead. Standard library only.
+A real server tracks, per field manager, the set of fields it owns, in the `fieldsV1` shape:
+`f:<field>`, `k:{"name":"app"}` for list items merged by key, `.` for the item itself.
+- Creates and updates own what they set or changed, taking those fields from other managers.
+- An apply owns the fields its configuration sets. An applied value that differs from the live
+  one in a field another manager owns is a 409 Conflict unless `force=true`, which moves the
+  field to the applier; equal values are shared.
+- A later apply by the same manager removes the fields it owned before and no longer sets,
+  unless another manager owns them too.
+Standard library only.
 """
 
 from __future__ import annotations
@@ -198,3 +200,80 @@ def prune_dropped(merged: Obj, old_entries: list[Obj], manager: str, applied: Ob
             continue
         _remove(result, path)
     return result
+
+
+def _value_at(obj: Any, path: Path) -> Any:
+    """The value a fieldsV1 path points at (`_MISSING` when absent); `.` is the list item itself."""
+    cur = obj
+    for segment in path:
+        if segment == ".":
+            return cur
+        if segment.startswith("f:") and isinstance(cur, dict):
+            cur = cur.get(segment[2:], _MISSING)
+        elif segment.startswith("k:") and isinstance(cur, list):
+            ident = json.loads(segment[2:])
+            cur = next((i for i in cur if isinstance(i, dict) and all(i.get(k) == v for k, v in ident.items())),
+                       _MISSING)  # fmt: skip
+        else:
+            return _MISSING
+        if cur is _MISSING:
+            return _MISSING
+    return cur
+
+
+def field_path(path: Path) -> str:
+    """A fieldsV1 path as the API server prints it: `.spec.template.spec.containers[name="app"].image`."""
+    text = ""
+    for segment in path:
+        if segment.startswith("f:"):
+            text += "." + segment[2:]
+        elif segment.startswith("k:"):
+            ident = json.loads(segment[2:])
+            text += "[" + ",".join(f"{k}={json.dumps(v)}" for k, v in ident.items()) + "]"
+    return text
+
+
+def conflicts(live: Obj, config: Obj, entries: list[Obj], manager: str) -> list[tuple[str, str, Path]]:
+    """(manager, apiVersion, path) for every applied field another manager owns with another value."""
+    applied = leaves(fields_v1(config))
+    found: list[tuple[str, str, Path]] = []
+    for entry in entries:
+        if entry.get("subresource") or (
+            entry.get("manager") == manager and entry.get("operation") == "Apply"
+        ):
+            continue
+        for path in sorted(applied & leaves(entry.get("fieldsV1") or {})):
+            if path[-1] == ".":
+                continue  # both own the list item; its fields decide
+            if _value_at(live, path) != _value_at(config, path):
+                found.append((str(entry.get("manager")), str(entry.get("apiVersion", "")), path))
+    return found
+
+
+def conflict_message(found: list[tuple[str, str, Path]]) -> str:
+    """The 409 message of a refused apply, worded as the API server does."""
+    if len(found) == 1:
+        who, api_version, path = found[0]
+        return f'Apply failed with 1 conflict: conflict with "{who}" using {api_version}: {field_path(path)}'
+    lines = [f"Apply failed with {len(found)} conflicts:"]
+    by_manager: dict[tuple[str, str], list[Path]] = {}
+    for who, api_version, path in found:
+        by_manager.setdefault((who, api_version), []).append(path)
+    for (who, api_version), paths in by_manager.items():
+        lines.append(f'conflicts with "{who}" using {api_version}:')
+        lines.extend(f"- {field_path(p)}" for p in paths)
+    return "\n".join(lines)
+
+
+def take_ownership(entries: list[Obj], manager: str, config: Obj) -> list[Obj]:
+    """A forced apply: other managers lose the fields the applier now sets."""
+    taken = leaves(fields_v1(config))
+    out = []
+    for entry in entries:
+        if entry.get("manager") == manager and entry.get("operation") == "Apply":
+            out.append(entry)
+            continue
+        rest = _without(entry.get("fieldsV1") or {}, taken)
+        if rest or not entry.get("fieldsV1"):
+            out.append({**entry, "fieldsV1": rest})
+    return out

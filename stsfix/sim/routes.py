@@ -228,7 +228,8 @@ class Router:
                     "fieldManager", ""
                 )  # apply needs it explicitly; no User-Agent default
             obj, created = self.api.patch(plural, ns, name, req.content_type, parse_body(req.body, yaml_ok=yaml_ok),
-                                          subresource=route.sub, dry_run=dry_run, manager=manager)  # fmt: skip
+                                          subresource=route.sub, dry_run=dry_run, manager=manager,
+                                          force=req.query.get("force") == "true")  # fmt: skip
             return json_response(201 if created else 200, obj)
         if verb == "delete":
             obj, removed = self.api.delete(plural, ns, name, self._delete_options(req), dry_run=dry_run)

@@ -190,9 +190,25 @@ def test_http_apply_creates_when_missing_and_merges_after(http: Http) -> None:
     assert entry["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"app"}'][
         "f:image"] == {}  # fmt: skip
     yaml_body = b"apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\nspec:\n  replicas: 4\n"
-    code, obj, _ = http("PATCH", STS + "/db?fieldManager=other", raw=yaml_body, content_type=APPLY)
-    assert code == 200 and obj["spec"]["replicas"] == 4, "another manager's partial apply merges"
+    code, status, _ = http("PATCH", STS + "/db?fieldManager=other", raw=yaml_body, content_type=APPLY)
+    assert code == 409 and status["reason"] == "Conflict"
+    assert (
+        status["message"]
+        == 'Apply failed with 1 conflict: conflict with "kubectl" using apps/v1: .spec.replicas'
+    )
+    assert status["details"]["causes"] == [{"reason": "FieldManagerConflict", "field": ".spec.replicas",
+                                            "message": 'conflict with "kubectl" using apps/v1'}]  # fmt: skip
+    code, obj, _ = http("PATCH", STS + "/db?fieldManager=other&force=true", raw=yaml_body, content_type=APPLY)
+    assert code == 200 and obj["spec"]["replicas"] == 4, "a forced partial apply merges and takes the field"
     assert obj["spec"]["template"]["spec"]["containers"][0]["name"] == "app"
+    managed = {m["manager"]: m["fieldsV1"] for m in obj["metadata"]["managedFields"]}
+    assert (
+        managed["other"] == {"f:spec": {"f:replicas": {}}}
+        and "f:replicas" not in managed["kubectl"]["f:spec"]
+    )
+    same = sts_manifest("db", replicas=4)
+    code, _, _ = http("PATCH", STS + "/db?fieldManager=third", same, content_type=APPLY)
+    assert code == 200, "applying the live values shares ownership without conflict"
 
 
 def test_http_apply_removes_fields_the_manager_stopped_applying(http: Http) -> None:
@@ -240,3 +256,15 @@ def test_create_owns_what_it_set_including_defaults(http: Http) -> None:
     container = fields["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"app"}']
     assert {"f:image", "f:imagePullPolicy", "."} <= set(container)
     assert "f:uid" not in fields.get("f:metadata", {})
+
+
+def test_conflicts_name_the_manager_and_fields(http: Http) -> None:
+    http("POST", STS + "?fieldManager=kubectl-create", sts_manifest("db"))
+    body = sts_manifest("db", replicas=3, image="nginx:2")
+    code, status, _ = http("PATCH", STS + "/db?fieldManager=ci", body, content_type=APPLY)
+    assert code == 409
+    assert status["message"] == (
+        'Apply failed with 2 conflicts:\nconflicts with "kubectl-create" using apps/v1:\n- .spec.replicas\n'
+        '- .spec.template.spec.containers[name="app"].image'
+    )
+    assert http("GET", STS + "/db")[1]["spec"]["replicas"] == 2, "nothing written"
