@@ -14,7 +14,9 @@ client = pytest.importorskip("kubernetes.client")
 config = pytest.importorskip("kubernetes.config")
 
 
-@pytest.fixture(params=["forced-rollback-reverted", "image-pull", "unschedulable", "stuck-terminating", "pending-pvc"])
+@pytest.fixture(
+    params=["forced-rollback-reverted", "image-pull", "unschedulable", "stuck-terminating", "pending-pvc"]
+)
 def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     sim = SimCluster([request.param], speed=50.0).start()
     kubeconfig = sim.write_kubeconfig(tmp_path / "kubeconfig")

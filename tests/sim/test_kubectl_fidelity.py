@@ -62,7 +62,9 @@ def test_get_and_describe_show_the_stuck_rollout(start: Callable[..., Env]) -> N
     assert "Update Strategy:    RollingUpdate" in out and "SuccessfulCreate" in out
     code, out, err = kubectl("describe", "pod", "web-4")
     assert code == 0, err
-    assert "CrashLoopBackOff" in out and "Back-off restarting failed container web in pod web-4_default" in out
+    assert (
+        "CrashLoopBackOff" in out and "Back-off restarting failed container web in pod web-4_default" in out
+    )
     for args in ((), ("--previous",)):
         code, out, err = kubectl("logs", "web-4", *args)
         assert code == 0 and out == "starting\n", (args, err)
