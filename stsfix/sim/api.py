@@ -26,14 +26,12 @@ import yaml
 
 from stsfix.sim import admission
 from stsfix.sim.apply import (
+    apply_ownership,
     changed_fields,
-    conflict_message,
-    conflicts,
-    field_path,
+    changes_ownership,
     fields_v1,
     prune_dropped,
     record_update,
-    take_ownership,
 )
 from stsfix.sim.clock import SimClock
 from stsfix.sim.deletion import plan_delete
@@ -273,7 +271,7 @@ class Api:
             admission.apply_defaults(res.plural, new, version=self.version())
             admission.validate(res, new, old)
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
-        if _strip_meta(new) == _strip_meta(old) and not self._new_ownership(old, manager, operation, fields):
+        if _strip_meta(new) == _strip_meta(old) and not changes_ownership(old, manager, operation, fields):
             return old  # no-op writes do not bump resourceVersion, as on a real server
         self._managed(new, old, manager, operation, subresource, fields)
         meta = new["metadata"]
@@ -344,37 +342,12 @@ class Api:
             fields: Obj | None = None
             if is_apply:
                 fields = fields_v1(body)
-                entries = self._apply_ownership(res, old, body, manager, force=force)
+                entries = apply_ownership(res, old, body, manager, force=force)
                 patched = prune_dropped(patched, entries, manager, fields)
                 patched["metadata"]["managedFields"] = entries
             obj = self._write(res, old, patched, subresource=subresource, dry_run=dry_run, manager=manager,
                               operation="Apply" if is_apply else "Update", fields=fields)  # fmt: skip
             return obj, False
-
-    @staticmethod
-    def _apply_ownership(
-        res: Resource, old: Obj, body: Obj, manager: str, *, force: bool
-    ) -> builtins.list[Obj]:
-        """managedFields before this apply is recorded: 409 on conflicts, or take them when forced."""
-        entries: list[Obj] = old["metadata"].get("managedFields") or []
-        found = conflicts(old, body, entries, manager)
-        if found and not force:
-            name = old["metadata"]["name"]
-            causes = [{"reason": "FieldManagerConflict", "message": f'conflict with "{who}" using {api_version}',
-                       "field": field_path(path)} for who, api_version, path in found]  # fmt: skip
-            raise SimApiError(409, "Conflict", conflict_message(found),
-                              details={"name": name, "group": res.group, "kind": res.plural, "causes": causes})  # fmt: skip
-        return take_ownership(entries, manager, body) if found else entries
-
-    @staticmethod
-    def _new_ownership(old: Obj, manager: str, operation: str, fields: Obj | None) -> bool:
-        """Would this (otherwise no-op) apply change what the manager owns?"""
-        if operation != "Apply":
-            return False
-        for entry in old["metadata"].get("managedFields") or []:
-            if entry.get("manager") == manager and entry.get("operation") == "Apply":
-                return bool(entry.get("fieldsV1") != (fields or {}))
-        return True
 
     # -- delete -----------------------------------------------------------------------------
     def delete(

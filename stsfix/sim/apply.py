@@ -17,7 +17,9 @@ import copy
 import json
 from typing import Any, Final
 
+from stsfix.sim.discovery import Resource
 from stsfix.sim.patching import MERGE_KEYS
+from stsfix.sim.store import SimApiError
 
 Obj = dict[str, Any]
 Path = tuple[str, ...]
@@ -277,3 +279,26 @@ def take_ownership(entries: list[Obj], manager: str, config: Obj) -> list[Obj]:
         if rest or not entry.get("fieldsV1"):
             out.append({**entry, "fieldsV1": rest})
     return out
+
+
+def apply_ownership(res: Resource, old: Obj, body: Obj, manager: str, *, force: bool) -> list[Obj]:
+    """managedFields before an apply is recorded: 409 on conflicts, or take the fields when forced."""
+    entries: list[Obj] = old["metadata"].get("managedFields") or []
+    found = conflicts(old, body, entries, manager)
+    if found and not force:
+        name = old["metadata"]["name"]
+        causes = [{"reason": "FieldManagerConflict", "message": f'conflict with "{who}" using {api_version}',
+                   "field": field_path(path)} for who, api_version, path in found]  # fmt: skip
+        raise SimApiError(409, "Conflict", conflict_message(found),
+                          details={"name": name, "group": res.group, "kind": res.plural, "causes": causes})  # fmt: skip
+    return take_ownership(entries, manager, body) if found else entries
+
+
+def changes_ownership(old: Obj, manager: str, operation: str, fields: Obj | None) -> bool:
+    """Would this (otherwise no-op) apply change what the manager owns? Then it must be written."""
+    if operation != "Apply":
+        return False
+    for entry in old["metadata"].get("managedFields") or []:
+        if entry.get("manager") == manager and entry.get("operation") == "Apply":
+            return bool(entry.get("fieldsV1") != (fields or {}))
+    return True
