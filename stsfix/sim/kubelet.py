@@ -30,6 +30,7 @@ from stsfix.sim.objects import Obj, is_terminating, parse_ts
 from stsfix.sim.store import SimApiError, WatchEvent
 
 PodKey = tuple[str, str]
+ORPHAN_QUARANTINE = 40.0  # pod GC waits this long after a Node object is deleted
 
 
 @dataclass
@@ -65,6 +66,7 @@ class Kubelet:
         self._due: dict[PodKey, datetime] = {}
         self._seq = itertools.count()
         self._lost_since: dict[str, datetime] = {}
+        self._deleted_nodes: dict[str, datetime] = {}
 
     # -- runner interface ------------------------------------------------------------------------
     def observe(self, event: WatchEvent) -> None:
@@ -78,6 +80,10 @@ class Kubelet:
                 self._dirty.add(key)
         elif event.resource == "nodes":
             name = event.obj["metadata"]["name"]
+            if event.type == "DELETED":
+                self._deleted_nodes.setdefault(name, self.now())
+            else:
+                self._deleted_nodes.pop(name, None)
             if node_state(event.obj) == "Lost":
                 self._lost_since.setdefault(name, self.now())
             else:
@@ -121,6 +127,8 @@ class Kubelet:
         pod = self.store.get("pods", *key)
         if pod is None or not pod["spec"].get("nodeName"):
             return False
+        if pod["spec"]["nodeName"] in self._deleted_nodes:
+            return self._orphaned(pod, now)
         run = self._runs.get(key)
         if run is None or run.uid != pod["metadata"]["uid"]:
             run = self._new_run(pod, now)
@@ -238,6 +246,21 @@ class Kubelet:
             self.store.mutate("pods", run.namespace, run.name, finished)
             return True
         self.store.remove("pods", run.namespace, run.name)
+        self._runs.pop(key, None)
+        return True
+
+    def _orphaned(self, pod: Obj, now: datetime) -> bool:
+        """Pod GC: a pod bound to a deleted Node is force-deleted after a 40 s quarantine."""
+        meta = pod["metadata"]
+        key = (meta["namespace"], meta["name"])
+        due = self._deleted_nodes[pod["spec"]["nodeName"]] + timedelta(seconds=ORPHAN_QUARANTINE)
+        if now < due:
+            self._schedule(key, due)
+            return False
+        try:
+            self.client.delete("pods", meta["namespace"], meta["name"], grace_seconds=0)
+        except SimApiError:
+            return False
         self._runs.pop(key, None)
         return True
 

@@ -256,3 +256,18 @@ def test_step_jumps_to_the_next_timer_and_reports_quiet() -> None:
     assert after is not None and (after - before).total_seconds() == pytest.approx(2.0)
     assert is_pod_ready(_get(sim))
     assert sim.step() is None
+
+
+def test_deleting_a_lost_node_lets_pod_gc_remove_its_pods() -> None:
+    sim = _cluster()
+    sim.apply_manifest(_pod())
+    sim.advance(5)
+    node = _get(sim)["spec"]["nodeName"]
+    sim.set_node(node, "Lost")
+    sim.advance(400)
+    assert _get(sim)["metadata"]["deletionTimestamp"]
+    sim.delete("nodes", "", node)
+    sim.advance(30)
+    assert _get(sim) is not None
+    sim.advance(15)
+    assert _get(sim) is None

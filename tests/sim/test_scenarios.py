@@ -226,3 +226,11 @@ def test_load_creates_nodes_named_by_loaded_pods_and_skips_unknown_kinds(tmp_pat
     loaded.set_node("gke-pool-1-abc", "Lost")
     loaded.advance(400)
     assert all(p["metadata"].get("deletionTimestamp") for p in loaded.list("pods", "default"))
+
+
+def test_stuck_terminating_also_clears_when_the_node_object_is_deleted() -> None:
+    sim = _stepped("stuck-terminating")
+    node = _pods(sim)["web-1"]["spec"]["nodeName"]
+    sim.delete("nodes", "", node)
+    assert sim.run_until(lambda s: _sts_status(s).get("readyReplicas") == 3, max_seconds=600)
+    assert _pods(sim)["web-1"]["spec"]["nodeName"] != node
