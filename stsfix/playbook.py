@@ -443,11 +443,15 @@ def step_argv(step: Step, values: dict[str, str] | None = None) -> list[str]:
     return list(step.run) if values is None else [substitute(word, values) for word in step.run]
 
 
-def runner_flags(step: Step, *, dry_run: str = "none") -> list[str]:
-    """The flags the runner adds: -o json always; --yes, or --dry-run=server, on a mutating step."""
-    if not step.mutates:
-        return ["-o", "json"]
-    return ["-o", "json", "--dry-run=server" if dry_run == "server" else "--yes"]
+def runner_flags(step: Step, *, dry_run: str = "none", progress: str = "auto") -> list[str]:
+    """The flags the runner adds: -o json always; --yes (or --dry-run=server) on a mutating step; the
+    run's --progress mode, unless auto, to the commands that report progress (the mutating ones)."""
+    flags = ["-o", "json"]
+    if step.mutates:
+        flags.append("--dry-run=server" if dry_run == "server" else "--yes")
+    if progress != "auto" and step.command in MUTATING_COMMANDS:
+        flags.append(f"--progress={progress}")
+    return flags
 
 
 # -- finding playbooks --------------------------------------------------------------------------

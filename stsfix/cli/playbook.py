@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from stsfix.cli.common import Globals, cluster_command, emit, is_interactive, note, parse_duration
+from stsfix.cli.repair import PROGRESS_MODES, ProgressOpt
 from stsfix.errors import EXIT_CODE_MEANINGS, ExitCode, UsageError
 from stsfix.render import Result, table
 
@@ -148,12 +150,30 @@ def _first_error(result: Any) -> str:
 class Runner:
     """Executes a playbook's steps and follows the exit-code branches."""
 
-    def __init__(self, playbook: Playbook, values: dict[str, str], g: Globals, *, dry_run: str, yes: bool):
+    def __init__(
+        self,
+        playbook: Playbook,
+        values: dict[str, str],
+        g: Globals,
+        *,
+        dry_run: str,
+        yes: bool,
+        progress: str,
+    ):
         self.playbook, self.values, self.g = playbook, values, g
-        self.dry_run, self.yes = dry_run, yes
+        self.dry_run, self.yes, self.progress = dry_run, yes, progress
         self.state = RunState()
 
-    def _say(self, index: int, step: Step, text: str) -> None:
+    def _say(self, index: int, step: Step, text: str, *, event: str, **fields: object) -> None:
+        """A step line on stderr: `[2/4 plan] ...`, or a JSON line with --progress=jsonl."""
+        if self.progress == "none":
+            return
+        if self.progress == "jsonl":
+            line = {"time": round(time.time(), 3), "event": event, "playbook": self.playbook.name,
+                    "step": index + 1, "id": step.id, "message": text, **fields}  # fmt: skip
+            sys.stderr.write(json.dumps(line) + "\n")
+            sys.stderr.flush()
+            return
         note(f"[{index + 1}/{len(self.playbook.steps)} {step.id}] {text}")
 
     def run(self) -> RunState:
@@ -170,12 +190,17 @@ class Runner:
             record = self._execute(index, step)
             self.state.records.append(record)
             if step.mutates and self.dry_run == "server":
-                self._say(
-                    index, step, f"exit {record.exit_code}: server dry run, stopping before anything changes"
-                )
+                self._say(index, step, f"exit {record.exit_code}: server dry run, stopping before anything changes",
+                          event="result", exitCode=record.exit_code, next="stop")  # fmt: skip
                 self.state.outcome, self.state.exit_code = "dry-run", as_exit_code(record.exit_code)
                 return self.state
-            self._say(index, step, f"exit {record.exit_code} -> {record.next}")
+            self._say(index, step, f"exit {record.exit_code} -> {record.next}",
+                      event="result", exitCode=record.exit_code, next=record.next)  # fmt: skip
+            if record.exit_code == ExitCode.INTERRUPTED:
+                self._stop(
+                    "interrupted", ExitCode.INTERRUPTED, "interrupted", f"step {step.id} was interrupted"
+                )
+                return self.state
             if record.next == "done":
                 return self.state
             if record.next == "page":
@@ -211,11 +236,16 @@ class Runner:
 
     def _command(self, step: Step) -> str:
         """The step as a person would type it (without the run's cluster flags)."""
-        from stsfix.playbook import command_line, runner_flags, step_argv
+        from stsfix.playbook import command_line, step_argv
 
         if not step.run:
             return f"({step.action})"
-        return command_line([*step_argv(step, self.values), *runner_flags(step, dry_run=self.dry_run)])
+        return command_line([*step_argv(step, self.values), *self._flags(step)])
+
+    def _flags(self, step: Step) -> list[str]:
+        from stsfix.playbook import runner_flags
+
+        return runner_flags(step, dry_run=self.dry_run, progress=self.progress)
 
     def _execute(self, index: int, step: Step) -> StepRecord:
         from stsfix.playbook import substitute
@@ -228,7 +258,7 @@ class Runner:
             if step.run
             else (f"wait {substitute(step.duration, self.values)}" if step.action == "wait" else message)
         )
-        self._say(index, step, f"{step.title}: {what}")
+        self._say(index, step, f"{step.title}: {what}", event="step", command=line)
         code, result = self._perform(step, message)
         return StepRecord(
             index=index + 1,
@@ -242,7 +272,7 @@ class Runner:
         )
 
     def _perform(self, step: Step, message: str) -> tuple[int, Any]:
-        from stsfix.playbook import runner_flags, step_argv, substitute
+        from stsfix.playbook import step_argv, substitute
 
         if step.action == "note":
             return ExitCode.OK, None
@@ -261,7 +291,7 @@ class Runner:
                 ExitCode.OK if typer.confirm(message, default=False, err=True) else ExitCode.REFUSED
             ), None
         words = step_argv(step, self.values)
-        code, stdout = invoke([*words, *forwarded(self.g, words), *runner_flags(step, dry_run=self.dry_run)])
+        code, stdout = invoke([*words, *forwarded(self.g, words), *self._flags(step)])
         try:
             result: Any = json.loads(stdout) if stdout.strip() else None
         except ValueError:
@@ -353,6 +383,7 @@ def run(
     param: ParamOpt = None,
     dry_run: DryRunOpt = "none",
     yes: YesOpt = False,
+    progress: ProgressOpt = "auto",
     *,
     g: Globals,
 ) -> None:
@@ -361,6 +392,8 @@ def run(
 
     if dry_run not in ("none", "client", "server"):
         raise UsageError(f'invalid --dry-run "{dry_run}": use none, client or server')
+    if progress not in PROGRESS_MODES:
+        raise UsageError(f'unknown --progress "{progress}": use one of {", ".join(PROGRESS_MODES)}')
     playbook = find_playbook(name)
     given = parse_param_flags(param or [])
     if g.namespace and "namespace" in {p.name for p in playbook.parameters}:
@@ -384,7 +417,7 @@ def run(
         )
         return
     began = time.monotonic()
-    state = Runner(playbook, values, g, dry_run=dry_run, yes=yes).run()
+    state = Runner(playbook, values, g, dry_run=dry_run, yes=yes, progress=progress).run()
     payload |= {"outcome": state.outcome, "steps": [r.to_dict() for r in state.records]}
     result = Result(
         kind="PlaybookRun", exit_code=state.exit_code, payload=payload, errors=tuple(state.errors)

@@ -102,7 +102,7 @@ def test_every_command_and_flag_a_playbook_mentions_exists_in_the_cli(name: str)
         flags = _flags(command)
         used = {w.split("=", 1)[0] for w in step.run if w.startswith("-")}
         assert used <= flags, f"{name}/{step.id}: stsfix {step.command} has no {sorted(used - flags)}"
-        added = {"-o", "--yes", "--dry-run"} if step.mutates else {"-o"}
+        added = {"-o", "--yes", "--dry-run", "--progress"} if step.command in MUTATING_COMMANDS else {"-o"}
         assert added <= flags, f"{name}/{step.id}: the runner adds {sorted(added - flags)}"
         assert (step.command in MUTATING_COMMANDS) == ("--dry-run" in flags)
 
@@ -404,6 +404,20 @@ def test_the_human_result_is_a_step_table_on_stdout_and_progress_on_stderr(sim_r
     assert result.stdout.splitlines()[0].split() == ["#", "STEP", "EXIT", "NEXT", "COMMAND"]
     assert "playbook safe-restart: done (exit 0)" in result.stdout
     assert "[1/4 diagnose] exit 0 -> plan" in result.stderr and "[1/4" not in result.stdout
+
+
+def test_progress_jsonl_makes_every_stderr_line_json_for_the_steps_and_their_repairs(sim_run) -> None:
+    import json
+
+    _, run = sim_run("forced-rollback")
+    result = run("forced-rollback", "-p", "statefulset=web", "--yes", "--progress=jsonl", "-o", "json")
+    assert result.code == ExitCode.OK, result
+    lines = [json.loads(line) for line in result.stderr.splitlines()]
+    mine = [(e["id"], e["event"], e.get("next")) for e in lines if e.get("playbook") == "forced-rollback"]
+    assert mine[:2] == [("diagnose", "step", None), ("diagnose", "result", "plan")]
+    assert ("verify", "result", "done") in mine
+    assert any(e["event"] == "result" and e.get("kind") == "DeletePod" for e in lines)  # the rollback's own
+    assert result.json()["steps"][2]["command"].endswith("--yes --progress=jsonl")
 
 
 def test_safe_restart_pages_instead_of_restarting_a_stuck_set(sim_run) -> None:
