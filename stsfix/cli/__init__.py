@@ -79,10 +79,10 @@ def root(
 
 
 def _register() -> None:
-    from stsfix.cli import diagnose, history, inspect, partition, plans, playbook, repair, restart
+    from stsfix.cli import demo, diagnose, history, inspect, partition, plans, playbook, repair, restart
     from stsfix.cli.sim import sim_app
 
-    for module in (inspect, diagnose, history, repair, plans, playbook, partition, restart):
+    for module in (inspect, diagnose, history, repair, plans, partition, restart, playbook, demo):
         module.register(app)
     app.add_typer(sim_app, name="sim")
 
