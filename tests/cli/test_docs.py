@@ -10,7 +10,11 @@ DOC = (Path(__file__).resolve().parents[2] / "docs" / "output.md").read_text(enc
 
 
 def test_output_doc_lists_every_finding_code() -> None:
-    codes = [v for k, v in vars(findings).items() if k.isupper() and isinstance(v, str) and not k.startswith("PLAYBOOK")]
+    codes = [
+        v
+        for k, v in vars(findings).items()
+        if k.isupper() and isinstance(v, str) and not k.startswith("PLAYBOOK")
+    ]
     assert codes
     assert [c for c in codes if f"`{c}`" not in DOC] == []
 
@@ -18,3 +22,26 @@ def test_output_doc_lists_every_finding_code() -> None:
 def test_output_doc_lists_every_cause_and_action() -> None:
     for enum in (findings.Cause, findings.RepairAction, findings.Severity):
         assert [m.value for m in enum if f"`{m.value}" not in DOC] == []
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_readme_setup_commands_match_ci() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "stsfix demo" in readme
+    assert "python -m pytest -q" in readme and "python -m pytest -q" in ci
+
+
+def test_readme_mentions_only_real_commands() -> None:
+    import re
+
+    import typer
+
+    from stsfix.cli import app
+
+    commands = set(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    used = set(re.findall(r"(?m)(?:^|\$ |`)stsfix ([a-z-]+)", readme))
+    assert used and used <= commands, used - commands
