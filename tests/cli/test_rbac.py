@@ -124,7 +124,10 @@ def test_every_command_sends_only_what_the_manifests_grant_and_together_all_of_i
         pytest.param(("inspect", "web"), id="inspect"),
         pytest.param(("history", "web"), id="history"),
         pytest.param(("collect", "web"), id="collect"),
+        pytest.param(("diff", "web", "1", "2"), id="diff"),
+        pytest.param(("inspect", "-A"), id="inspect fleet"),
         pytest.param(("rollback", "web", "--dry-run=client"), id="client dry run"),
+        pytest.param(("plan", "rollback", "web"), id="plan"),
         pytest.param(
             ("playbook", "run", "forced-rollback", "-p", "statefulset=web", "--dry-run=client"),
             id="playbook plan",
@@ -205,3 +208,31 @@ def test_the_repair_user_can_repair(make_sim, tmp_path: Path, scenario: str, arg
     assert result.code in (ExitCode.OK, ExitCode.ACTION_NEEDED), result
     assert "forbidden" not in result.stderr.lower()
     assert {r.user for r in env.sim.requests if r.method != "GET"} <= {"repair"}
+
+
+def test_plan_review_with_two_roles_readonly_plans_and_repair_applies(make_sim, tmp_path: Path) -> None:
+    env = make_sim("forced-rollback")
+    readonly = env.sim.write_kubeconfig(tmp_path / "readonly", current="readonly")
+    repair = env.sim.write_kubeconfig(tmp_path / "repair", current="repair")
+    plan = tmp_path / "plan.yaml"
+    made = run_cli(
+        "plan", "rollback", "web", "-n", "default", "--save", str(plan), "--kubeconfig", str(readonly)
+    )
+    assert made.code == ExitCode.ACTION_NEEDED and plan.exists(), made
+    refused = run_cli("apply", str(plan), "--yes", "--kubeconfig", str(readonly))
+    assert (
+        refused.code == ExitCode.CLUSTER_ERROR
+        and 'User "readonly" cannot create resource "leases"' in refused.stderr
+    )
+    applied = run_cli("apply", str(plan), "--yes", "--timeout", "60s", "--kubeconfig", str(repair))
+    assert applied.code == ExitCode.OK, applied
+
+
+def test_the_readonly_user_cannot_force_delete_a_pod_on_a_lost_node(make_sim, tmp_path: Path) -> None:
+    env = make_sim("stuck-terminating")
+    kubeconfig = env.sim.write_kubeconfig(tmp_path / "readonly", current="readonly")
+    result = run_cli(
+        "force-delete", "web", "1", "-n", "default", "--dry-run=server", "--kubeconfig", str(kubeconfig)
+    )
+    assert result.code == ExitCode.CLUSTER_ERROR, result
+    assert 'User "readonly" cannot delete resource "pods"' in result.stderr
