@@ -28,7 +28,7 @@ from stsfix.sim.gc import GarbageCollector
 from stsfix.sim.kubelet import Kubelet, KubeletConfig
 from stsfix.sim.kubelet_rules import Rule
 from stsfix.sim.nodes import NodeState, new_node, set_node_state
-from stsfix.sim.objects import Obj
+from stsfix.sim.objects import Obj, parse_ts
 from stsfix.sim.runner import Runner, StatefulSetWorker
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ class SimCluster:
         self.speed = speed
         self.serve_http = serve
         self.autorun = autorun
-        self.clock = SimClock(start=start or datetime.now(UTC) - timedelta(hours=2), speed=0.0)
+        self.clock = SimClock(start=start or datetime.now(UTC), speed=0.0)
         self.store = Store(now=self.clock.now)
         self.server: Any = None
         self.api: Api
@@ -175,8 +175,13 @@ class SimCluster:
     def start(self) -> SimCluster:
         """Create the base objects, fast-forward every scenario, then serve and run at `speed`."""
         began = time.perf_counter()
-        if self.scenarios and not self._start_given:
-            self.clock.set_now(datetime.now(UTC) - self._rehearse())
+        from stsfix.sim.scenarios import load_manifests
+
+        loaded = [obj for path in self._loads for obj in load_manifests(path)]
+        if not self._start_given:
+            start = datetime.now(UTC) - (self._rehearse() if self.scenarios else timedelta(0))
+            latest = _latest_time(loaded)  # a dump taken from a clock ahead of ours must not be "future"
+            self.clock.set_now(max(start, latest + timedelta(seconds=1)) if latest else start)
         for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
             self._ensure_namespace(name)
         for index, spec in enumerate(self._node_specs):
@@ -194,10 +199,8 @@ class SimCluster:
         self.gc.prime()
         for scenario in self.scenarios:
             scenario.run(self)
-        for path in self._loads:
-            from stsfix.sim.scenarios import load_manifests
-
-            self.load_objects(load_manifests(path))
+        if loaded:
+            self.load_objects(loaded)
         self.runner.run_once()
         self.clock.speed = self.speed if self.autorun else 0.0
         if self.server is not None and self.serve_http:
@@ -451,6 +454,34 @@ class SimCluster:
         except (KeyError, ValueError) as err:
             raise SimApiError(400, "BadRequest", f"bad rule: {err}") from None
         return 201, {"action": rule.action, "pod": rule.pod, "namespace": rule.namespace}
+
+
+def _latest_time(objects: list[Obj]) -> datetime | None:
+    """The latest timestamp recorded in `objects` (deletion deadlines excluded)."""
+    latest: datetime | None = None
+
+    def walk(value: object, key: str = "") -> None:
+        nonlocal latest
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, k)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, key)
+        elif (
+            isinstance(value, str)
+            and key != "deletionTimestamp"
+            and key.endswith(("Timestamp", "Time", "At"))
+        ):
+            try:
+                stamp = parse_ts(value) if len(value) >= 19 and value[4:5] == "-" else None
+            except ValueError:
+                stamp = None
+            if stamp is not None and (latest is None or stamp > latest):
+                latest = stamp
+
+    walk(objects)
+    return latest
 
 
 def _items(obj: Obj) -> list[Obj]:
