@@ -43,5 +43,6 @@ def test_readme_mentions_only_real_commands() -> None:
 
     commands = set(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    used = set(re.findall(r"(?m)(?:^|\$ |`)stsfix ([a-z-]+)", readme))
+    blocks = "\n".join(re.findall(r"(?s)```sh\n(.*?)```", readme))
+    used = set(re.findall(r"(?m)(?:^|&& |\$\(|\[ .*\] && )stsfix ([a-z][a-z-]*)", blocks))
     assert used and used <= commands, used - commands
