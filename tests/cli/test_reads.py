@@ -221,3 +221,35 @@ def test_inspect_watch_redraws_until_the_rollout_completes(cli, make_sim) -> Non
     assert len([f for f in frames if f.strip()]) >= 2
     assert "PROGRESSING" in result.stdout and "COMPLETE" in frames[-1]
     assert "rollout complete" in result.stderr
+
+
+def test_diagnose_makes_a_constant_number_of_requests(cli, make_sim) -> None:
+    env = make_sim("forced-rollback")
+    env.sim.requests.clear()
+    assert cli(*env.args("diagnose", "web")).code == ExitCode.ACTION_NEEDED
+    single = len(_requests(env))
+    env.sim.requests.clear()
+    cli(*env.args("diagnose", "-A", "-o", "json"))
+    fleet_one = len(_requests(env))
+    for i in range(3):
+        env.sim.apply_manifest(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "StatefulSet",
+                "metadata": {"name": f"d{i}", "namespace": f"team{i}"},
+                "spec": {
+                    "replicas": 3,
+                    "serviceName": f"d{i}",
+                    "selector": {"matchLabels": {"app": f"d{i}"}},
+                    "template": {
+                        "metadata": {"labels": {"app": f"d{i}"}},
+                        "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]},
+                    },
+                },
+            }
+        )
+    env.sim.requests.clear()
+    body = cli(*env.args("diagnose", "-A", "-o", "json")).json()
+    assert len(body["items"]) == 4
+    assert len(_requests(env)) == fleet_one
+    assert single <= 8 and fleet_one <= 8
