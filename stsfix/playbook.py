@@ -261,8 +261,8 @@ def _steps(reader: _Reader, node: Node, params: set[str]) -> tuple[Step, ...]:
     if not nodes:
         raise reader.fail(node, "steps", "needs at least one step")
     ids: list[str] = []
-    for i, item in enumerate(nodes):
-        spec = reader.fields(item, f"steps[{i}]", _STEP_FIELDS)
+    specs = [reader.fields(item, f"steps[{i}]", _STEP_FIELDS) for i, item in enumerate(nodes)]
+    for i, (item, spec) in enumerate(zip(nodes, specs, strict=True)):
         if "id" not in spec:
             raise reader.fail(item, f"steps[{i}].id", "required field is missing")
         step_id = reader.text(spec["id"], f"steps[{i}].id")
@@ -272,17 +272,23 @@ def _steps(reader: _Reader, node: Node, params: set[str]) -> tuple[Step, ...]:
         if step_id in ids:
             raise reader.fail(spec["id"], f"steps[{i}].id", f'duplicate step id "{step_id}"')
         ids.append(step_id)
-    return tuple(_step(reader, item, i, params, ids) for i, item in enumerate(nodes))
+    return tuple(
+        _step(reader, item, spec, i, params, ids)
+        for i, (item, spec) in enumerate(zip(nodes, specs, strict=True))
+    )
 
 
-def _step(reader: _Reader, item: Node, i: int, params: set[str], ids: list[str]) -> Step:
+def _step(
+    reader: _Reader, item: Node, spec: dict[str, Node], i: int, params: set[str], ids: list[str]
+) -> Step:
     field = f"steps[{i}]"
-    spec = reader.fields(item, field, _STEP_FIELDS)
     if "title" not in spec:
         raise reader.fail(item, f"{field}.title", "required field is missing")
     if ("run" in spec) == ("action" in spec):
         raise reader.fail(item, field, "needs exactly one of run (an stsfix command) or action")
-    mutates = bool(reader.scalar(spec["mutates"])) if "mutates" in spec else False
+    mutates = reader.scalar(spec["mutates"]) if "mutates" in spec else False
+    if not isinstance(mutates, bool):
+        raise reader.fail(spec["mutates"], f"{field}.mutates", "must be true or false")
     run: tuple[str, ...] = ()
     action = None
     if "run" in spec:
@@ -301,9 +307,10 @@ def _step(reader: _Reader, item: Node, i: int, params: set[str], ids: list[str])
         if not duration:
             raise reader.fail(item, f"{field}.duration", "the wait action needs a duration")
         _check_placeholders(reader, spec["duration"], f"{field}.duration", duration, params)
-    for key in ("message",):
-        if key in spec:
-            _check_placeholders(reader, spec[key], f"{field}.{key}", message, params)
+        if "${" not in duration and check_value("duration", duration):
+            raise reader.fail(spec["duration"], f"{field}.duration", str(check_value("duration", duration)))
+    if message:
+        _check_placeholders(reader, spec["message"], f"{field}.message", message, params)
     on_exit, otherwise = _on_exit(reader, spec.get("on_exit"), f"{field}.on_exit", ids)
     return Step(
         id=ids[i],

@@ -187,6 +187,18 @@ def test_a_valid_sample_parses() -> None:
         ),
         pytest.param("kind: Playbook", "kind: Runbook", ":2:7: kind: must be Playbook", id="wrong kind"),
         pytest.param(
+            "    mutates: true",
+            '    mutates: "yes"',
+            ":20:14: steps[1].mutates: must be true or false",
+            id="mutates not a boolean",
+        ),
+        pytest.param(
+            "  - id: fix\n    title: Fix\n    run: stsfix rollback -n ${namespace} ${statefulset}\n    mutates: true\n",
+            "  - id: fix\n    title: Fix\n    action: wait\n    duration: soon\n",
+            ':20:15: steps[1].duration: "soon" is not a duration',
+            id="bad wait duration",
+        ),
+        pytest.param(
             "answers: [forced-rollback-needed]\n",
             "",
             ":1:1: answers: required field is missing",
