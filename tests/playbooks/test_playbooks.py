@@ -107,6 +107,28 @@ def test_every_command_and_flag_a_playbook_mentions_exists_in_the_cli(name: str)
         assert (step.command in MUTATING_COMMANDS) == ("--dry-run" in flags)
 
 
+def _quoted_commands(text: str) -> list[list[str]]:
+    """`stsfix ...` in backticks, and lines that start with `stsfix ` (the notes' command examples)."""
+    found = re.findall(r"`stsfix ([^`]+)`", text)
+    found += [
+        line.strip()[len("stsfix ") :] for line in text.splitlines() if line.strip().startswith("stsfix ")
+    ]
+    return [line.split("#", 1)[0].split() for line in found]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_commands_the_notes_tell_people_to_run_exist(name: str) -> None:
+    playbook = find_playbook(name)
+    texts = [playbook.notes, playbook.description, *(s.message for s in playbook.steps)]
+    quoted = [words for text in texts for words in _quoted_commands(text)]
+    for words in quoted:
+        command = _click_command(tuple(words))
+        used = {w.split("=", 1)[0] for w in words if w.startswith("-")}
+        assert used <= _flags(command), (
+            f"{name} notes: stsfix {' '.join(words)}: no {sorted(used - _flags(command))}"
+        )
+
+
 # -- validation errors name file, line, column and field -----------------------------------------
 GOOD = """\
 apiVersion: stsfix.dev/v1
