@@ -11,14 +11,13 @@ library only; never imports stsfix.analysis or stsfix.planner.
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from typing import Any, Final
 
 from stsfix.sim.discovery import Resource
 from stsfix.sim.selectors import selector_matches
-from stsfix.sim.store import SimApiError
+from stsfix.sim.store import SimApiError, clone
 
 Obj = dict[str, Any]
 Cause = tuple[str, str, str]  # (field, type e.g. "Invalid value", detail)
@@ -176,7 +175,7 @@ def initial_status(resource: str) -> Obj | None:
         },
         "namespaces": {"phase": "Active"},
     }
-    return copy.deepcopy(statuses.get(resource))
+    return clone(statuses.get(resource))
 
 
 # -- validation ---------------------------------------------------------------------------------
@@ -316,7 +315,7 @@ def _statefulset_immutable(old: Obj, new: Obj) -> list[Cause]:
 
 def _pod_immutable(old: Obj, new: Obj) -> list[Cause]:
     def frozen(obj: Obj, *, keep_node: bool) -> Obj:
-        spec = copy.deepcopy(obj.get("spec") or {})
+        spec = clone(obj.get("spec") or {})
         for key in ("containers", "initContainers"):
             for c in spec.get(key) or []:
                 if isinstance(c, dict):
@@ -340,19 +339,19 @@ def _pod_immutable(old: Obj, new: Obj) -> list[Cause]:
 def prepare_update(res: Resource, old: Obj, new: Obj, *, subresource: str = "") -> Obj:
     """Carry over what a write may not change: identity, status on the main resource, everything
     but status on /status, and bump generation when the spec changed. Returns a new dict."""
-    new = copy.deepcopy(new)
+    new = clone(new)
     meta = new.setdefault("metadata", {})
     old_meta = old["metadata"]
     if subresource == "status":
         status = new.get("status")
-        new = copy.deepcopy(old)
+        new = clone(old)
         if status is not None:
             new["status"] = status
         new["metadata"]["resourceVersion"] = meta.get("resourceVersion", old_meta.get("resourceVersion"))
         return new
     if res.plural in STATUS_RESOURCES:
         if "status" in old:
-            new["status"] = copy.deepcopy(old["status"])
+            new["status"] = clone(old["status"])
         else:
             new.pop("status", None)
     for key in (

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import builtins
-import copy
 import json
 import random
 import uuid
@@ -37,7 +36,7 @@ from stsfix.sim.clock import SimClock
 from stsfix.sim.deletion import plan_delete
 from stsfix.sim.discovery import RESOURCES, Resource
 from stsfix.sim.patching import APPLY_PATCH, apply_patch
-from stsfix.sim.store import SimApiError, Store, conflict, format_ts, not_found
+from stsfix.sim.store import SimApiError, Store, clone, conflict, format_ts, not_found
 
 Obj = dict[str, Any]
 Predicate = Callable[[Obj], bool]
@@ -64,12 +63,17 @@ def parse_body(raw: bytes, *, yaml_ok: bool = False) -> Any:
         raise bad_request(f"error decoding YAML: {err}") from None
 
 
-def _strip_meta(obj: Obj) -> Obj:
-    trimmed = copy.deepcopy(obj)
-    meta = trimmed.get("metadata", {})
-    for key in ("resourceVersion", "managedFields"):
-        meta.pop(key, None)
-    return trimmed
+def same_object(a: Obj, b: Obj) -> bool:
+    """Equal apart from resourceVersion and managedFields (a no-op write), without copying."""
+    if a.keys() != b.keys():
+        return False
+    if any(a[k] != b[k] for k in a if k != "metadata"):
+        return False
+    ma, mb = a.get("metadata") or {}, b.get("metadata") or {}
+    ignored = ("resourceVersion", "managedFields")
+    return {k: v for k, v in ma.items() if k not in ignored} == {
+        k: v for k, v in mb.items() if k not in ignored
+    }
 
 
 def encode_continue(rv: int, after: tuple[str, str]) -> str:
@@ -197,7 +201,7 @@ class Api:
         res = self.resource(plural)
         if not isinstance(body, dict):
             raise bad_request("the object provided is unrecognized (must be a JSON object)")
-        obj = copy.deepcopy(body)
+        obj = clone(body)
         if obj.get("kind") not in (None, "", res.kind):
             raise bad_request(f"the API version in the data ({obj.get('apiVersion')}) does not match the "
                               f"expected API version ({res.group_version}) or kind {obj.get('kind')} "
@@ -271,7 +275,7 @@ class Api:
             admission.apply_defaults(res.plural, new, version=self.version())
             admission.validate(res, new, old)
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
-        if _strip_meta(new) == _strip_meta(old) and not changes_ownership(old, manager, operation, fields):
+        if same_object(new, old) and not changes_ownership(old, manager, operation, fields):
             return old  # no-op writes do not bump resourceVersion, as on a real server
         self._managed(new, old, manager, operation, subresource, fields)
         meta = new["metadata"]
@@ -302,7 +306,7 @@ class Api:
             raise bad_request("the object provided is unrecognized (must be a JSON object)")
         with self.store.lock:
             old = self._lookup(res, namespace, name)
-            return self._write(res, old, copy.deepcopy(body), subresource=subresource, dry_run=dry_run,
+            return self._write(res, old, clone(body), subresource=subresource, dry_run=dry_run,
                                manager=manager, operation="Update")  # fmt: skip
 
     def patch(
@@ -331,7 +335,7 @@ class Api:
                     raise not_found(plural, name, res.group)
                 if not isinstance(body, dict):
                     raise bad_request("apply patch must be an object")
-                body = copy.deepcopy(body)
+                body = clone(body)
                 body.setdefault("metadata", {})["name"] = name
                 created = self.create(plural, namespace, body, dry_run=dry_run, manager=manager,
                                       operation="Apply", fields=fields_v1(body))  # fmt: skip
@@ -367,7 +371,7 @@ class Api:
                     self._empty_namespace(name)
                 gone = self.store.remove(plural, obj["metadata"].get("namespace", ""), name)
                 return gone or obj, True
-            if _strip_meta(obj) == _strip_meta(old):
+            if same_object(obj, old):
                 return old, False
             return self.store.replace(plural, obj), False
 

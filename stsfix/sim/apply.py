@@ -13,13 +13,12 @@ Standard library only.
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any, Final
 
 from stsfix.sim.discovery import Resource
 from stsfix.sim.patching import MERGE_KEYS
-from stsfix.sim.store import SimApiError
+from stsfix.sim.store import SimApiError, clone
 
 Obj = dict[str, Any]
 Path = tuple[str, ...]
@@ -194,7 +193,7 @@ def prune_dropped(merged: Obj, old_entries: list[Obj], manager: str, applied: Ob
     dropped = previous - leaves(applied) - others
     if not dropped:
         return merged
-    result = copy.deepcopy(merged)
+    result = clone(merged)
     # Remove whole list items first (found by their key, which a field removal could erase), then
     # fields, deepest first.
     for path in sorted(dropped, key=lambda p: (p[-1] != ".", -len(p), p)):

@@ -10,12 +10,11 @@ Standard library only.
 
 from __future__ import annotations
 
-import copy
 from datetime import datetime, timedelta
 from typing import Any, Final
 
 from stsfix.sim.discovery import Resource
-from stsfix.sim.store import SimApiError, format_ts
+from stsfix.sim.store import SimApiError, clone, format_ts
 
 Obj = dict[str, Any]
 _POD_REMOVE_NOW_PHASES: Final = ("Failed", "Succeeded")
@@ -56,7 +55,7 @@ def grace_period(res: Resource, obj: Obj, requested: Any) -> int:
 def plan_delete(res: Resource, old: Obj, options: Obj, now: datetime) -> tuple[Obj, bool]:
     """(the object after DELETE, removed at once?) for a stored object and its DeleteOptions."""
     check_preconditions(res, old, options.get("preconditions") or {})
-    obj = copy.deepcopy(old)
+    obj = clone(old)
     meta = obj["metadata"]
     finalizers = list(meta.get("finalizers") or [])
     policy = options.get("propagationPolicy")

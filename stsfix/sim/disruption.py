@@ -15,7 +15,6 @@ same arithmetic live, so it never depends on the controller having caught up. St
 
 from __future__ import annotations
 
-import copy
 import math
 import threading
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from typing import Any, Final
 
 from stsfix.sim.clock import SimClock
 from stsfix.sim.selectors import selector_matches
-from stsfix.sim.store import ExpiredError, SimApiError, Store, format_ts
+from stsfix.sim.store import ExpiredError, SimApiError, Store, clone, format_ts
 
 Obj = dict[str, Any]
 WATCHED: Final = ("pods", "poddisruptionbudgets", "statefulsets")
@@ -148,7 +147,7 @@ class DisruptionController:
                 continue
 
             def change(draft: Obj, status: Obj = status) -> None:
-                draft["status"] = copy.deepcopy(status)
+                draft["status"] = clone(status)
 
             try:
                 self.store.mutate("poddisruptionbudgets", meta.get("namespace", ""), meta["name"], change)

@@ -12,11 +12,10 @@ whole template. Inputs are never mutated. Standard library only.
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any, Final
 
-from stsfix.sim.store import SimApiError
+from stsfix.sim.store import SimApiError, clone
 
 Obj = dict[str, Any]
 
@@ -125,7 +124,7 @@ def apply_json_patch(doc: Obj, patch: Any) -> Obj:
     """Apply an RFC 6902 patch; a failed `test` or a missing path is a 422."""
     if not isinstance(patch, list):
         raise SimApiError(400, "BadRequest", "json patch must be a list of operations")
-    doc = copy.deepcopy(doc)
+    doc = clone(doc)
     for op in patch:
         if not isinstance(op, dict) or "op" not in op or "path" not in op:
             raise SimApiError(400, "BadRequest", f"invalid json patch operation: {json.dumps(op)}")
@@ -137,12 +136,12 @@ def apply_json_patch(doc: Obj, patch: Any) -> Obj:
         elif kind == "remove":
             _remove(doc, path, "remove")
         elif kind == "add":
-            doc = _add(doc, path, copy.deepcopy(op.get("value")))
+            doc = _add(doc, path, clone(op.get("value")))
         elif kind == "replace":
-            doc = _add(doc, path, copy.deepcopy(op.get("value")), replace=True)
+            doc = _add(doc, path, clone(op.get("value")), replace=True)
         elif kind in ("move", "copy"):
             src = op.get("from", "")
-            value = _remove(doc, src, kind) if kind == "move" else copy.deepcopy(_get(doc, src, kind))
+            value = _remove(doc, src, kind) if kind == "move" else clone(_get(doc, src, kind))
             doc = _add(doc, path, value)
         else:
             raise SimApiError(400, "BadRequest", f"Unexpected kind: {kind}")
@@ -155,7 +154,7 @@ def apply_json_patch(doc: Obj, patch: Any) -> Obj:
 def apply_merge_patch(doc: Any, patch: Any) -> Any:
     """Apply an RFC 7386 merge patch: maps merge, null deletes, everything else replaces."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return clone(patch)
     result = dict(doc) if isinstance(doc, dict) else {}
     for key, value in patch.items():
         if value is None:
@@ -173,7 +172,7 @@ def _strip(value: Any) -> Any:
         return {} if merged is _DELETE else merged
     if isinstance(value, list):
         return [_strip(v) for v in value if not (isinstance(v, dict) and set(v) == {"$patch"})]
-    return copy.deepcopy(value)
+    return clone(value)
 
 
 def _merge_map(orig: Obj, patch: Obj) -> Any:
@@ -207,7 +206,7 @@ def _merge_map(orig: Obj, patch: Obj) -> Any:
         elif isinstance(value, list):
             result[key] = _merge_list(key, result.get(key), value)
         else:
-            result[key] = copy.deepcopy(value)
+            result[key] = clone(value)
     if isinstance(retain, list):
         result = {k: v for k, v in result.items() if k in retain}
     return result
@@ -224,7 +223,7 @@ def _merge_list(field: str, orig: Any, patch: list[Any]) -> list[Any]:
     key = MERGE_KEYS.get(field)
     if key is None or not all(isinstance(v, dict) for v in patch):
         return list(_strip(patch))
-    result = [copy.deepcopy(v) for v in orig_list]
+    result = [clone(v) for v in orig_list]
     for item in patch:
         ident = item.get(key)
         idx = next((i for i, o in enumerate(result) if isinstance(o, dict) and o.get(key) == ident), None)
@@ -247,7 +246,7 @@ def apply_strategic_patch(doc: Obj, patch: Any) -> Obj:
     """Apply a strategic merge patch to an object (a JSON object patch; lists are a 400)."""
     if not isinstance(patch, dict):
         raise SimApiError(400, "BadRequest", "strategic merge patch must be a JSON object")
-    merged = _merge_map(copy.deepcopy(doc), patch)
+    merged = _merge_map(clone(doc), patch)
     if not isinstance(merged, dict):
         raise _invalid("a strategic merge patch may not delete the whole object")
     return merged

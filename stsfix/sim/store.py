@@ -14,7 +14,6 @@ Standard library only. Never imports stsfix.analysis or stsfix.planner.
 from __future__ import annotations
 
 import builtins
-import copy
 import json
 import threading
 import uuid
@@ -22,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from stsfix.sim.discovery import RESOURCES
 
@@ -67,6 +66,22 @@ class SimApiError(Exception):
 def _group_of(resource: str, group: str) -> str:
     res = RESOURCES.get(resource)
     return group or (res.group if res is not None else "")
+
+
+_T = TypeVar("_T")
+
+
+def _clone(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _clone(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clone(v) for v in value]
+    return value
+
+
+def clone(value: _T) -> _T:
+    """A deep copy of API JSON data (dicts, lists, scalars): several times faster than deepcopy."""
+    return cast(_T, _clone(value))
 
 
 def encode(obj: Obj) -> bytes:
@@ -244,7 +259,7 @@ class Store:
     def create(self, resource: str, obj: Obj) -> Obj:
         """Store a new object, filling uid, resourceVersion, creationTimestamp and generation."""
         with self.lock:
-            obj = copy.deepcopy(obj)
+            obj = clone(obj)
             meta = obj.setdefault("metadata", {})
             key = (resource, meta.get("namespace", ""), meta["name"])
             if key in self._objects:
@@ -288,7 +303,7 @@ class Store:
             old = self._objects.get((resource, namespace, name))
             if old is None:
                 raise not_found(resource, name)
-            draft = copy.deepcopy(old)
+            draft = clone(old)
             new = change(draft)
             new = draft if new is None else new
             if new == old:
@@ -302,7 +317,7 @@ class Store:
             if old is None:
                 return None
             self._index(resource, (resource, namespace, name), None)
-            gone = copy.deepcopy(old)
+            gone = clone(old)
             gone["metadata"]["resourceVersion"] = self._next_rv()
             self._record("DELETED", resource, gone)
             return gone

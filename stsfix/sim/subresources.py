@@ -9,7 +9,6 @@ Standard library only.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -18,7 +17,7 @@ from stsfix.sim.api import Api, bad_request
 from stsfix.sim.disruption import budget, is_ready
 from stsfix.sim.patching import apply_patch
 from stsfix.sim.selectors import selector_matches, selector_string
-from stsfix.sim.store import SimApiError, conflict
+from stsfix.sim.store import SimApiError, clone, conflict
 
 Obj = dict[str, Any]
 
@@ -77,7 +76,7 @@ def write_scale(
                               details={"name": name, "group": "autoscaling", "kind": "Scale", "causes": [
                                   {"reason": "FieldValueInvalid", "field": "spec.replicas",
                                    "message": f"Invalid value: {replicas}: must be greater than or equal to 0"}]})  # fmt: skip
-        new = copy.deepcopy(obj)
+        new = clone(obj)
         new["spec"]["replicas"] = replicas
         written = api._write(res, obj, new, subresource="scale", dry_run=dry_run, manager=manager,
                              operation="Update")  # fmt: skip
