@@ -92,6 +92,11 @@ def main() -> None:
         body = conn.getresponse().read()
         assert len(body) > 1000
 
+    from stsfix.sim.routes import Request
+
+    req = Request("GET", path, {}, user="admin", role="admin", accept="application/json")
+    server_ms = median_ms(lambda: server.router.handle(req), args.rounds)
+    print(f"LIST {args.pods} pods, server time (routing + body from cached JSON): {server_ms:.2f} ms median")
     size = 0
     conn.request("GET", path, headers=headers)
     size = len(conn.getresponse().read())
