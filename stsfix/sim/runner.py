@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -118,6 +119,7 @@ class Runner:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.listeners: list[Callable[[], None]] = []
+        self.cpu_seconds = 0.0  # CPU time the controller thread spent working (for idle-cost checks)
         store.subscribe(self._on_write)
 
     def _on_write(self, event: WatchEvent) -> None:
@@ -220,7 +222,9 @@ class Runner:
     def _loop(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()
+            began = time.thread_time()
             self.run_once()
+            self.cpu_seconds += time.thread_time() - began
             timeout = self.idle_cap
             due = self.next_due()
             if due is not None:
