@@ -7,15 +7,19 @@ timestamp in the objects, else the local clock.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 
-from stsfix.cli.common import Globals, connect
+from stsfix.cli.common import Globals, connect, note
 from stsfix.errors import NotFoundError, UsageError
 from stsfix.model import RawBundle, Snapshot, assemble, parse_time
+
+T = TypeVar("T")
 
 FilesOpt = Annotated[
     list[str] | None,
@@ -83,6 +87,19 @@ def load_offline(
     return Loaded(snapshots=tuple(assemble(bundle, s) for s in chosen), now=now, offline=True, bundle=bundle)
 
 
+def _retried(read: Callable[[], T], *, what: str) -> T:
+    """Reads retry transient failures (connection errors, 5xx, 429) like repairs do, on a shorter budget."""
+    from stsfix.executor.retry import (  # lazy: tenacity is not needed for --help
+        RetryPolicy,
+        call_with_retries,
+    )
+
+    policy = RetryPolicy(attempts=4, budget_s=20.0, max_s=4.0)
+    return call_with_retries(
+        read, what=what, policy=policy, sleep=time.sleep, log=lambda message, _: note(message)
+    )
+
+
 def load(
     g: Globals,
     *,
@@ -103,11 +120,16 @@ def load(
     cluster, namespace = connect(g)
     conn = cluster.conn
     if name:
-        bundle, raw = reads.read_bundle(conn, namespace, name, full=full, events=events)
+        bundle, raw = _retried(
+            lambda: reads.read_bundle(conn, namespace, name, full=full, events=events),
+            what=f"read statefulset {namespace}/{name}",
+        )
         snapshots: tuple[Snapshot, ...] = (assemble(bundle, raw),)
     else:
-        bundle = reads.read_fleet(
-            conn, None if all_namespaces else namespace, selector=selector, full=full, events=events
+        scope = None if all_namespaces else namespace
+        bundle = _retried(
+            lambda: reads.read_fleet(conn, scope, selector=selector, full=full, events=events),
+            what=f"read statefulsets in {scope or 'all namespaces'}",
         )
         snapshots = tuple(assemble(bundle, raw) for raw in bundle.statefulsets)
     return Loaded(

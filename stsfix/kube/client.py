@@ -328,6 +328,8 @@ def connect_raw(target: KubeTarget) -> Connection:
         raise ConfigError(
             f"error: could not load kubeconfig: {type(exc).__name__}: {str(exc)[:200]}"
         ) from None
+    # NB: no silent urllib3 retries: stsfix retries in one tenacity policy that logs every attempt.
+    cfg.retries = False
     api = client.ApiClient(configuration=cfg)
     api.user_agent = USER_AGENT
     return Connection(

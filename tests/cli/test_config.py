@@ -76,3 +76,22 @@ def test_verbose_logs_each_request_on_stderr_only(cli, make_sim) -> None:
     assert result.code == ExitCode.OK
     assert "GET /apis/apps/v1/namespaces/default/statefulsets/web -> 200" in result.stderr
     assert result.json()["kind"] == "Inspection"
+
+
+def test_reads_retry_transient_failures_and_log_each_attempt(cli, make_sim) -> None:
+    env = make_sim("healthy")
+    env.sim.server.faults.add(method="GET", path_re=r"/statefulsets/web$", status=503, times=2)
+    result = cli(*env.args("inspect", "web", "-o", "json"))
+    assert result.code == ExitCode.OK, result
+    assert result.stderr.count("attempt ") == 2 and "retrying in" in result.stderr
+    assert result.json()["kind"] == "Inspection"
+
+
+def test_reads_give_up_after_the_budget_with_exit_5(cli, make_sim) -> None:
+    env = make_sim("healthy")
+    env.sim.server.faults.add(
+        method="GET", path_re=r"/statefulsets/web$", status=503, retry_after=0.1, times=10
+    )
+    result = cli(*env.args("inspect", "web"))
+    assert result.code == ExitCode.CLUSTER_ERROR
+    assert "giving up after retries" in result.stderr
