@@ -467,7 +467,7 @@ def test_safe_restart_pages_instead_of_restarting_a_stuck_set(sim_run) -> None:
 def test_canary_partition_playbook_releases_soaks_and_finishes(
     sim_run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from stsfix.cli import playbook as cli_playbook
+    from stsfix.cli import playbook_run as cli_playbook
 
     waits: list[float] = []
     monkeypatch.setattr(cli_playbook, "SLEEP", waits.append)
@@ -483,7 +483,7 @@ def test_canary_partition_playbook_releases_soaks_and_finishes(
 def test_pvc_pending_playbook_records_evidence_waits_for_the_fix_and_verifies(
     sim_run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from stsfix.cli import playbook as cli_playbook
+    from stsfix.cli import playbook_run as cli_playbook
 
     cluster, run = sim_run("pending-pvc")
 
@@ -510,7 +510,7 @@ def test_pvc_pending_playbook_records_evidence_waits_for_the_fix_and_verifies(
 def test_pvc_pending_playbook_pages_while_the_storage_is_still_broken(
     sim_run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from stsfix.cli import playbook as cli_playbook
+    from stsfix.cli import playbook_run as cli_playbook
 
     monkeypatch.setattr(cli_playbook, "SLEEP", lambda s: None)
     _, run = sim_run("pending-pvc")
