@@ -309,3 +309,10 @@ def test_bad_content_length_is_400(server: ApiServer) -> None:
         sock.sendall(f"POST {PODS} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer admin-token\r\n"
                      "Content-Length: abc\r\n\r\n".encode())  # fmt: skip
         assert sock.recv(4096).startswith(b"HTTP/1.1 400")
+
+
+def test_unknown_http_method_is_a_status(server: ApiServer) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(f"BREW {PODS} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        head, _, body = sock.recv(4096).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 501") and json.loads(body)["kind"] == "Status"
