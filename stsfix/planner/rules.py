@@ -209,9 +209,11 @@ def plan_rollback(
     that would come back at another revision.
     """
     sts = snapshot.statefulset
-    if sts.update_strategy != "RollingUpdate":
+    # OnDelete recreates every deleted pod from the update revision (§5.9), so revert-then-delete is
+    # the same repair there; any other strategy (the 1.37 alpha Recreate) is not one stsfix models.
+    if sts.update_strategy not in ("RollingUpdate", "OnDelete"):
         raise RefusedError(
-            f"{_what(sts)} uses updateStrategy {sts.update_strategy}: rollback only supports RollingUpdate; "
+            f"{_what(sts)} uses updateStrategy {sts.update_strategy}: rollback supports RollingUpdate and OnDelete; "
             "use stsfix delete-pod for the pods you want replaced",
             code="unsupported_strategy",
         )

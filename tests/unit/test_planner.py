@@ -145,9 +145,21 @@ def test_rollback_refuses_when_the_template_moved_on_past_the_stuck_revision() -
     assert plan_rollback(snap, now=T0, to_revision=3).target_revision == rev_c
 
 
-def test_rollback_refuses_on_delete_strategy() -> None:
-    with pytest.raises(RefusedError, match="OnDelete"):
-        plan_rollback(stuck(strategy="OnDelete"), now=T0)
+def test_rollback_under_on_delete_is_the_same_revert_then_delete() -> None:
+    # OnDelete recreates a deleted pod from the update revision (§5.9): revert, observe, delete.
+    plan = plan_rollback(stuck(strategy="OnDelete"), now=T0)
+    assert kinds(plan) == [
+        "RevertTemplate",
+        "AwaitObserved",
+        "DeletePod",
+        "AwaitReady",
+        "AwaitRolloutComplete",
+    ]
+
+
+def test_rollback_refuses_an_unknown_strategy() -> None:
+    with pytest.raises(RefusedError, match="Recreate"):
+        plan_rollback(stuck(strategy="Recreate"), now=T0)
 
 
 def test_delete_pod_refuses_a_ready_pod_without_force() -> None:
