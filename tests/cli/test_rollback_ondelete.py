@@ -8,7 +8,7 @@ from stsfix.errors import ExitCode
 def _crash_looping(sim) -> bool:
     pod = sim.get("pods", "default", "web-2")
     statuses = (pod or {}).get("status", {}).get("containerStatuses") or []
-    return bool(statuses) and statuses[0].get("restartCount", 0) >= 2
+    return bool(statuses) and statuses[0].get("restartCount", 0) >= 3
 
 
 def test_ondelete_bad_revision_is_rolled_back_by_revert_then_delete(cli, make_sim) -> None:
@@ -20,7 +20,7 @@ def test_ondelete_bad_revision_is_rolled_back_by_revert_then_delete(cli, make_si
     env.sim.delete("pods", "default", "web-2")
     assert env.sim.wait_for(_crash_looping, timeout=30)
 
-    diagnosis = cli(*env.args("diagnose", "web", "-o", "json"))
+    diagnosis = cli(*env.args("diagnose", "web", "--stuck-after", "10s", "-o", "json"))
     assert diagnosis.code == ExitCode.ACTION_NEEDED
     finding = next(
         f for f in diagnosis.json()["items"][0]["findings"] if f["code"] == "forced-rollback-needed"
