@@ -259,9 +259,10 @@ def terminating_finding(ctx: Context, pod: PodState, evidence: tuple[str, ...]) 
         )
     else:
         summary = f"Find what holds {pod.name}: {'; '.join(holders) or 'the kubelet on its node'}; do not force-delete it."
+    held = f" It is held by {'; '.join(holders)}." if holders and not lost else ""
     message = (
-        f"{pod.name} has been Terminating past its grace period and {words}. The controller cannot recreate "
-        f"{pod.name} until the object is gone"
+        f"{pod.name} has been Terminating past its grace period and {words}.{held} The controller cannot "
+        f"recreate {pod.name} until the object is gone"
         + (", and OrderedReady waits for it." if _blocks(ctx, pod) else ".")
     )
     node_lines = tuple(event_lines(ctx.snapshot.events, kind="Node", name=pod.node_name, now=ctx.now))

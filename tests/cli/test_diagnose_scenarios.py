@@ -1,0 +1,82 @@
+"""diagnose on every simulated incident, live and from its collect file: verdict, codes, causes, steps.
+
+The negative cases matter as much: a rollout in progress, a partition held on purpose and OnDelete
+waiting for deletes must not be called stuck.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stsfix.errors import ExitCode
+
+CASES = [
+    # scenario, verdict, first finding code, its cause, its repair actions
+    pytest.param("healthy", "complete", "rollout-complete", "unknown", [], id="healthy is complete"),
+    pytest.param("rollout-in-progress", "progressing", "rollout-in-progress", "unknown", [],
+                 id="fresh rollout is progressing, not stuck"),
+    pytest.param("forced-rollback", "stuck", "forced-rollback-needed", "crash-loop", ["revert-template", "delete-pod"],
+                 id="crash-looping update revision needs revert then delete"),
+    pytest.param("forced-rollback-reverted", "stuck", "forced-rollback-needed", "crash-loop", ["delete-pod"],
+                 id="reverted template needs the delete only"),
+    pytest.param("image-pull", "stuck", "forced-rollback-needed", "image-pull", ["revert-template", "delete-pod"],
+                 id="image pull back-off on the update revision"),
+    pytest.param("never-ready", "stuck", "forced-rollback-needed", "readiness-failing", ["revert-template", "delete-pod"],
+                 id="readiness never passing"),
+    pytest.param("unschedulable", "stuck", "forced-rollback-needed", "unschedulable", ["revert-template", "delete-pod"],
+                 id="update revision asks for more than any node has"),
+    pytest.param("pending-pvc", "stuck", "pvc-pending", "pvc-pending", [], id="claim pending on a missing class"),
+    pytest.param("stuck-terminating", "stuck", "pod-stuck-terminating", "node-lost",
+                 ["verify-node-gone", "force-delete-pod"], id="terminating on a lost node"),
+    pytest.param("partition-canary", "paused", "partition-holds-rollout", "unknown", ["set-partition"],
+                 id="partition held on purpose is paused"),
+    pytest.param("ondelete", "paused", "ondelete-pending", "unknown", [], id="OnDelete waiting for deletes is paused"),
+    pytest.param("parallel-maxunavailable", "stuck", "maxunavailable-regression", "crash-loop", ["delete-pod"],
+                 id="1.35.0 Parallel and maxUnavailable regression"),
+]  # fmt: skip
+
+
+def _summary(body: dict) -> tuple[str, str, str, list[str]]:
+    item = body["items"][0]
+    finding = item["findings"][0]
+    actions = [s["action"] for s in (finding["repair"] or {}).get("steps", [])]
+    return item["verdict"], finding["code"], finding["cause"], actions
+
+
+@pytest.mark.parametrize(("scenario", "verdict", "code", "cause", "actions"), CASES)
+def test_diagnose_scenario_live_and_offline(
+    cli, make_sim, tmp_path: Path, scenario: str, verdict: str, code: str, cause: str, actions: list[str]
+) -> None:
+    env = make_sim(scenario, speed=30.0)
+    env.sim.advance(60)  # a minute of simulated time: enough evidence at --stuck-after 30s
+    live = cli(*env.args("diagnose", "web", "--stuck-after", "30s", "-o", "json"))
+    expected_exit = ExitCode.ACTION_NEEDED if verdict == "stuck" else ExitCode.OK
+    assert live.code == expected_exit, live
+    assert _summary(live.json()) == (verdict, code, cause, actions)
+    finding = live.json()["items"][0]["findings"][0]
+    if verdict == "stuck":
+        assert finding["evidence"] and finding["severity"] == "critical"
+
+    saved = tmp_path / "collect.yaml"
+    assert cli(*env.args("collect", "web", "--save", str(saved))).code == ExitCode.OK
+    offline = cli("diagnose", "-f", str(saved), "--stuck-after", "30s", "-o", "json")
+    assert offline.code == expected_exit, offline
+    assert _summary(offline.json()) == (verdict, code, cause, actions)
+
+
+def test_terminating_within_grace_is_not_stuck_and_past_it_names_the_finalizer(cli, make_sim) -> None:
+    env = make_sim("healthy", speed=1.0)
+    env.sim.patch("pods", "default", "web-2", {"metadata": {"finalizers": ["example.com/hold"]}})
+    env.sim.delete("pods", "default", "web-2", grace_seconds=30)
+    early = cli(*env.args("diagnose", "web", "-o", "json")).json()["items"][0]
+    assert early["verdict"] != "stuck"
+    assert "pod-stuck-terminating" not in [f["code"] for f in early["findings"]]
+
+    env.sim.advance(120)  # past the grace period, the finalizer still holds the pod
+    late = cli(*env.args("diagnose", "web", "-o", "json"))
+    assert late.code == ExitCode.ACTION_NEEDED, late
+    finding = next(f for f in late.json()["items"][0]["findings"] if f["code"] == "pod-stuck-terminating")
+    assert "example.com/hold" in finding["message"] + " ".join(finding["evidence"])
+    assert "force-delete-pod" not in [s["action"] for s in (finding["repair"] or {}).get("steps", [])]
