@@ -253,3 +253,31 @@ def test_diagnose_makes_a_constant_number_of_requests(cli, make_sim) -> None:
     assert len(body["items"]) == 4
     assert len(_requests(env)) == fleet_one
     assert single <= 8 and fleet_one <= 8
+
+
+def test_diff_masks_secret_looking_env_values_unless_asked(cli, make_sim) -> None:
+    env = make_sim("healthy")
+    patch = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "web",
+                            "env": [
+                                {"name": "DB_PASSWORD", "value": "hunter2"},
+                                {"name": "MODE", "value": "fast"},
+                            ],
+                        }
+                    ]
+                }
+            }
+        }
+    }
+    env.sim.patch("statefulsets", "default", "web", patch)
+    masked = cli(*env.args("diff", "web", "1"))
+    assert masked.code == ExitCode.OK
+    assert "DB_PASSWORD" in masked.stdout and "hunter2" not in masked.stdout and "<hidden>" in masked.stdout
+    assert "fast" in masked.stdout
+    shown = cli(*env.args("diff", "web", "1", "--show-values"))
+    assert "hunter2" in shown.stdout
