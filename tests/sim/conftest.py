@@ -60,7 +60,9 @@ class Http:
 
 @pytest.fixture
 def clock() -> SimClock:
-    return SimClock(start=T0)
+    # Frozen simulated time: timestamps and ages are exact however slow the machine is; tests move
+    # it with clock.advance().
+    return SimClock(start=T0, speed=0.0)
 
 
 @pytest.fixture

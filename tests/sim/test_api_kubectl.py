@@ -49,7 +49,7 @@ class Kubectl:
 @pytest.fixture
 def kubectl(tmp_path: Path) -> Iterator[Kubectl]:
     pytest.importorskip("trustme")
-    clock = SimClock(start=T0)
+    clock = SimClock(start=T0, speed=0.0)
     server = ApiServer(Store(now=clock.now), clock=clock, version="1.33.1", tls=True).start()
     try:
         yield Kubectl(server, tmp_path)
@@ -238,7 +238,7 @@ def test_get_other_kinds_print_their_columns(kubectl: Kubectl) -> None:
 
 
 def test_plain_http_server_with_anonymous_user(tmp_path: Path) -> None:
-    clock = SimClock(start=T0)
+    clock = SimClock(start=T0, speed=0.0)
     server = ApiServer(Store(now=clock.now), clock=clock, version="1.33.1", anonymous="readonly").start()
     try:
         kc = server.write_kubeconfig(tmp_path / "kc")
