@@ -2,13 +2,17 @@
 
 `Api` does what kube-apiserver's generic registry does for each verb: create (generateName,
 defaulting, validation, AlreadyExists), update (optimistic concurrency, status/spec separation,
-generation), patch (four types; server-side apply creates when missing), delete (preconditions,
+generation), patch (four types; server-side apply creates when missing, tracks field ownership,
+answers conflicts with 409 unless forced; see `stsfix.sim.apply`), delete (preconditions,
 graceful pod deletion, finalizers, propagation policy recorded as the `foregroundDeletion` or
 `orphan` finalizer for the garbage collector), deletecollection, get and paginated list.
 `dry_run=True` runs everything and stores nothing. Every write records a managedFields entry.
 
-S2's controllers may call these methods directly to get the same admission as HTTP clients;
-they may also use the Store, which skips admission. Standard library + PyYAML only.
+In-process callers (the cluster facade, scenario loaders) may call these methods directly to get
+the same admission as HTTP clients; controllers may also use the Store, which skips admission.
+NB: through the Store, removing the last finalizer of a deleting object does not delete it (call
+`Store.remove`); through `Api.update`/`Api.patch` it does, as on a real server.
+Standard library + PyYAML only.
 """
 
 from __future__ import annotations
