@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import resource
 import signal
 import subprocess
 import sys
@@ -13,11 +12,6 @@ from typer.testing import CliRunner
 
 from stsfix.cli.sim import sim_app
 from stsfix.sim.cluster import SimCluster
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def test_threaded_cluster_progresses_at_speed_and_wait_for_sees_it() -> None:
@@ -50,16 +44,16 @@ def test_scenario_start_is_fast() -> None:
         assert time.perf_counter() - began < 3.0
 
 
-def test_idle_cluster_with_hundreds_of_pods_costs_little_cpu() -> None:
-    with SimCluster(["fleet"], params={"size": 100}, speed=60.0, serve=False) as sim:
-        assert len(sim.list("pods")) == 300
-        time.sleep(0.5)
-        cpu, own, wall = sim.runner.cpu_seconds, _cpu(), time.perf_counter()
-        time.sleep(3)
-        elapsed = time.perf_counter() - wall
-        share = (sim.runner.cpu_seconds - cpu) / elapsed
-        process = (_cpu() - own) / elapsed
-    assert share < 0.05, f"idle controllers used {share:.1%} of a core (process: {process:.1%})"
+def test_idle_controllers_do_not_spin() -> None:
+    """A converged cluster does no controller work until something changes (the CPU share is measured
+    by benchmarks/sim_idle_cpu.py, not asserted here)."""
+    with SimCluster(["healthy"], speed=60.0, serve=False) as sim:
+        time.sleep(0.3)
+        syncs = sim.statefulsets.syncs
+        time.sleep(1.0)
+        assert sim.statefulsets.syncs == syncs
+        sim.patch("statefulsets", "default", "web", {"metadata": {"annotations": {"touch": "1"}}})
+        assert sim.wait_for(lambda s: s.statefulsets.syncs > syncs, timeout=10)
 
 
 def test_sim_scenarios_lists_every_scenario() -> None:
