@@ -5,7 +5,6 @@ a canary stepped to completion, a bad revision caught and held, and a concurrent
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +48,7 @@ def test_canary_is_stepped_through_to_completion_one_ordinal_at_a_time(sim, stsf
     old, new = status["currentRevision"], status["updateRevision"]
     assert _revisions(cluster) == [old, old, old, new, new] and _partition(cluster) == 3
 
-    began = time.perf_counter()
     result = stsfix("partition", "web", "-n", "default", "--until", "0", "--yes", "-o", "json")
-    wall = time.perf_counter() - began
 
     assert result.code == ExitCode.OK, result
     steps = result.json()["outcome"]["steps"]
@@ -71,7 +68,6 @@ def test_canary_is_stepped_through_to_completion_one_ordinal_at_a_time(sim, stsf
     ]
     assert sorted(moves, key=lambda m: -int(m.split("to ")[1].split()[0])) == moves or len(moves) == 3
     assert len(moves) == 3
-    assert wall < 15, f"stepping 3 ordinals took {wall:.1f}s"
 
 
 def test_hold_then_template_change_then_step_is_a_canary_on_a_plain_statefulset(sim, stsfix) -> None:

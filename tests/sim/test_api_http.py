@@ -162,14 +162,17 @@ def test_extra_control_routes(http: Http, server: ApiServer) -> None:
 
 
 def test_keep_alive_serves_many_requests_on_one_connection(server: ApiServer) -> None:
+    from stsfix.sim.server import _Handler
+
+    # headers and body go out in separate writes: without TCP_NODELAY each keep-alive answer stalls
+    # ~40 ms on Nagle + delayed ACK (test-cluster-notes §4); benchmarks/sim_api_list.py measures it.
+    assert _Handler.disable_nagle_algorithm is True and _Handler.protocol_version == "HTTP/1.1"
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
-    started = time.monotonic()
     for _ in range(20):
         conn.request("GET", PODS, headers={"Authorization": "Bearer admin-token"})
         resp = conn.getresponse()
         assert resp.status == 200
         resp.read()
-    assert time.monotonic() - started < 1.0, "no Nagle/delayed-ACK stalls"
     conn.close()
 
 
@@ -226,13 +229,14 @@ def test_tls_server_with_ca_in_kubeconfig(store, clock, tmp_path: Path) -> None:
         srv.stop()
 
 
-def test_start_stop_is_fast(store, clock) -> None:  # type: ignore[no-untyped-def]
-    started = time.monotonic()
+def test_start_accepts_connections_and_stop_closes(store, clock) -> None:  # type: ignore[no-untyped-def]
+    # start-to-first-answer is measured by benchmarks/sim_api_list.py, not asserted here
     srv = ApiServer(store, clock=clock).start()
     with socket.create_connection(("127.0.0.1", srv.port), timeout=1):
         pass
     srv.stop()
-    assert time.monotonic() - started < 0.5
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", srv.port), timeout=1).close()
 
 
 def test_anonymous_user_serves_requests_without_a_token(store, clock) -> None:  # type: ignore[no-untyped-def]

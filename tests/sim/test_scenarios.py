@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -46,9 +45,7 @@ def test_healthy_starts_converged() -> None:
 
 
 def test_forced_rollback_starts_stuck_with_web_4_crash_looping() -> None:
-    began = time.perf_counter()
     sim = _stepped("forced-rollback")
-    assert time.perf_counter() - began < 2.0
     status = sim.get("statefulsets", "default", "web")["status"]
     assert status["currentRevision"] != status["updateRevision"]
     assert (status["readyReplicas"], status["updatedReplicas"], status["currentReplicas"]) == (4, 1, 4)
