@@ -12,8 +12,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Final
 
+from stsfix.bundle import RawBundle
 from stsfix.errors import UsageError
-from stsfix.model import RawBundle, RawObject, format_time, parse_time
+from stsfix.model import RawObject, format_time, parse_time
 
 COLLECTED_AT: Final = "stsfix.dev/collected-at"
 SERVER_VERSION: Final = "stsfix.dev/server-version"

@@ -6,10 +6,11 @@ from typing import Annotated, Any
 
 import typer
 
+from stsfix.bundle import RawBundle
 from stsfix.cli.common import Globals, cluster_command, emit, parse_target
 from stsfix.cli.sources import AllNamespacesOpt, FilesOpt, NowOpt, load
 from stsfix.errors import UsageError
-from stsfix.model import RawBundle, RevisionInfo, Snapshot
+from stsfix.model import RevisionInfo, Snapshot
 from stsfix.render import Result, age, table, to_json, to_yaml
 
 TargetArg = Annotated[str, typer.Argument(help="NAME, sts/NAME or statefulset/NAME")]

@@ -15,9 +15,10 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from stsfix.bundle import RawBundle, assemble
 from stsfix.cli.common import Globals, connect, note
 from stsfix.errors import NotFoundError, UsageError
-from stsfix.model import RawBundle, Snapshot, assemble, parse_time
+from stsfix.model import Snapshot, parse_time
 
 T = TypeVar("T")
 

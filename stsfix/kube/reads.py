@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from stsfix.bundle import RawBundle, assemble, selector_string
 from stsfix.errors import AccessDeniedError, NotFoundError
 from stsfix.kube.client import Connection, path_for
-from stsfix.model import RawBundle, RawObject, Snapshot, assemble, selector_string
+from stsfix.model import RawObject, Snapshot
 
 
 def _items(answer: dict[str, Any], kind: str) -> tuple[RawObject, ...]:

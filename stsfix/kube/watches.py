@@ -16,10 +16,11 @@ import time
 from collections.abc import Iterator
 from typing import Any, Final
 
+from stsfix.bundle import selector_string
 from stsfix.errors import ApiUnavailableError, ClusterError, StsfixError
 from stsfix.kube import reads
 from stsfix.kube.client import Connection, path_for
-from stsfix.model import Snapshot, selector_string
+from stsfix.model import Snapshot
 
 HEARTBEAT_S: Final = 5.0
 WATCH_WINDOW_S: Final = 15
