@@ -80,3 +80,103 @@ def test_terminating_within_grace_is_not_stuck_and_past_it_names_the_finalizer(c
     finding = next(f for f in late.json()["items"][0]["findings"] if f["code"] == "pod-stuck-terminating")
     assert "example.com/hold" in finding["message"] + " ".join(finding["evidence"])
     assert "force-delete-pod" not in [s["action"] for s in (finding["repair"] or {}).get("steps", [])]
+
+
+def _set(name: str, **spec: object) -> dict:
+    manifest: dict = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "replicas": 3,
+            "serviceName": name,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {
+                    "containers": [{"name": "c", "image": "busybox:1.36", "command": ["sleep", "infinity"]}]
+                },
+            },
+        },
+    }
+    manifest["spec"].update(spec)
+    return manifest
+
+
+def _codes(body: dict, name: str) -> list[tuple[str, str, list[str]]]:
+    item = next(i for i in body["items"] if i["statefulset"]["name"] == name)
+    return [
+        (f["code"], f["cause"], [s["action"] for s in (f["repair"] or {}).get("steps", [])])
+        for f in item["findings"]
+    ]
+
+
+def _diagnose_live_and_offline(cli, env, tmp_path: Path, name: str) -> tuple[dict, int]:
+    """Diagnose live and from a collect file; both must agree. Returns the live body and exit code."""
+    live = cli(*env.args("diagnose", name, "--stuck-after", "30s", "-o", "json"))
+    saved = tmp_path / f"{name}.yaml"
+    assert cli(*env.args("collect", name, "--save", str(saved))).code == ExitCode.OK
+    offline = cli("diagnose", "-f", str(saved), "--stuck-after", "30s", "-o", "json")
+    assert (live.code, _codes(live.json(), name)) == (offline.code, _codes(offline.json(), name))
+    return live.json(), live.code
+
+
+def test_parallel_bad_revision_needs_only_the_revert(cli, make_sim, tmp_path: Path) -> None:
+    env = make_sim("healthy", speed=60.0)
+    env.sim.apply_manifest(_set("par", podManagementPolicy="Parallel"))
+    assert env.sim.wait_for(
+        lambda s: s.get("sts", "default", "par").get("status", {}).get("readyReplicas") == 3
+    )
+    crash = {
+        "spec": {"template": {"spec": {"containers": [{"name": "c", "command": ["sh", "-c", "exit 1"]}]}}}
+    }
+    env.sim.patch("statefulsets", "default", "par", crash)
+    assert env.sim.wait_for(
+        lambda s: any(
+            (p.get("status", {}).get("containerStatuses") or [{}])[0].get("restartCount", 0) >= 1
+            for p in s.list("pods", "default")
+            if p["metadata"]["name"].startswith("par-")
+        ),
+        timeout=20,
+    )
+    env.sim.advance(120)
+    body, code = _diagnose_live_and_offline(cli, env, tmp_path, "par")
+    assert code == ExitCode.ACTION_NEEDED
+    assert _codes(body, "par")[0] == ("bad-update-revision", "crash-loop", ["revert-template"])
+
+
+def test_operator_managed_set_is_a_warning_naming_the_manager(cli, make_sim, tmp_path: Path) -> None:
+    env = make_sim("healthy")
+    env.sim.patch(
+        "statefulsets", "default", "web", {"metadata": {"labels": {"app.kubernetes.io/managed-by": "Helm"}}}
+    )
+    body, code = _diagnose_live_and_offline(cli, env, tmp_path, "web")
+    assert code == ExitCode.OK
+    finding = next(f for f in body["items"][0]["findings"] if f["code"] == "operator-managed")
+    assert finding["severity"] == "warning" and "Helm" in finding["message"]
+
+
+def test_unschedulable_first_revision_is_the_unschedulable_code(cli, make_sim, tmp_path: Path) -> None:
+    env = make_sim("healthy")
+    manifest = _set("sel")
+    manifest["spec"]["template"]["spec"]["nodeSelector"] = {"disk": "nvme"}
+    env.sim.apply_manifest(manifest)
+    assert env.sim.wait_for(lambda s: s.get("pods", "default", "sel-0") is not None)
+    env.sim.advance(120)
+    body, code = _diagnose_live_and_offline(cli, env, tmp_path, "sel")
+    assert code == ExitCode.ACTION_NEEDED
+    finding = next(f for f in body["items"][0]["findings"] if f["code"] == "unschedulable")
+    assert any("nodes are available" in line for line in finding["evidence"])
+
+
+def test_controller_not_observing_a_new_generation(cli, make_sim, tmp_path: Path) -> None:
+    env = make_sim("healthy", autorun=False)  # the controller never runs after the scenario is set up
+    env.sim.patch(
+        "statefulsets",
+        "default",
+        "web",
+        {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.28"}]}}}},
+    )
+    env.sim.clock.advance(900)
+    body, code = _diagnose_live_and_offline(cli, env, tmp_path, "web")
+    assert "controller-not-observing" in [c for c, _, _ in _codes(body, "web")]
