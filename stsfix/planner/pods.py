@@ -43,8 +43,17 @@ def _pod_or_raise(snapshot: Snapshot, ordinal: int) -> PodState:
 
 
 def expected_revision(sts: StatefulSetState, ordinal: int) -> str:
-    """The revision the controller recreates `ordinal` from: updateRevision at or above the partition, else currentRevision."""
-    return sts.update_revision if ordinal >= (sts.partition or 0) else sts.current_revision
+    """The revision the controller recreates `ordinal` from (semantics §3.4, newVersionedStatefulSetPod).
+
+    currentRevision below `ordinals.start + partition`, or, with RollingUpdate but `rollingUpdate: null`,
+    below `ordinals.start + status.currentReplicas`; updateRevision otherwise (always under OnDelete).
+    """
+    start = sts.ordinals_start
+    if sts.partition is not None:
+        below = ordinal < start + sts.partition
+    else:
+        below = sts.update_strategy == "RollingUpdate" and ordinal < start + sts.current_replicas
+    return sts.current_revision if below else sts.update_revision
 
 
 def plan_delete_pod(
