@@ -71,18 +71,20 @@ def get_statefulset(conn: Connection, namespace: str, name: str) -> RawObject:
     return raw
 
 
-def read_bundle(
-    conn: Connection, namespace: str, name: str, *, full: bool, events: bool
-) -> tuple[RawBundle, RawObject]:
-    """The raw objects around one StatefulSet. `full` adds PVCs, nodes, PDBs and the server version."""
-    raw_sts = get_statefulset(conn, namespace, name)
-    selector = selector_string((raw_sts.get("spec") or {}).get("selector") or {})
-    pods = _list_all(conn, "pods", "Pod", namespace=namespace, labelSelector=selector)
-    revisions = _list_all(
-        conn, "controllerrevisions", "ControllerRevision", namespace=namespace, labelSelector=selector
-    )
-    bundle = RawBundle(
-        statefulsets=(raw_sts,),
+def _bundle(
+    conn: Connection,
+    namespace: str | None,
+    *,
+    statefulsets: tuple[RawObject, ...],
+    pods: tuple[RawObject, ...],
+    revisions: tuple[RawObject, ...],
+    full: bool,
+    events: bool,
+) -> RawBundle:
+    """A bundle plus what the command needs beyond sets, pods and revisions: events only when asked,
+    PVCs, nodes, PDBs and the server version when `full`. One LIST each, whatever the size."""
+    return RawBundle(
+        statefulsets=statefulsets,
         pods=pods,
         revisions=revisions,
         events=_optional(conn, "events", "Event", namespace=namespace) if events else None,
@@ -95,6 +97,21 @@ def read_bundle(
         else None,
         server_version=server_version(conn) if full else "",
         observed_at=conn.server_now(),
+    )
+
+
+def read_bundle(
+    conn: Connection, namespace: str, name: str, *, full: bool, events: bool
+) -> tuple[RawBundle, RawObject]:
+    """The raw objects around one StatefulSet. `full` adds PVCs, nodes, PDBs and the server version."""
+    raw_sts = get_statefulset(conn, namespace, name)
+    selector = selector_string((raw_sts.get("spec") or {}).get("selector") or {})
+    pods = _list_all(conn, "pods", "Pod", namespace=namespace, labelSelector=selector)
+    revisions = _list_all(
+        conn, "controllerrevisions", "ControllerRevision", namespace=namespace, labelSelector=selector
+    )
+    bundle = _bundle(
+        conn, namespace, statefulsets=(raw_sts,), pods=pods, revisions=revisions, full=full, events=events
     )
     return bundle, raw_sts
 
@@ -119,18 +136,12 @@ def read_fleet(
     sets = _list_all(conn, "statefulsets", "StatefulSet", namespace=namespace, **query)
     if not sets:
         return RawBundle(observed_at=conn.server_now())
-    return RawBundle(
+    return _bundle(
+        conn,
+        namespace,
         statefulsets=sets,
         pods=_list_all(conn, "pods", "Pod", namespace=namespace),
         revisions=_list_all(conn, "controllerrevisions", "ControllerRevision", namespace=namespace),
-        events=_optional(conn, "events", "Event", namespace=namespace) if events else None,
-        pvcs=_optional(conn, "persistentvolumeclaims", "PersistentVolumeClaim", namespace=namespace)
-        if full
-        else None,
-        nodes=_optional(conn, "nodes", "Node", namespace=None) if full else None,
-        pdbs=_optional(conn, "poddisruptionbudgets", "PodDisruptionBudget", namespace=namespace)
-        if full
-        else None,
-        server_version=server_version(conn) if full else "",
-        observed_at=conn.server_now(),
+        full=full,
+        events=events,
     )

@@ -23,6 +23,21 @@ MERGE: Final = "application/merge-patch+json"
 FIELD_MANAGER: Final = "stsfix"
 
 
+def _guarded_patch(
+    conn: Connection, namespace: str, name: str, body: dict[str, Any], *, dry_run: bool
+) -> StatefulSetState:
+    """A strategic-merge PATCH of the set whose body carries metadata.resourceVersion: 409 if it moved."""
+    raw = conn.request(
+        "PATCH",
+        path_for("statefulsets", namespace, name),
+        query={"fieldManager": FIELD_MANAGER},
+        body=body,
+        content_type=SMP,
+        dry_run=dry_run,
+    )
+    return parse_statefulset(raw)
+
+
 def patch_template(
     conn: Connection,
     namespace: str,
@@ -37,15 +52,7 @@ def patch_template(
         "metadata": {"resourceVersion": resource_version},
         "spec": {"template": {**{k: v for k, v in template.items() if k != "$patch"}, "$patch": "replace"}},
     }
-    raw = conn.request(
-        "PATCH",
-        path_for("statefulsets", namespace, name),
-        query={"fieldManager": FIELD_MANAGER},
-        body=body,
-        content_type=SMP,
-        dry_run=dry_run,
-    )
-    return parse_statefulset(raw)
+    return _guarded_patch(conn, namespace, name, body, dry_run=dry_run)
 
 
 def patch_template_annotations(
@@ -63,15 +70,7 @@ def patch_template_annotations(
         "metadata": {"resourceVersion": resource_version},
         "spec": {"template": {"metadata": {"annotations": annotations}}},
     }
-    raw = conn.request(
-        "PATCH",
-        path_for("statefulsets", namespace, name),
-        query={"fieldManager": FIELD_MANAGER},
-        body=body,
-        content_type=SMP,
-        dry_run=dry_run,
-    )
-    return parse_statefulset(raw)
+    return _guarded_patch(conn, namespace, name, body, dry_run=dry_run)
 
 
 def set_partition(
@@ -82,15 +81,7 @@ def set_partition(
         "metadata": {"resourceVersion": resource_version},
         "spec": {"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": partition}}},
     }
-    raw = conn.request(
-        "PATCH",
-        path_for("statefulsets", namespace, name),
-        query={"fieldManager": FIELD_MANAGER},
-        body=body,
-        content_type=SMP,
-        dry_run=dry_run,
-    )
-    return parse_statefulset(raw)
+    return _guarded_patch(conn, namespace, name, body, dry_run=dry_run)
 
 
 def annotate_statefulset(
