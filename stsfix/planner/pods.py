@@ -56,6 +56,17 @@ def expected_revision(sts: StatefulSetState, ordinal: int) -> str:
     return sts.current_revision if below else sts.update_revision
 
 
+def await_replacement(sts: StatefulSetState, pod: PodState, target: str) -> AwaitReady:
+    """Wait until the pod that replaces `pod` (a new uid) is Ready, and available, at `target`."""
+    return AwaitReady(
+        ordinal=int(pod.ordinal or 0),
+        pod_name=pod.name,
+        revision=target,
+        min_ready_seconds=sts.min_ready_seconds,
+        replaces_uid=pod.meta.uid,
+    )
+
+
 def plan_delete_pod(
     snapshot: Snapshot,
     ordinal: int,
@@ -101,15 +112,7 @@ def plan_delete_pod(
         )
     ]
     if wait:
-        steps.append(
-            AwaitReady(
-                ordinal=ordinal,
-                pod_name=pod.name,
-                revision=target,
-                min_ready_seconds=sts.min_ready_seconds,
-                replaces_uid=pod.meta.uid,
-            )
-        )
+        steps.append(await_replacement(sts, pod, target))
     return new_plan(
         snapshot,
         PlanRequest(command="delete-pod", ordinal=ordinal, evict=evict, force=force, wait=wait),
@@ -181,15 +184,7 @@ def plan_force_delete(
         )
     ]
     if wait:
-        steps.append(
-            AwaitReady(
-                ordinal=ordinal,
-                pod_name=pod.name,
-                revision=target,
-                min_ready_seconds=sts.min_ready_seconds,
-                replaces_uid=pod.meta.uid,
-            )
-        )
+        steps.append(await_replacement(sts, pod, target))
     return new_plan(
         snapshot,
         PlanRequest(

@@ -17,10 +17,9 @@ from stsfix.analysis.findings import Severity
 from stsfix.errors import RefusedError, UsageError
 from stsfix.model import PodState, RevisionInfo, Snapshot, StatefulSetState
 from stsfix.planner.guided import guided_changes, replan_guided
-from stsfix.planner.pods import plan_delete_pod, plan_force_delete
+from stsfix.planner.pods import await_replacement, plan_delete_pod, plan_force_delete
 from stsfix.planner.steps import (
     AwaitObserved,
-    AwaitReady,
     AwaitRolloutComplete,
     DeletePod,
     EvictPod,
@@ -148,16 +147,7 @@ def _order_pod_steps(
         )
         for p in stuck
     ]
-    waits = [
-        AwaitReady(
-            ordinal=int(p.ordinal or 0),
-            pod_name=p.name,
-            revision=target,
-            min_ready_seconds=sts.min_ready_seconds,
-            replaces_uid=p.meta.uid,
-        )
-        for p in stuck
-    ]
+    waits = [await_replacement(sts, p, target) for p in stuck]
     if sts.pod_management_policy == "Parallel":
         return [s for pair in zip(deletes, waits, strict=True) for s in pair]
     return [*deletes, *reversed(waits)]
