@@ -15,7 +15,7 @@ import json
 import re
 from typing import Any, Final
 
-from stsfix.sim.discovery import Resource
+from stsfix.sim.resources import Resource
 from stsfix.sim.selectors import selector_matches
 from stsfix.sim.store import SimApiError, clone
 

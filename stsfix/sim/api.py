@@ -38,8 +38,8 @@ from stsfix.sim.apply import (
 )
 from stsfix.sim.clock import SimClock
 from stsfix.sim.deletion import plan_delete
-from stsfix.sim.discovery import RESOURCES, Resource
 from stsfix.sim.patching import APPLY_PATCH, apply_patch
+from stsfix.sim.resources import RESOURCES, Resource
 from stsfix.sim.store import SimApiError, Store, clone, conflict, format_ts, not_found
 
 Obj = dict[str, Any]

@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from stsfix.sim.discovery import Resource
 from stsfix.sim.patching import MERGE_KEYS
+from stsfix.sim.resources import Resource
 from stsfix.sim.store import SimApiError, clone
 
 Obj = dict[str, Any]

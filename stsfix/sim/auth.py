@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from stsfix.sim.discovery import REVIEWS
+from stsfix.sim.resources import REVIEWS
 from stsfix.sim.store import SimApiError
 
 Obj = dict[str, Any]

@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 from stsfix.sim.api import Api
 from stsfix.sim.client import SimClient
 from stsfix.sim.clock import SimClock
-from stsfix.sim.discovery import RESOURCES
 from stsfix.sim.events import EventRecorder
 from stsfix.sim.gc import GarbageCollector
 from stsfix.sim.kubelet import Kubelet, KubeletConfig
 from stsfix.sim.kubelet_rules import Rule
 from stsfix.sim.nodes import NodeState, new_node, set_node_state
 from stsfix.sim.objects import Obj, parse_ts
+from stsfix.sim.resources import RESOURCES
 from stsfix.sim.runner import Runner, StatefulSetWorker
 
 if TYPE_CHECKING:

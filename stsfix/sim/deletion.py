@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from stsfix.sim.discovery import Resource
+from stsfix.sim.resources import Resource
 from stsfix.sim.store import SimApiError, clone, format_ts
 
 Obj = dict[str, Any]

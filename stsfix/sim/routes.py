@@ -16,7 +16,7 @@ from typing import Any, Final
 from stsfix.sim import discovery, protobuf, subresources, tables, watch
 from stsfix.sim.api import Api, bad_request, parse_body
 from stsfix.sim.auth import access_review, authorize, rules_review
-from stsfix.sim.discovery import Resource
+from stsfix.sim.resources import REVIEWS, Resource, resource_for
 from stsfix.sim.selectors import field_predicate, label_predicate
 from stsfix.sim.store import SimApiError, encode
 
@@ -84,7 +84,7 @@ def parse_route(path: str) -> Route | None:
         namespace, rest = rest[1], rest[2:]
     elif rest[0] == "namespaces" and len(rest) >= 3 and gv != "v1":
         namespace, rest = rest[1], rest[2:]
-    res = discovery.resource_for(gv, rest[0])
+    res = resource_for(gv, rest[0])
     if res is None or len(rest) > 3:
         return None
     if namespace is not None and not res.namespaced:
@@ -161,14 +161,14 @@ class Router:
         if route is None:
             raise not_found_path()
         protobuf_body = bool(req.body) and "protobuf" in req.content_type
-        if protobuf_body and route.res.plural not in discovery.REVIEWS:
+        if protobuf_body and route.res.plural not in REVIEWS:
             raise protobuf.unsupported()
         verb = _verb(req.method, route, req.query)
         rbac_resource = f"{route.res.plural}/{route.sub}" if route.sub else route.res.plural
         authorize(
             req.user, req.role, verb, rbac_resource, route.res.group, route.namespace, route.name or None
         )
-        if route.res.plural in discovery.REVIEWS:
+        if route.res.plural in REVIEWS:
             if verb != "create":
                 raise _method_not_allowed()
             body = (

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, Final
 
-from stsfix.sim.discovery import Resource
+from stsfix.sim.resources import Resource
 from stsfix.sim.store import ExpiredError, Store
 
 Obj = dict[str, Any]
