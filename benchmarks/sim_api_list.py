@@ -14,9 +14,9 @@ import statistics
 import time
 from typing import Any
 
-from stsfix.sim.clock import SimClock
 from stsfix.sim.server import ApiServer
-from stsfix.sim.store import Store
+from stsfix.sim.store.clock import SimClock
+from stsfix.sim.store.store import Store
 
 
 def realistic_pod(i: int) -> dict[str, Any]:

@@ -57,9 +57,9 @@ def cli():
 @pytest.fixture
 def api_kubeconfig(tmp_path: Path):
     """A bare simulated API server (no controllers) and a kubeconfig for it."""
-    from stsfix.sim.clock import SimClock
     from stsfix.sim.server import ApiServer
-    from stsfix.sim.store import Store
+    from stsfix.sim.store.clock import SimClock
+    from stsfix.sim.store.store import Store
 
     clock = SimClock()
     server = ApiServer(Store(now=clock.now), clock=clock)

@@ -15,9 +15,9 @@ import json
 import re
 from typing import Any, Final
 
-from stsfix.sim.resources import Resource
 from stsfix.sim.selectors import selector_matches
-from stsfix.sim.store import SimApiError, clone
+from stsfix.sim.store.resources import Resource
+from stsfix.sim.store.store import SimApiError, clone
 
 Obj = dict[str, Any]
 Cause = tuple[str, str, str]  # (field, type e.g. "Invalid value", detail)

@@ -36,11 +36,11 @@ from stsfix.sim.apply import (
     prune_dropped,
     record_update,
 )
-from stsfix.sim.clock import SimClock
 from stsfix.sim.deletion import plan_delete
 from stsfix.sim.patching import APPLY_PATCH, apply_patch
-from stsfix.sim.resources import RESOURCES, Resource
-from stsfix.sim.store import SimApiError, Store, clone, conflict, format_ts, not_found
+from stsfix.sim.store.clock import SimClock
+from stsfix.sim.store.resources import RESOURCES, Resource
+from stsfix.sim.store.store import SimApiError, Store, clone, conflict, format_ts, not_found
 
 Obj = dict[str, Any]
 Predicate = Callable[[Obj], bool]

@@ -17,8 +17,8 @@ import json
 from typing import Any, Final
 
 from stsfix.sim.patching import MERGE_KEYS
-from stsfix.sim.resources import Resource
-from stsfix.sim.store import SimApiError, clone
+from stsfix.sim.store.resources import Resource
+from stsfix.sim.store.store import SimApiError, clone
 
 Obj = dict[str, Any]
 Path = tuple[str, ...]

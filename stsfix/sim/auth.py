@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from stsfix.sim.resources import REVIEWS
-from stsfix.sim.store import SimApiError
+from stsfix.sim.store.resources import REVIEWS
+from stsfix.sim.store.store import SimApiError
 
 Obj = dict[str, Any]
 

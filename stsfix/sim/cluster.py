@@ -20,22 +20,22 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from stsfix.sim.api import Api
-from stsfix.sim.client import SimClient
-from stsfix.sim.clock import SimClock
-from stsfix.sim.events import EventRecorder
 from stsfix.sim.gc import GarbageCollector
 from stsfix.sim.kubelet import Kubelet, KubeletConfig
 from stsfix.sim.kubelet_rules import Rule
-from stsfix.sim.nodes import NodeState, new_node, set_node_state
-from stsfix.sim.objects import Obj, parse_ts
-from stsfix.sim.resources import RESOURCES
 from stsfix.sim.runner import Runner, StatefulSetWorker
+from stsfix.sim.store.client import SimClient
+from stsfix.sim.store.clock import SimClock
+from stsfix.sim.store.events import EventRecorder
+from stsfix.sim.store.nodes import NodeState, new_node, set_node_state
+from stsfix.sim.store.objects import Obj, parse_ts
+from stsfix.sim.store.resources import RESOURCES
 
 if TYPE_CHECKING:
     from stsfix.sim.scenarios import Scenario
 from stsfix.sim.scheduler import Scheduler
 from stsfix.sim.statefulset import StatefulSetController
-from stsfix.sim.store import SimApiError, Store
+from stsfix.sim.store.store import SimApiError, Store
 from stsfix.sim.versions import KubeVersion
 
 _KINDS = {

@@ -13,8 +13,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from stsfix.sim.resources import Resource
-from stsfix.sim.store import SimApiError, clone, format_ts
+from stsfix.sim.store.resources import Resource
+from stsfix.sim.store.store import SimApiError, clone, format_ts
 
 Obj = dict[str, Any]
 _POD_REMOVE_NOW_PHASES: Final = ("Failed", "Succeeded")

@@ -2,14 +2,14 @@
 
 The discovery documents (`/api`, `/apis`, `/api/v1`, `/apis/<g>/<v>`) and the
 synthetic `/openapi/v3` document that makes `kubectl apply` believe the server validates fields
-are all derived from the resource table (`stsfix.sim.resources`). Standard library only.
+are all derived from the resource table (`stsfix.sim.store.resources`). Standard library only.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
-from stsfix.sim.resources import RESOURCES, Resource
+from stsfix.sim.store.resources import RESOURCES, Resource
 
 Obj = dict[str, Any]
 

@@ -20,9 +20,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Final
 
-from stsfix.sim.clock import SimClock
 from stsfix.sim.selectors import selector_matches
-from stsfix.sim.store import ExpiredError, SimApiError, Store, clone, format_ts
+from stsfix.sim.store.clock import SimClock
+from stsfix.sim.store.store import ExpiredError, SimApiError, Store, clone, format_ts
 
 Obj = dict[str, Any]
 WATCHED: Final = ("pods", "poddisruptionbudgets", "statefulsets")

@@ -5,7 +5,7 @@ Standard library only.
 
 from __future__ import annotations
 
-from stsfix.sim.objects import Obj
+from stsfix.sim.store.objects import Obj
 
 
 def fleet_namespace(index: int) -> str:

@@ -11,9 +11,9 @@ retention policy (§8.3). Standard library only.
 
 from __future__ import annotations
 
-from stsfix.sim.client import SimClient
-from stsfix.sim.objects import Obj, is_terminating, pod_phase
-from stsfix.sim.store import SimApiError, WatchEvent
+from stsfix.sim.store.client import SimClient
+from stsfix.sim.store.objects import Obj, is_terminating, pod_phase
+from stsfix.sim.store.store import SimApiError, WatchEvent
 
 Key = tuple[str, str, str]
 TRACKED = ("pods", "persistentvolumeclaims", "controllerrevisions", "statefulsets", "poddisruptionbudgets")

@@ -21,13 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from stsfix.sim.client import SimClient
-from stsfix.sim.events import EventRecorder
 from stsfix.sim.kubelet_pod import ContainerRun, PodRun, build_status
 from stsfix.sim.kubelet_rules import Rule, container_behaviour
-from stsfix.sim.nodes import node_state
-from stsfix.sim.objects import Obj, is_terminating, parse_ts
-from stsfix.sim.store import SimApiError, WatchEvent
+from stsfix.sim.store.client import SimClient
+from stsfix.sim.store.events import EventRecorder
+from stsfix.sim.store.nodes import node_state
+from stsfix.sim.store.objects import Obj, is_terminating, parse_ts
+from stsfix.sim.store.store import SimApiError, WatchEvent
 
 PodKey = tuple[str, str]
 ORPHAN_QUARANTINE = 40.0  # pod GC waits this long after a Node object is deleted

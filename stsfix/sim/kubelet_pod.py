@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from stsfix.sim.kubelet_rules import Behaviour
-from stsfix.sim.objects import Obj, set_condition, ts
+from stsfix.sim.store.objects import Obj, set_condition, ts
 
 Emit = Callable[
     [str, str, str, str | None], None

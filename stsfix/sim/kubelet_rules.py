@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from stsfix.sim.objects import Obj
+from stsfix.sim.store.objects import Obj
 
 ACTIONS = (
     "crash",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from stsfix.sim.store import SimApiError, clone
+from stsfix.sim.store.store import SimApiError, clone
 
 Obj = dict[str, Any]
 

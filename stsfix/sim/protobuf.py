@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from stsfix.sim.store import SimApiError
+from stsfix.sim.store.store import SimApiError
 
 Obj = dict[str, Any]
 MAGIC: Final = b"k8s\x00"

@@ -13,9 +13,16 @@ import copy
 import json
 from typing import Any
 
-from stsfix.sim.client import SimClient
-from stsfix.sim.objects import HASH_LABEL, REVISION_LABEL, Obj, default_pod_spec, labels_of, owner_ref_to
-from stsfix.sim.store import SimApiError
+from stsfix.sim.store.client import SimClient
+from stsfix.sim.store.objects import (
+    HASH_LABEL,
+    REVISION_LABEL,
+    Obj,
+    default_pod_spec,
+    labels_of,
+    owner_ref_to,
+)
+from stsfix.sim.store.store import SimApiError
 from stsfix.sim.versions import KubeVersion
 
 _SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"

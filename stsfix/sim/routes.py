@@ -16,9 +16,9 @@ from typing import Any, Final
 from stsfix.sim import discovery, protobuf, subresources, tables, watch
 from stsfix.sim.api import Api, bad_request, parse_body
 from stsfix.sim.auth import access_review, authorize, rules_review
-from stsfix.sim.resources import REVIEWS, Resource, resource_for
 from stsfix.sim.selectors import field_predicate, label_predicate
-from stsfix.sim.store import SimApiError, encode
+from stsfix.sim.store.resources import REVIEWS, Resource, resource_for
+from stsfix.sim.store.store import SimApiError, encode
 
 Obj = dict[str, Any]
 JSON: Final = "application/json"

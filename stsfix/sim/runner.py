@@ -19,10 +19,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from stsfix.sim.clock import SimClock
-from stsfix.sim.objects import controller_ref, labels_of, selector_matches
 from stsfix.sim.statefulset import StatefulSetController
-from stsfix.sim.store import Store, WatchEvent
+from stsfix.sim.store.clock import SimClock
+from stsfix.sim.store.objects import controller_ref, labels_of, selector_matches
+from stsfix.sim.store.store import Store, WatchEvent
 
 log = logging.getLogger(__name__)
 

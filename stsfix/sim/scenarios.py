@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from stsfix.sim.kubelet_rules import Rule
-from stsfix.sim.objects import (
+from stsfix.sim.store.objects import (
     REVISION_LABEL,
     Obj,
     controller_ref,

@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from stsfix.sim.events import EventRecorder
-from stsfix.sim.nodes import node_state
-from stsfix.sim.objects import Obj, is_terminating, pod_phase, quantity, selector_matches, set_condition
-from stsfix.sim.store import SimApiError, Store, WatchEvent
+from stsfix.sim.store.events import EventRecorder
+from stsfix.sim.store.nodes import node_state
+from stsfix.sim.store.objects import Obj, is_terminating, pod_phase, quantity, selector_matches, set_condition
+from stsfix.sim.store.store import SimApiError, Store, WatchEvent
 
 _NOT_HELPFUL = "Preemption is not helpful for scheduling"
 _NO_VICTIMS = "No preemption victims found for incoming pod"

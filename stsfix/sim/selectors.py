@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from typing import Any, Final
 
-from stsfix.sim.store import SimApiError
+from stsfix.sim.store.store import SimApiError
 
 Obj = dict[str, Any]
 Predicate = Callable[[Obj], bool]

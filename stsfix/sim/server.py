@@ -28,13 +28,13 @@ from urllib.parse import parse_qsl, urlsplit
 
 from stsfix.sim.api import Api
 from stsfix.sim.auth import DEFAULT_TOKENS, authenticate
-from stsfix.sim.clock import SimClock
 from stsfix.sim.disruption import DisruptionController
 from stsfix.sim.faults import FaultSet
 from stsfix.sim.kubeconfig import kubeconfig_dict, write_kubeconfig
 from stsfix.sim.requestlog import RequestLog, RequestRecord
 from stsfix.sim.routes import Request, Response, Router
-from stsfix.sim.store import SimApiError, Store, encode
+from stsfix.sim.store.clock import SimClock
+from stsfix.sim.store.store import SimApiError, Store, encode
 
 Obj = dict[str, Any]
 ControlHandler = Callable[[Obj], tuple[int, Obj]]

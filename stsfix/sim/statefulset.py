@@ -12,10 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from stsfix.sim.client import SimClient
-from stsfix.sim.events import EventRecorder
-from stsfix.sim.index import NamespaceIndex
-from stsfix.sim.objects import (
+from stsfix.sim.revisions import set_revisions, truncate_history
+from stsfix.sim.statefulset_update import SyncContext, update_statefulset
+from stsfix.sim.store.client import SimClient
+from stsfix.sim.store.events import EventRecorder
+from stsfix.sim.store.index import NamespaceIndex
+from stsfix.sim.store.objects import (
     Obj,
     condition,
     controller_ref,
@@ -26,9 +28,7 @@ from stsfix.sim.objects import (
     parse_ts,
     selector_matches,
 )
-from stsfix.sim.revisions import set_revisions, truncate_history
-from stsfix.sim.statefulset_update import SyncContext, update_statefulset
-from stsfix.sim.store import SimApiError
+from stsfix.sim.store.store import SimApiError
 from stsfix.sim.versions import KubeVersion
 
 _COMPARED = (

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from datetime import datetime, timedelta
 
-from stsfix.sim.objects import (
+from stsfix.sim.store.objects import (
     POD_INDEX_LABEL,
     POD_NAME_LABEL,
     REVISION_LABEL,

@@ -12,16 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from stsfix.sim.client import SimClient
-from stsfix.sim.events import EventRecorder
-from stsfix.sim.objects import (
-    REVISION_LABEL,
-    Obj,
-    is_running_and_ready,
-    is_terminating,
-    parent_and_ordinal,
-    pod_phase,
-)
 from stsfix.sim.revisions import apply_revision
 from stsfix.sim.statefulset_pods import (
     claim_is_stale,
@@ -43,7 +33,17 @@ from stsfix.sim.statefulset_pods import (
     start_ordinal,
     storage_matches,
 )
-from stsfix.sim.store import SimApiError
+from stsfix.sim.store.client import SimClient
+from stsfix.sim.store.events import EventRecorder
+from stsfix.sim.store.objects import (
+    REVISION_LABEL,
+    Obj,
+    is_running_and_ready,
+    is_terminating,
+    parent_and_ordinal,
+    pod_phase,
+)
+from stsfix.sim.store.store import SimApiError
 from stsfix.sim.versions import KubeVersion
 
 COMPONENT = "statefulset-controller"

@@ -17,7 +17,7 @@ from stsfix.sim.api import Api, bad_request
 from stsfix.sim.disruption import budget, is_ready
 from stsfix.sim.patching import apply_patch
 from stsfix.sim.selectors import selector_matches, selector_string
-from stsfix.sim.store import SimApiError, clone, conflict
+from stsfix.sim.store.store import SimApiError, clone, conflict
 
 Obj = dict[str, Any]
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Final
 
-from stsfix.sim.resources import Resource
+from stsfix.sim.store.resources import Resource
 
 Obj = dict[str, Any]
 Column = tuple[str, str, int]  # (name, type, priority)

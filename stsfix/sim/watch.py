@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, Final
 
-from stsfix.sim.resources import Resource
-from stsfix.sim.store import ExpiredError, Store
+from stsfix.sim.store.resources import Resource
+from stsfix.sim.store.store import ExpiredError, Store
 
 Obj = dict[str, Any]
 Predicate = Callable[[Obj], bool]

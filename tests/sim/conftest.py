@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from stsfix.sim.clock import SimClock
 from stsfix.sim.server import ApiServer
-from stsfix.sim.store import Store
+from stsfix.sim.store.clock import SimClock
+from stsfix.sim.store.store import Store
 
 T0 = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 

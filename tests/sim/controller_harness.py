@@ -10,12 +10,18 @@ import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from stsfix.sim.client import SimClient
-from stsfix.sim.clock import SimClock
-from stsfix.sim.events import EventRecorder
-from stsfix.sim.objects import REVISION_LABEL, default_statefulset, parent_and_ordinal, set_condition, ts
 from stsfix.sim.statefulset import StatefulSetController, SyncResult
-from stsfix.sim.store import Store, WatchEvent
+from stsfix.sim.store.client import SimClient
+from stsfix.sim.store.clock import SimClock
+from stsfix.sim.store.events import EventRecorder
+from stsfix.sim.store.objects import (
+    REVISION_LABEL,
+    default_statefulset,
+    parent_and_ordinal,
+    set_condition,
+    ts,
+)
+from stsfix.sim.store.store import Store, WatchEvent
 from stsfix.sim.versions import KubeVersion
 
 T0 = datetime(2026, 7, 1, 12, 0, 0, tzinfo=UTC)

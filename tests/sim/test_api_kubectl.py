@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from stsfix.sim.clock import SimClock
 from stsfix.sim.server import ApiServer
-from stsfix.sim.store import Store
+from stsfix.sim.store.clock import SimClock
+from stsfix.sim.store.store import Store
 from tests.sim.conftest import T0, Http, pod_manifest, sts_manifest
 from tests.sim.kubectl import kubectl_argv, run_kubectl
 

@@ -7,8 +7,8 @@ import copy
 import pytest
 
 from stsfix.sim.cluster import SimCluster
-from stsfix.sim.objects import REVISION_LABEL
 from stsfix.sim.scenarios import load_scenario
+from stsfix.sim.store.objects import REVISION_LABEL
 
 
 def _web(policy: dict | None = None, replicas: int = 3) -> SimCluster:

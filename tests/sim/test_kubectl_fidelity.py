@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from stsfix.sim.cluster import SimCluster
-from stsfix.sim.objects import REVISION_LABEL, is_pod_ready
+from stsfix.sim.store.objects import REVISION_LABEL, is_pod_ready
 from tests.sim.kubectl import kubectl_argv, run_kubectl
 
 pytestmark = [

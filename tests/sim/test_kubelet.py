@@ -9,7 +9,7 @@ import pytest
 
 from stsfix.sim.cluster import SimCluster
 from stsfix.sim.kubelet_pod import go_duration
-from stsfix.sim.objects import is_pod_ready, parse_ts
+from stsfix.sim.store.objects import is_pod_ready, parse_ts
 
 
 def _cluster(**kw: Any) -> SimCluster:

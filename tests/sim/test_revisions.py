@@ -6,9 +6,6 @@ import json
 
 import pytest
 
-from stsfix.sim.client import SimClient
-from stsfix.sim.clock import SimClock
-from stsfix.sim.objects import default_statefulset
 from stsfix.sim.revisions import (
     go_json,
     new_revision,
@@ -19,7 +16,10 @@ from stsfix.sim.revisions import (
     set_revisions,
     truncate_history,
 )
-from stsfix.sim.store import Store
+from stsfix.sim.store.client import SimClient
+from stsfix.sim.store.clock import SimClock
+from stsfix.sim.store.objects import default_statefulset
+from stsfix.sim.store.store import Store
 from stsfix.sim.versions import KubeVersion
 
 DATA_134 = (

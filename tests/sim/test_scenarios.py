@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from stsfix.sim.cluster import SimCluster
-from stsfix.sim.objects import REVISION_LABEL, is_pod_ready
 from stsfix.sim.scenarios import ScenarioError, describe_scenarios, load_manifests, scenario_names
+from stsfix.sim.store.objects import REVISION_LABEL, is_pod_ready
 
 
 def _pods(sim: SimCluster, namespace: str = "default") -> dict[str, dict]:

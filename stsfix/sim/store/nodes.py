@@ -13,8 +13,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
 
-from stsfix.sim.objects import Obj, condition, ts
-from stsfix.sim.store import Store
+from stsfix.sim.store.objects import Obj, condition, ts
+from stsfix.sim.store.store import Store
 
 NodeState = Literal["Ready", "NotReady", "Lost"]
 

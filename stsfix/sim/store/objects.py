@@ -12,7 +12,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from stsfix.sim.store import format_ts
+from stsfix.sim.store.store import format_ts
 
 Obj = dict[str, Any]
 

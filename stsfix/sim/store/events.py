@@ -12,8 +12,8 @@ import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from stsfix.sim.objects import Obj, parse_ts, ts
-from stsfix.sim.store import SimApiError, Store
+from stsfix.sim.store.objects import Obj, parse_ts, ts
+from stsfix.sim.store.store import SimApiError, Store
 
 EVENT_TTL = timedelta(hours=1)
 

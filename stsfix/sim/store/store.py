@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-from stsfix.sim.resources import RESOURCES
+from stsfix.sim.store.resources import RESOURCES
 
 Obj = dict[str, Any]
 Key = tuple[str, str, str]  # (resource, namespace or "", name)

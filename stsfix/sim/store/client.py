@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from stsfix.sim.objects import Obj, default_pod, pod_phase, ts
-from stsfix.sim.store import SimApiError, Store, not_found
+from stsfix.sim.store.objects import Obj, default_pod, pod_phase, ts
+from stsfix.sim.store.store import SimApiError, Store, not_found
 
 _GROUPS = {"statefulsets": "apps", "controllerrevisions": "apps"}
 

@@ -7,8 +7,8 @@ The Store lists a resource by scanning all of its objects; a controller syncing 
 
 from __future__ import annotations
 
-from stsfix.sim.objects import Obj
-from stsfix.sim.store import Store, WatchEvent
+from stsfix.sim.store.objects import Obj
+from stsfix.sim.store.store import Store, WatchEvent
 
 
 class NamespaceIndex:
