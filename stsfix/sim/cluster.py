@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from stsfix.sim.api import Api
-from stsfix.sim.gc import GarbageCollector
+from stsfix.sim.controllers.gc import GarbageCollector
 from stsfix.sim.kubelet import Kubelet, KubeletConfig
 from stsfix.sim.kubelet_rules import Rule
 from stsfix.sim.runner import Runner, StatefulSetWorker
@@ -33,10 +33,10 @@ from stsfix.sim.store.resources import RESOURCES
 
 if TYPE_CHECKING:
     from stsfix.sim.scenarios import Scenario
-from stsfix.sim.scheduler import Scheduler
-from stsfix.sim.statefulset import StatefulSetController
+from stsfix.sim.controllers.scheduler import Scheduler
+from stsfix.sim.controllers.statefulset import StatefulSetController
+from stsfix.sim.controllers.versions import KubeVersion
 from stsfix.sim.store.store import SimApiError, Store
-from stsfix.sim.versions import KubeVersion
 
 _KINDS = {
     "Pod": "pods",

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from stsfix.sim.statefulset import StatefulSetController
+from stsfix.sim.controllers.statefulset import StatefulSetController
 from stsfix.sim.store.clock import SimClock
 from stsfix.sim.store.objects import controller_ref, labels_of, selector_matches
 from stsfix.sim.store.store import Store, WatchEvent

@@ -10,7 +10,8 @@ import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from stsfix.sim.statefulset import StatefulSetController, SyncResult
+from stsfix.sim.controllers.statefulset import StatefulSetController, SyncResult
+from stsfix.sim.controllers.versions import KubeVersion
 from stsfix.sim.store.client import SimClient
 from stsfix.sim.store.clock import SimClock
 from stsfix.sim.store.events import EventRecorder
@@ -22,7 +23,6 @@ from stsfix.sim.store.objects import (
     ts,
 )
 from stsfix.sim.store.store import Store, WatchEvent
-from stsfix.sim.versions import KubeVersion
 
 T0 = datetime(2026, 7, 1, 12, 0, 0, tzinfo=UTC)
 Obj = dict[str, Any]

@@ -14,11 +14,11 @@ from datetime import timedelta
 import pytest
 
 from stsfix.sim.cluster import SimCluster
+from stsfix.sim.controllers.statefulset_pods import claim_owners_up_to_date, desired_claim_owners
+from stsfix.sim.controllers.statefulset_update import scaled_max_unavailable
+from stsfix.sim.controllers.versions import KubeVersion
 from stsfix.sim.scenarios import load_scenario, rollout_undo
-from stsfix.sim.statefulset_pods import claim_owners_up_to_date, desired_claim_owners
-from stsfix.sim.statefulset_update import scaled_max_unavailable
 from stsfix.sim.store.objects import POD_INDEX_LABEL, POD_NAME_LABEL, REVISION_LABEL, is_pod_ready
-from stsfix.sim.versions import KubeVersion
 from tests.sim.controller_harness import Harness, new_statefulset
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from stsfix.sim.revisions import (
+from stsfix.sim.controllers.revisions import (
     go_json,
     new_revision,
     revision_data,
@@ -16,11 +16,11 @@ from stsfix.sim.revisions import (
     set_revisions,
     truncate_history,
 )
+from stsfix.sim.controllers.versions import KubeVersion
 from stsfix.sim.store.client import SimClient
 from stsfix.sim.store.clock import SimClock
 from stsfix.sim.store.objects import default_statefulset
 from stsfix.sim.store.store import Store
-from stsfix.sim.versions import KubeVersion
 
 DATA_134 = (
     '{"spec":{"template":{"$patch":"replace","metadata":{"annotations":{"test":"value"},"labels":{"app":"foo"}},'

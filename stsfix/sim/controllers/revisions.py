@@ -13,6 +13,7 @@ import copy
 import json
 from typing import Any
 
+from stsfix.sim.controllers.versions import KubeVersion
 from stsfix.sim.store.client import SimClient
 from stsfix.sim.store.objects import (
     HASH_LABEL,
@@ -23,7 +24,6 @@ from stsfix.sim.store.objects import (
     owner_ref_to,
 )
 from stsfix.sim.store.store import SimApiError
-from stsfix.sim.versions import KubeVersion
 
 _SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 

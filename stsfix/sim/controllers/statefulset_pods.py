@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from datetime import datetime, timedelta
 
+from stsfix.sim.controllers.versions import KubeVersion
 from stsfix.sim.store.objects import (
     POD_INDEX_LABEL,
     POD_NAME_LABEL,
@@ -24,7 +25,6 @@ from stsfix.sim.store.objects import (
     parse_ts,
     pod_phase,
 )
-from stsfix.sim.versions import KubeVersion
 
 
 def pod_name(sts: Obj, ordinal: int) -> str:

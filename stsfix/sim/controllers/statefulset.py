@@ -12,8 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from stsfix.sim.revisions import set_revisions, truncate_history
-from stsfix.sim.statefulset_update import SyncContext, update_statefulset
+from stsfix.sim.controllers.revisions import set_revisions, truncate_history
+from stsfix.sim.controllers.statefulset_update import SyncContext, update_statefulset
+from stsfix.sim.controllers.versions import KubeVersion
 from stsfix.sim.store.client import SimClient
 from stsfix.sim.store.events import EventRecorder
 from stsfix.sim.store.index import NamespaceIndex
@@ -29,7 +30,6 @@ from stsfix.sim.store.objects import (
     selector_matches,
 )
 from stsfix.sim.store.store import SimApiError
-from stsfix.sim.versions import KubeVersion
 
 _COMPARED = (
     "replicas",

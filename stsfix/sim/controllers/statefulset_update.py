@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from stsfix.sim.revisions import apply_revision
-from stsfix.sim.statefulset_pods import (
+from stsfix.sim.controllers.revisions import apply_revision
+from stsfix.sim.controllers.statefulset_pods import (
     claim_is_stale,
     claim_name,
     claim_owners_up_to_date,
@@ -33,6 +33,7 @@ from stsfix.sim.statefulset_pods import (
     start_ordinal,
     storage_matches,
 )
+from stsfix.sim.controllers.versions import KubeVersion
 from stsfix.sim.store.client import SimClient
 from stsfix.sim.store.events import EventRecorder
 from stsfix.sim.store.objects import (
@@ -44,7 +45,6 @@ from stsfix.sim.store.objects import (
     pod_phase,
 )
 from stsfix.sim.store.store import SimApiError
-from stsfix.sim.versions import KubeVersion
 
 COMPONENT = "statefulset-controller"
 PLACEHOLDER = "__placeholder_revision__"
