@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from stsfix.sim.api import Api
 from stsfix.sim.controllers.gc import GarbageCollector
-from stsfix.sim.kubelet import Kubelet, KubeletConfig
-from stsfix.sim.kubelet_rules import Rule
+from stsfix.sim.kubelet.kubelet import Kubelet, KubeletConfig
+from stsfix.sim.kubelet.rules import Rule
 from stsfix.sim.runner import Runner, StatefulSetWorker
 from stsfix.sim.store.client import SimClient
 from stsfix.sim.store.clock import SimClock

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from stsfix.sim.kubelet_rules import Rule
+from stsfix.sim.kubelet.rules import Rule
 from stsfix.sim.store.objects import (
     REVISION_LABEL,
     Obj,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from stsfix.sim.cluster import SimCluster
-from stsfix.sim.kubelet_pod import go_duration
+from stsfix.sim.kubelet.pod import go_duration
 from stsfix.sim.store.objects import is_pod_ready, parse_ts
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from stsfix.sim.kubelet_rules import Behaviour
+from stsfix.sim.kubelet.rules import Behaviour
 from stsfix.sim.store.objects import Obj, set_condition, ts
 
 Emit = Callable[

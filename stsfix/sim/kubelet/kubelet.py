@@ -1,6 +1,6 @@
 """The simulated kubelet (all nodes) and the node-lifecycle side effects on pods.
 
-Each bound pod gets a scripted run (kubelet_rules.Behaviour per container) advanced on SimClock
+Each bound pod gets a scripted run (rules.Behaviour per container) advanced on SimClock
 timers: ContainerCreating -> Running after `start_delay`; Ready after the probe delay (never for a
 failing exec probe); crash loops (Running phase, waiting CrashLoopBackOff, lastState terminated,
 restartCount with back-off 10 s, 20 s ... 300 s, BackOff events); image pulls that fail
@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from stsfix.sim.kubelet_pod import ContainerRun, PodRun, build_status
-from stsfix.sim.kubelet_rules import Rule, container_behaviour
+from stsfix.sim.kubelet.pod import ContainerRun, PodRun, build_status
+from stsfix.sim.kubelet.rules import Rule, container_behaviour
 from stsfix.sim.store.client import SimClient
 from stsfix.sim.store.events import EventRecorder
 from stsfix.sim.store.nodes import node_state
