@@ -14,7 +14,7 @@ import statistics
 import time
 from typing import Any
 
-from stsfix.sim.server import ApiServer
+from stsfix.sim.apiserver.server import ApiServer
 from stsfix.sim.store.clock import SimClock
 from stsfix.sim.store.store import Store
 
@@ -92,7 +92,7 @@ def main() -> None:
         body = conn.getresponse().read()
         assert len(body) > 1000
 
-    from stsfix.sim.routes import Request
+    from stsfix.sim.apiserver.routes import Request
 
     req = Request("GET", path, {}, user="admin", role="admin", accept="application/json")
     server_ms = median_ms(lambda: server.router.handle(req), args.rounds)

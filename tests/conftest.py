@@ -57,7 +57,7 @@ def cli():
 @pytest.fixture
 def api_kubeconfig(tmp_path: Path):
     """A bare simulated API server (no controllers) and a kubeconfig for it."""
-    from stsfix.sim.server import ApiServer
+    from stsfix.sim.apiserver.server import ApiServer
     from stsfix.sim.store.clock import SimClock
     from stsfix.sim.store.store import Store
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from stsfix.sim.api import Api
+from stsfix.sim.apiserver.api import Api
 from stsfix.sim.controllers.gc import GarbageCollector
 from stsfix.sim.kubelet.kubelet import Kubelet, KubeletConfig
 from stsfix.sim.kubelet.rules import Rule
@@ -148,7 +148,7 @@ class SimCluster:
     # -- lifecycle -------------------------------------------------------------------------------
     def _make_server(self, host: str, port: int, tls: bool, anonymous: str | None) -> None:
         try:
-            from stsfix.sim.server import ApiServer
+            from stsfix.sim.apiserver.server import ApiServer
         except ImportError:  # the HTTP server is optional for in-process tests
             self.api = Api(self.store, clock=self.clock, version=lambda: str(self.version))
             return
@@ -263,7 +263,7 @@ class SimCluster:
 
     def write_kubeconfig(self, path: str | Path, *, current: str = "admin") -> Path:
         if self.server is None:
-            raise RuntimeError("no HTTP server in this simulator (stsfix.sim.server is missing)")
+            raise RuntimeError("no HTTP server in this simulator (stsfix.sim.apiserver.server is missing)")
         return Path(self.server.write_kubeconfig(path, current=current))
 
     def get(self, resource: str, namespace: str, name: str) -> Obj | None:

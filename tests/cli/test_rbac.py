@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from stsfix.errors import ExitCode
-from stsfix.sim import auth
+from stsfix.sim.apiserver import auth
 from tests.conftest import run_cli
 
 REPO = Path(__file__).resolve().parents[2]

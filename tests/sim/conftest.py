@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from stsfix.sim.server import ApiServer
+from stsfix.sim.apiserver.server import ApiServer
 from stsfix.sim.store.clock import SimClock
 from stsfix.sim.store.store import Store
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from stsfix.sim.admission import max_unavailable_gate
-from stsfix.sim.server import ApiServer
+from stsfix.sim.apiserver.admission import max_unavailable_gate
+from stsfix.sim.apiserver.server import ApiServer
 from tests.sim.conftest import Http, pod_manifest, sts_manifest
 
 STS = "/apis/apps/v1/namespaces/default/statefulsets"

@@ -7,7 +7,7 @@ import threading
 import urllib.request
 from typing import Any
 
-from stsfix.sim.server import ApiServer
+from stsfix.sim.apiserver.server import ApiServer
 from tests.sim.conftest import Http, pod_manifest
 
 PODS = "/api/v1/namespaces/default/pods"

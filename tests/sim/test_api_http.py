@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stsfix.sim.server import ApiServer
+from stsfix.sim.apiserver.server import ApiServer
 from tests.sim.conftest import T0, Http, pod_manifest, sts_manifest
 
 STS = "/apis/apps/v1/namespaces/default/statefulsets"
@@ -162,7 +162,7 @@ def test_extra_control_routes(http: Http, server: ApiServer) -> None:
 
 
 def test_keep_alive_serves_many_requests_on_one_connection(server: ApiServer) -> None:
-    from stsfix.sim.server import _Handler
+    from stsfix.sim.apiserver.server import _Handler
 
     # headers and body go out in separate writes: without TCP_NODELAY each keep-alive answer stalls
     # ~40 ms on Nagle + delayed ACK (test-cluster-notes §4); benchmarks/sim_api_list.py measures it.

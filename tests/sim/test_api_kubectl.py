@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from stsfix.sim.server import ApiServer
+from stsfix.sim.apiserver.server import ApiServer
 from stsfix.sim.store.clock import SimClock
 from stsfix.sim.store.store import Store
 from tests.sim.conftest import T0, Http, pod_manifest, sts_manifest

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from stsfix.sim.server import ApiServer
+from stsfix.sim.apiserver.server import ApiServer
 from tests.sim.conftest import Http, pod_manifest, sts_manifest
 
 PODS = "/api/v1/namespaces/default/pods"

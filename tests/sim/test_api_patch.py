@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from stsfix.sim.patching import apply_json_patch, apply_merge_patch, apply_strategic_patch
+from stsfix.sim.apiserver.patching import apply_json_patch, apply_merge_patch, apply_strategic_patch
 from stsfix.sim.store.store import SimApiError
 from tests.sim.conftest import Http, sts_manifest
 

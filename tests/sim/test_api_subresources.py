@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from stsfix.sim.server import ApiServer
+from stsfix.sim.apiserver.server import ApiServer
 from tests.sim.conftest import Http, pod_manifest, sts_manifest
 
 STS = "/apis/apps/v1/namespaces/default/statefulsets"

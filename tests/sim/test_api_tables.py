@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from stsfix.sim.tables import human_duration, pod_status_reason
+from stsfix.sim.apiserver.tables import human_duration, pod_status_reason
 
 
 def pod(status: dict[str, Any], *, deleting: bool = False, init: int = 0) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from stsfix.sim.server import ApiServer
+from stsfix.sim.apiserver.server import ApiServer
 from tests.sim.conftest import pod_manifest, sts_manifest
 
 client = pytest.importorskip("kubernetes.client")

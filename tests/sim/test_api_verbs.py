@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stsfix.sim.server import ApiServer
+from stsfix.sim.apiserver.server import ApiServer
 from tests.sim.conftest import Http, pod_manifest, sts_manifest
 
 STS = "/apis/apps/v1/namespaces/default/statefulsets"

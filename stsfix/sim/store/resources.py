@@ -1,7 +1,7 @@
 """The resource table: each served resource's group, version, kind, scope, names and subresources.
 
 `RESOURCES` is the one place that knows them; the store, the API verbs and the discovery documents
-(`stsfix.sim.discovery`) are all derived from it. Standard library only.
+(`stsfix.sim.apiserver.discovery`) are all derived from it. Standard library only.
 """
 
 from __future__ import annotations

@@ -26,13 +26,13 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
 
-from stsfix.sim.api import Api
-from stsfix.sim.auth import DEFAULT_TOKENS, authenticate
-from stsfix.sim.disruption import DisruptionController
-from stsfix.sim.faults import FaultSet
-from stsfix.sim.kubeconfig import kubeconfig_dict, write_kubeconfig
-from stsfix.sim.requestlog import RequestLog, RequestRecord
-from stsfix.sim.routes import Request, Response, Router
+from stsfix.sim.apiserver.api import Api
+from stsfix.sim.apiserver.auth import DEFAULT_TOKENS, authenticate
+from stsfix.sim.apiserver.disruption import DisruptionController
+from stsfix.sim.apiserver.faults import FaultSet
+from stsfix.sim.apiserver.kubeconfig import kubeconfig_dict, write_kubeconfig
+from stsfix.sim.apiserver.requestlog import RequestLog, RequestRecord
+from stsfix.sim.apiserver.routes import Request, Response, Router
 from stsfix.sim.store.clock import SimClock
 from stsfix.sim.store.store import SimApiError, Store, encode
 
@@ -222,7 +222,7 @@ class ApiServer:
         disruption: run the small disruption controller that keeps PodDisruptionBudget status current.
         anonymous: the user (admin, readonly, repair) that token-less requests act as; None = 401.
 
-    `api` is the verb layer (`stsfix.sim.api.Api`) for in-process callers that want admission.
+    `api` is the verb layer (`stsfix.sim.apiserver.api.Api`) for in-process callers that want admission.
     """
 
     def __init__(self, store: Store, *, clock: SimClock, version: str = "1.34.0", host: str = "127.0.0.1",

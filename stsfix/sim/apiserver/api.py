@@ -3,7 +3,7 @@
 `Api` does what kube-apiserver's generic registry does for each verb: create (generateName,
 defaulting, validation, AlreadyExists), update (optimistic concurrency, status/spec separation,
 generation), patch (four types; server-side apply creates when missing, tracks field ownership,
-answers conflicts with 409 unless forced; see `stsfix.sim.apply`), delete (preconditions,
+answers conflicts with 409 unless forced; see `stsfix.sim.apiserver.apply`), delete (preconditions,
 graceful pod deletion, finalizers, propagation policy recorded as the `foregroundDeletion` or
 `orphan` finalizer for the garbage collector), deletecollection, get and paginated list.
 `dry_run=True` runs everything and stores nothing. Every write records a managedFields entry.
@@ -27,8 +27,8 @@ from typing import Any, Final
 
 import yaml
 
-from stsfix.sim import admission
-from stsfix.sim.apply import (
+from stsfix.sim.apiserver import admission
+from stsfix.sim.apiserver.apply import (
     apply_ownership,
     changed_fields,
     changes_ownership,
@@ -36,8 +36,8 @@ from stsfix.sim.apply import (
     prune_dropped,
     record_update,
 )
-from stsfix.sim.deletion import plan_delete
-from stsfix.sim.patching import APPLY_PATCH, apply_patch
+from stsfix.sim.apiserver.deletion import plan_delete
+from stsfix.sim.apiserver.patching import APPLY_PATCH, apply_patch
 from stsfix.sim.store.clock import SimClock
 from stsfix.sim.store.resources import RESOURCES, Resource
 from stsfix.sim.store.store import SimApiError, Store, clone, conflict, format_ts, not_found

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from stsfix.sim.patching import MERGE_KEYS
+from stsfix.sim.apiserver.patching import MERGE_KEYS
 from stsfix.sim.store.resources import Resource
 from stsfix.sim.store.store import SimApiError, clone
 

@@ -3,7 +3,7 @@
 `Router.handle(req)` parses the Kubernetes URL layout (`/api/v1[/namespaces/{ns}]/{plural}[/{name}
 [/{sub}]]` and the `/apis/{group}/{version}/...` equivalent), authorizes the verb for the user,
 and calls the `Api` verbs, the subresources, discovery, tables and the watch stream. HTTP framing
-(status line, Date header, chunking, faults) stays in `stsfix.sim.server`. Standard library only.
+(status line, Date header, chunking, faults) stays in `stsfix.sim.apiserver.server`. Standard library only.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from stsfix.sim import discovery, protobuf, subresources, tables, watch
-from stsfix.sim.api import Api, bad_request, parse_body
-from stsfix.sim.auth import access_review, authorize, rules_review
-from stsfix.sim.selectors import field_predicate, label_predicate
+from stsfix.sim.apiserver import discovery, protobuf, subresources, tables, watch
+from stsfix.sim.apiserver.api import Api, bad_request, parse_body
+from stsfix.sim.apiserver.auth import access_review, authorize, rules_review
+from stsfix.sim.apiserver.selectors import field_predicate, label_predicate
 from stsfix.sim.store.resources import REVIEWS, Resource, resource_for
 from stsfix.sim.store.store import SimApiError, encode
 

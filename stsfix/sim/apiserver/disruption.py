@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Final
 
-from stsfix.sim.selectors import selector_matches
+from stsfix.sim.apiserver.selectors import selector_matches
 from stsfix.sim.store.clock import SimClock
 from stsfix.sim.store.store import ExpiredError, SimApiError, Store, clone, format_ts
 

@@ -15,7 +15,7 @@ import json
 import re
 from typing import Any, Final
 
-from stsfix.sim.selectors import selector_matches
+from stsfix.sim.apiserver.selectors import selector_matches
 from stsfix.sim.store.resources import Resource
 from stsfix.sim.store.store import SimApiError, clone
 

@@ -2,7 +2,7 @@
 
 `/status` is an ordinary update with `subresource="status"` (see `Api.update`). Scale speaks
 `autoscaling/v1 Scale`; eviction speaks `policy/v1 Eviction` and honours PodDisruptionBudgets
-computed live by `stsfix.sim.disruption` (Ready and not terminating count as healthy), answering
+computed live by `stsfix.sim.apiserver.disruption` (Ready and not terminating count as healthy), answering
 429 TooManyRequests when no disruption is allowed; log serves text from the server's `pod_logs`.
 Standard library only.
 """
@@ -13,10 +13,10 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from stsfix.sim.api import Api, bad_request
-from stsfix.sim.disruption import budget, is_ready
-from stsfix.sim.patching import apply_patch
-from stsfix.sim.selectors import selector_matches, selector_string
+from stsfix.sim.apiserver.api import Api, bad_request
+from stsfix.sim.apiserver.disruption import budget, is_ready
+from stsfix.sim.apiserver.patching import apply_patch
+from stsfix.sim.apiserver.selectors import selector_matches, selector_string
 from stsfix.sim.store.store import SimApiError, clone, conflict
 
 Obj = dict[str, Any]
