@@ -17,25 +17,23 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from stsfix.sim.apiserver.api import Api
 from stsfix.sim.controllers.gc import GarbageCollector
+from stsfix.sim.controllers.scheduler import Scheduler
+from stsfix.sim.controllers.statefulset import StatefulSetController
+from stsfix.sim.controllers.versions import KubeVersion
 from stsfix.sim.kubelet.kubelet import Kubelet, KubeletConfig
 from stsfix.sim.kubelet.rules import Rule
 from stsfix.sim.runner import Runner, StatefulSetWorker
+from stsfix.sim.scenarios import Scenario, load_manifests, load_scenario
 from stsfix.sim.store.client import SimClient
 from stsfix.sim.store.clock import SimClock
 from stsfix.sim.store.events import EventRecorder
 from stsfix.sim.store.nodes import NodeState, new_node, set_node_state
 from stsfix.sim.store.objects import Obj, parse_ts
 from stsfix.sim.store.resources import RESOURCES
-
-if TYPE_CHECKING:
-    from stsfix.sim.scenarios import Scenario
-from stsfix.sim.controllers.scheduler import Scheduler
-from stsfix.sim.controllers.statefulset import StatefulSetController
-from stsfix.sim.controllers.versions import KubeVersion
 from stsfix.sim.store.store import SimApiError, Store
 
 _KINDS = {
@@ -93,13 +91,11 @@ class SimCluster:
         start: datetime | None = None,
         anonymous: str | None = None,
     ):
-        from stsfix.sim import scenarios as scenario_mod
-
         self._scenario_names = [s if isinstance(s, str) else s.name for s in scenarios]
         self._params = params
         self._start_given = start is not None
         self.scenarios = [
-            scenario_mod.load_scenario(s, params=params) if isinstance(s, str) else s for s in scenarios
+            load_scenario(s, params=params) if isinstance(s, str) else s for s in scenarios
         ]
         version = (
             k8s_version or next((s.k8s_version for s in self.scenarios if s.k8s_version), None) or "1.34.0"
@@ -175,8 +171,6 @@ class SimCluster:
     def start(self) -> SimCluster:
         """Create the base objects, fast-forward every scenario, then serve and run at `speed`."""
         began = time.perf_counter()
-        from stsfix.sim.scenarios import load_manifests
-
         loaded = [obj for path in self._loads for obj in load_manifests(path)]
         if not self._start_given:
             start = datetime.now(UTC) - (self._rehearse() if self.scenarios else timedelta(0))

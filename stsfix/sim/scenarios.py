@@ -11,14 +11,17 @@ dicts, see `check`. Standard library + PyYAML only.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import yaml
 
 from stsfix.sim.kubelet.rules import Rule
+from stsfix.sim.store.clock import SimClock
+from stsfix.sim.store.nodes import NodeState
 from stsfix.sim.store.objects import (
     REVISION_LABEL,
     Obj,
@@ -29,10 +32,46 @@ from stsfix.sim.store.objects import (
     parse_ts,
 )
 
-if TYPE_CHECKING:
-    from stsfix.sim.cluster import SimCluster
-
 DEFAULT_BUDGET = 4 * 3600.0  # sim seconds a scenario may take to reach each wait condition
+ObjList = list[Obj]  # NB: inside ScenarioCluster, `list` is the method
+
+
+class ScenarioCluster(Protocol):
+    """What a scenario drives: the cluster's reads, writes and stepped time (`SimCluster` has them).
+
+    Named here rather than imported from `stsfix.sim.cluster`, which loads and runs scenarios, so
+    the two modules do not import each other.
+    """
+
+    clock: SimClock
+
+    def get(self, resource: str, namespace: str, name: str) -> Obj | None: ...
+
+    def list(self, resource: str, namespace: str | None = None) -> ObjList: ...
+
+    def patch(
+        self, resource: str, namespace: str, name: str, patch: Obj, *, content_type: str = ...
+    ) -> Obj: ...
+
+    def delete(
+        self, resource: str, namespace: str, name: str, *, grace_seconds: int | None = None
+    ) -> None: ...
+
+    def set_node(self, name: str, state: NodeState = "Ready") -> Obj: ...
+
+    def apply_manifest(self, obj_or_list: Obj | ObjList) -> ObjList: ...
+
+    def advance(self, seconds: float) -> None: ...
+
+    def settle(self) -> None: ...
+
+    def run_until(
+        self,
+        predicate: Callable[[ScenarioCluster], bool],
+        *,
+        max_seconds: float = ...,
+        tick: float | None = None,
+    ) -> bool: ...
 
 
 class ScenarioError(Exception):
@@ -53,7 +92,7 @@ class Scenario:
     ready_when: list[Obj] = field(default_factory=list)
     starting_state: str = ""
 
-    def run(self, sim: SimCluster) -> None:
+    def run(self, sim: ScenarioCluster) -> None:
         """Apply, wait healthy, run the steps, wait for the starting state (stepped time)."""
         if self.manifests:
             sim.apply_manifest(self.manifests)
@@ -139,7 +178,7 @@ _PATCH_TYPES = {
 }
 
 
-def _do_step(sim: SimCluster, step: Obj) -> None:
+def _do_step(sim: ScenarioCluster, step: Obj) -> None:
     if "patch" in step:
         spec = step["patch"]
         sim.patch(
@@ -179,7 +218,7 @@ def _do_step(sim: SimCluster, step: Obj) -> None:
         raise ScenarioError(f"unknown scenario step {sorted(step)}")
 
 
-def rollout_undo(sim: SimCluster, namespace: str, name: str, *, to_revision: int = 0) -> None:
+def rollout_undo(sim: ScenarioCluster, namespace: str, name: str, *, to_revision: int = 0) -> None:
     """What `kubectl rollout undo` sends: the target revision's data as a strategic-merge patch."""
     sts = sim.get("statefulsets", namespace, name)
     if sts is None:
@@ -200,14 +239,14 @@ def rollout_undo(sim: SimCluster, namespace: str, name: str, *, to_revision: int
 
 
 # -- conditions ------------------------------------------------------------------------------------
-def _wait(sim: SimCluster, scenario: Scenario, where: str, conditions: list[Obj]) -> None:
+def _wait(sim: ScenarioCluster, scenario: Scenario, where: str, conditions: list[Obj]) -> None:
     if not conditions:
         sim.settle()
         return
     started = sim.clock.now()
     budget = max([float(c.get("within", DEFAULT_BUDGET)) for c in conditions])
 
-    def holds(s: SimCluster) -> bool:
+    def holds(s: ScenarioCluster) -> bool:
         return all(check(s, c, since=started) for c in conditions)
 
     if not sim.run_until(holds, max_seconds=budget, tick=30.0):
@@ -215,7 +254,7 @@ def _wait(sim: SimCluster, scenario: Scenario, where: str, conditions: list[Obj]
         raise ScenarioError(f"scenario {scenario.name}: {where} never held; failing: {failing}")
 
 
-def check(sim: SimCluster, cond: Obj, *, since: Any = None) -> bool:
+def check(sim: ScenarioCluster, cond: Obj, *, since: Any = None) -> bool:
     """Evaluate one condition dict against the cluster (see the scenario README in docs/sim.md)."""
     namespace = cond.get("namespace", "default")
     if "elapsed" in cond:
@@ -264,7 +303,7 @@ def _waiting_reasons(pod: Obj) -> set[str]:
     return found
 
 
-def _check_pod(sim: SimCluster, pod: Obj, cond: Obj) -> bool:
+def _check_pod(sim: ScenarioCluster, pod: Obj, cond: Obj) -> bool:
     status = pod.get("status") or {}
     if "phase" in cond and status.get("phase") != cond["phase"]:
         return False
