@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 import typer
 
 from stsfix.cli.common import Globals, cluster_command, emit, note, parse_duration
-from stsfix.cli.plans import SaveOpt, _save_or_print, plan_app
+from stsfix.cli.plan_group import SaveOpt, plan_app, save_or_print
 from stsfix.cli.repair import (
     DryRunOpt,
     Progress,
@@ -310,7 +310,7 @@ def plan_partition_cmd(
     _, plan = make_partition_plan(
         g, target, hold=hold, set_to=set_to, step=step, count=count, until=until, wait=wait
     )
-    _save_or_print(g, plan, save)
+    save_or_print(g, plan, save)
 
 
 def register(app: typer.Typer) -> None:

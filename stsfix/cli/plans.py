@@ -14,7 +14,9 @@ from typing import Annotated, Any
 
 import typer
 
-from stsfix.cli.common import Globals, cluster_command, connect, emit, note
+from stsfix.cli.common import Globals, cluster_command, connect, note
+from stsfix.cli.partition import run_partition_plan
+from stsfix.cli.plan_group import SaveOpt, plan_app, save_or_print
 from stsfix.cli.repair import (
     DryRunOpt,
     EvictOpt,
@@ -31,33 +33,14 @@ from stsfix.cli.repair import (
     make_delete_plan,
     make_force_plan,
     make_rollback_plan,
-    plan_payload,
-    render_plan,
     run_plan,
 )
-from stsfix.errors import ExitCode, PreconditionFailedError, UsageError
-from stsfix.render import Result, to_yaml
+from stsfix.errors import PreconditionFailedError, UsageError
 
-SaveOpt = Annotated[Path | None, typer.Option("--save", help="Write the plan (YAML) to this file.")]
 PlanFileArg = Annotated[Path, typer.Argument(help="A plan file written by `stsfix plan ... --save`.")]
 ReplanOpt = Annotated[
     bool, typer.Option("--replan", help="Make a fresh plan from the current state instead of refusing.")
 ]
-
-plan_app = typer.Typer(
-    name="plan",
-    help="Make a repair plan without acting: print it, or --save it for review and `stsfix apply`.",
-    no_args_is_help=True,
-)
-
-
-def _save_or_print(g: Globals, plan: Any, save: Path | None) -> None:
-    if save is not None:
-        save.write_text(to_yaml(plan.to_dict()), encoding="utf-8")
-        note(f"plan saved to {save} ({plan.fingerprint})")
-    code = ExitCode.OK if plan.is_empty else ExitCode.ACTION_NEEDED
-    payload = plan_payload(plan) | ({"saved_to": str(save)} if save else {})
-    emit(Result(kind="Plan", exit_code=code, payload=payload), g, human=render_plan(plan))
 
 
 @cluster_command
@@ -71,7 +54,7 @@ def plan_rollback_cmd(
 ) -> None:
     """Plan the forced rollback (see `stsfix rollback`)."""
     _, plan = make_rollback_plan(g, target, to_revision, evict)
-    _save_or_print(g, plan, save)
+    save_or_print(g, plan, save)
 
 
 @cluster_command
@@ -87,7 +70,7 @@ def plan_delete_pod_cmd(
 ) -> None:
     """Plan the deletion of one pod (see `stsfix delete-pod`)."""
     _, plan = make_delete_plan(g, target, ordinal, evict, force, wait)
-    _save_or_print(g, plan, save)
+    save_or_print(g, plan, save)
 
 
 @cluster_command
@@ -102,7 +85,7 @@ def plan_force_delete_cmd(
 ) -> None:
     """Plan the force deletion of one pod on a lost node (see `stsfix force-delete`)."""
     _, plan = make_force_plan(g, target, ordinal, node_lost_after, wait)
-    _save_or_print(g, plan, save)
+    save_or_print(g, plan, save)
 
 
 def load_plan(path: Path) -> Any:
@@ -152,8 +135,7 @@ def apply(
         plan = fresh_plan(plan.request, snapshot, now=snapshot.observed_at or cluster.server_now())
         note("re-planned from the current state" + (f" (changed: {'; '.join(changes)})" if changes else ""))
     if plan.request.command == "partition":
-        from stsfix.cli.partition import run_partition_plan  # pause-on-failure holds for saved plans too
-
+        # pause-on-failure holds for saved plans too
         run_partition_plan(
             g, cluster, plan, dry_run=dry_run, yes=yes, timeout=timeout, progress=progress,
             pause_on_failure=True, allow_replan=replan,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from stsfix.cli.common import Globals, cluster_command
-from stsfix.cli.plans import SaveOpt, _save_or_print, plan_app
+from stsfix.cli.plan_group import SaveOpt, plan_app, save_or_print
 from stsfix.cli.repair import (
     DryRunOpt,
     ProgressOpt,
@@ -103,7 +103,7 @@ def plan_restart_cmd(
     _, plan = make_restart_plan(
         g, target, wait_for_rollout=wait_for_rollout, delete_pods=delete_pods, wait=wait
     )
-    _save_or_print(g, plan, save)
+    save_or_print(g, plan, save)
 
 
 def register(app: typer.Typer) -> None:
