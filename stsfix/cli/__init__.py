@@ -2,80 +2,16 @@
 
 One module per command group registers its commands on `app`. `main()` runs the app so that bad
 input gives one line on stderr and a documented exit code, never a traceback (with -o json, an
-error envelope on stdout too). Heavy imports (the kubernetes client, the simulator) happen inside
+error envelope on stdout too). Both live in `stsfix.cli.root`, so the commands that run stsfix
+in-process (demo, playbook runs) import them without importing this module back. Heavy imports (the kubernetes client, the simulator) happen inside
 commands, so `stsfix --help` stays instant.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-from typing import Annotated
+from stsfix.cli.root import app, main
 
-import typer
-
-from stsfix import __version__
-from stsfix.cli.common import (
-    ContextOpt,
-    KubeconfigOpt,
-    NamespaceOpt,
-    OutputOpt,
-    RequestTimeoutOpt,
-    VerboseOpt,
-    build_globals,
-    emit_error,
-)
-from stsfix.errors import EXIT_CODE_MEANINGS, ExitCode, StsfixError, UsageError
-
-try:  # typer >= 0.20 vendors its own copy of click
-    from typer._click import exceptions as click_exceptions
-except ImportError:  # pragma: no cover - older typer uses click itself
-    from click import exceptions as click_exceptions  # type: ignore[no-redef]
-
-EXIT_CODES_HELP = "\b\nExit codes:\n" + "\n".join(
-    f"  {int(code):>3}  {text}" for code, text in EXIT_CODE_MEANINGS.items()
-)
-
-app = typer.Typer(
-    name="stsfix",
-    help="Get stuck StatefulSet rollouts moving again, safely: inspect, diagnose, plan and repair.",
-    epilog=EXIT_CODES_HELP,
-    no_args_is_help=True,
-    pretty_exceptions_show_locals=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"stsfix {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def root(
-    ctx: typer.Context,
-    namespace: NamespaceOpt = None,
-    context: ContextOpt = None,
-    kubeconfig: KubeconfigOpt = None,
-    output: OutputOpt = None,
-    request_timeout: RequestTimeoutOpt = None,
-    verbose: VerboseOpt = 0,
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
-    ] = False,
-) -> None:
-    """Flags given before the command are defaults for it, as with kubectl."""
-    ctx.obj = build_globals(
-        None,
-        namespace=namespace,
-        context=context,
-        kubeconfig=kubeconfig,
-        output=output,
-        request_timeout=request_timeout,
-        verbose=verbose,
-    )
+__all__ = ["app", "main"]
 
 
 def _register() -> None:
@@ -88,45 +24,3 @@ def _register() -> None:
 
 
 _register()
-
-
-def _output_from_argv(argv: list[str]) -> str:
-    """The -o value, for errors raised before the command could parse it."""
-    for i, arg in enumerate(argv):
-        if arg in ("-o", "--output") and i + 1 < len(argv):
-            return argv[i + 1]
-        for prefix in ("--output=", "-o=", "-o"):
-            if arg.startswith(prefix) and len(arg) > len(prefix):
-                return arg[len(prefix) :]
-    return "table"
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of the `stsfix` and `kubectl-stsfix` scripts."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    prog = "kubectl stsfix" if os.path.basename(sys.argv[0]).startswith("kubectl-") else "stsfix"
-    try:
-        code = app(args=args, prog_name=prog, standalone_mode=False)
-    except click_exceptions.UsageError as exc:
-        emit_error(
-            UsageError(exc.format_message().splitlines()[0] + f" (see '{prog} --help')"),
-            _output_from_argv(args),
-        )
-        code = ExitCode.USAGE
-    except typer.Exit as exc:
-        code = exc.exit_code
-    except (typer.Abort, KeyboardInterrupt):
-        typer.echo("interrupted", err=True)
-        code = ExitCode.INTERRUPTED
-    except StsfixError as err:
-        emit_error(err, _output_from_argv(args))
-        code = err.exit_code
-    except Exception as exc:  # a bug: say so in one line; -v shows the traceback
-        if "-v" in args or "--verbose" in args:
-            raise
-        typer.echo(
-            f"error: internal error ({type(exc).__name__}: {str(exc)[:200]}); re-run with -v for details",
-            err=True,
-        )
-        code = ExitCode.INTERNAL
-    sys.exit(int(code or 0))

@@ -20,6 +20,8 @@ from typing import Annotated, Any
 
 import typer
 
+from stsfix.cli.root import main
+
 BROKEN_PATCH: dict[str, Any] = {
     "metadata": {"annotations": {"kubernetes.io/change-cause": "web 1.28 entrypoint (broken: exits 1)"}},
     "spec": {
@@ -51,8 +53,6 @@ class _Show:
 
 def _stsfix(kubeconfig: Path, *args: str) -> int:
     """Run an stsfix command in-process, as a user would type it; returns its exit code."""
-    from stsfix.cli import main
-
     typer.echo(f"$ stsfix {' '.join(args)}", err=True)
     try:
         main(["--kubeconfig", str(kubeconfig), *args])

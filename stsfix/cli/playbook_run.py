@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from stsfix.cli.common import Globals, is_interactive, note, parse_duration
+from stsfix.cli.root import main
 from stsfix.errors import EXIT_CODE_MEANINGS, ExitCode
 
 if TYPE_CHECKING:
@@ -66,8 +67,6 @@ class RunState:
 
 def invoke(argv: list[str]) -> tuple[int, str]:
     """Run `stsfix ARGV` in-process; (exit code, stdout). stderr passes through to ours."""
-    from stsfix.cli import main
-
     out = io.StringIO()
     code = 0
     with contextlib.redirect_stdout(out):
