@@ -90,7 +90,7 @@ def load_offline(
 
 def _retried(read: Callable[[], T], *, what: str) -> T:
     """Reads retry transient failures (connection errors, 5xx, 429) like repairs do, on a shorter budget."""
-    from stsfix.executor.retry import (  # lazy: tenacity is not needed for --help
+    from stsfix.retry import (  # lazy: tenacity is not needed for --help
         RetryPolicy,
         call_with_retries,
     )

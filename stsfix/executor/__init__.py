@@ -2,12 +2,13 @@
 
 Before every mutating step the executor re-reads the set and runs the step's checks (see
 `checks`): "already done" is a result (`skipped`), a changed world is a re-plan or a refusal, never
-a blind retry. Transient API failures are retried by the one policy in `retry`. Waits are driven by
-`ClusterPort.watch_changes` up to one deadline and fail fast on known-bad pod states. A Lease keeps
-two runs from acting at once; each applied step leaves an Event on the set, and the set carries an
-annotation with the last repair.
+a blind retry. Transient API failures are retried by the one policy in `stsfix.retry` (which the
+read path uses too). Waits are driven by `ClusterPort.watch_changes` up to one deadline and fail
+fast on known-bad pod states. A Lease keeps two runs from acting at once; each applied step leaves
+an Event on the set, and the set carries an annotation with the last repair.
 
-Layer L2: depends on `stsfix.ports`, `stsfix.planner` and tenacity; never on kube, sim, cli or typer.
+Layer L2: depends on `stsfix.ports`, `stsfix.planner` and `stsfix.retry` (tenacity); never on kube,
+sim, cli or typer.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from stsfix.errors import (
 from stsfix.executor import checks, guided
 from stsfix.executor.audit import AuditMixin
 from stsfix.executor.outcome import Outcome, ProgressEvent, StepResult, StepStatus
-from stsfix.executor.retry import RetryPolicy, call_with_retries
 from stsfix.model import RESTARTED_AT_ANNOTATION, Snapshot
 from stsfix.planner import (
     AwaitObserved,
@@ -49,6 +49,7 @@ from stsfix.planner import (
     replan,
 )
 from stsfix.ports import ClusterPort
+from stsfix.retry import RetryPolicy, call_with_retries
 
 __all__ = ["Outcome", "ProgressEvent", "RetryPolicy", "StepResult", "execute"]
 

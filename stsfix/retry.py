@@ -3,6 +3,10 @@
 Retried: `ApiUnavailableError` only (connection errors, timeouts, 5xx, 429 with Retry-After).
 Never retried: 403, 404, 409, 422 and everything else: a 409 means "re-read", which is the
 executor's job, not tenacity's. tenacity is built here and nowhere else.
+
+Used by the executor (writes) and by the CLI's read path (`stsfix.cli.sources`), so it sits in a
+layer of its own below both (see the layers contract in pyproject.toml); it imports only
+`stsfix.errors` and tenacity.
 """
 
 from __future__ import annotations
