@@ -4,15 +4,19 @@
 verdict), built from the controller's own rules (semantics reference §4-§7). "Stuck, not slow":
 a pod blocks only with evidence over time, so a fresh rollout is progressing, a pod Terminating
 within its grace period is not stuck, a partition held on purpose is paused, and a complete
-OnDelete set is complete. `exit_code_for` maps verdicts to the runbook exit codes.
+OnDelete set is complete. `verdict_of` is the one rule from findings to verdict: `inspect` shows
+it too (through `assess`, which also returns the per-ordinal progress), so the two commands never
+disagree. `exit_code_for` maps verdicts to the runbook exit codes.
 
 Pure: stdlib, `stsfix.model` and `stsfix.errors` only; the clock is the `now` argument.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Final
 
 from stsfix.analysis import findings as f
 from stsfix.analysis.context import Context, make_context
@@ -26,14 +30,22 @@ from stsfix.analysis.findings_rollout import (
     partition_finding,
     summary_finding,
 )
-from stsfix.analysis.progress import DEFAULT_STUCK_AFTER, RolloutProgress, RolloutState, ordinal_progress
+from stsfix.analysis.progress import (
+    DEFAULT_STUCK_AFTER,
+    RolloutProgress,
+    RolloutState,
+    is_rollout_complete,
+    ordinal_progress,
+)
 from stsfix.analysis.versions import parse_version
 from stsfix.errors import ExitCode
 from stsfix.model import Snapshot
 
-__all__ = ["DEFAULT_STUCK_AFTER", "diagnose", "exit_code_for"]
+__all__ = ["DEFAULT_STUCK_AFTER", "Assessment", "assess", "diagnose", "exit_code_for", "verdict_of"]
 
 _RANK = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
+_HOLDS: Final = (f.PARTITION_HOLDS_ROLLOUT, f.ONDELETE_PENDING)
+UNREAD_MESSAGE: Final = "The pods of the set were not available."
 
 
 def _revision_ref(ctx: Context, name: str) -> RevisionRef:
@@ -58,19 +70,75 @@ def _rollout_findings(ctx: Context, progress: RolloutProgress, stuck: bool) -> l
     held = [] if stuck else [x for x in (partition_finding(ctx), ondelete_finding(ctx)) if x is not None]
     found = held + [x for x in (not_observing_finding(ctx), operator_finding(ctx)) if x is not None]
     if not stuck and not held:
-        found.append(summary_finding(ctx, progress, complete=progress.state is RolloutState.COMPLETE))
+        complete = is_rollout_complete(ctx.snapshot, ctx.now, version=ctx.version)
+        found.append(summary_finding(ctx, progress, complete=complete))
     return found
 
 
-def _verdict(findings: Iterable[Finding], progress: RolloutProgress) -> Verdict:
-    codes = {x.code for x in findings}
-    if any(x.severity is Severity.CRITICAL for x in findings):
-        return RolloutState.STUCK
-    if codes & {f.PARTITION_HOLDS_ROLLOUT, f.ONDELETE_PENDING}:
-        return RolloutState.PAUSED
-    if f.ROLLOUT_COMPLETE in codes:
-        return RolloutState.COMPLETE
-    return RolloutState.PROGRESSING
+def _pods_unread(snapshot: Snapshot) -> bool:
+    return "pods" in snapshot.missing or "statefulset" in snapshot.missing
+
+
+def verdict_of(findings: Sequence[Finding], *, pods_read: bool = True) -> tuple[Verdict, str]:
+    """The verdict on a rollout, and the sentence that explains it: the one rule, for every command.
+
+    `stuck` when any finding is critical (the first one explains it); `paused` for a partition or
+    OnDelete hold; `complete` for rollout-complete; else `progressing` (explained by
+    rollout-in-progress); `unknown` when the pods were not read (`pods_read=False`).
+    """
+    if not pods_read:
+        return RolloutState.UNKNOWN, UNREAD_MESSAGE
+    critical = next((x for x in findings if x.severity is Severity.CRITICAL), None)
+    if critical is not None:
+        return RolloutState.STUCK, critical.message
+    held = next((x for x in findings if x.code in _HOLDS), None)
+    if held is not None:
+        return RolloutState.PAUSED, held.message
+    complete = next((x for x in findings if x.code == f.ROLLOUT_COMPLETE), None)
+    if complete is not None:
+        return RolloutState.COMPLETE, complete.message
+    summary = next((x for x in findings if x.code == f.ROLLOUT_IN_PROGRESS), None)
+    return RolloutState.PROGRESSING, summary.message if summary is not None else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """What `inspect` shows: the per-ordinal progress and the diagnosis whose verdict it displays."""
+
+    progress: RolloutProgress
+    diagnosis: Diagnosis
+
+
+def assess(
+    snapshot: Snapshot,
+    *,
+    now: datetime,
+    stuck_after: timedelta = DEFAULT_STUCK_AFTER,
+    server_version: str | None = None,
+) -> Assessment:
+    """The progress rows and the diagnosis of one StatefulSet, computed once (see `diagnose`)."""
+    text = server_version or snapshot.server_version
+    ctx = make_context(snapshot, now=now, stuck_after=stuck_after, version=parse_version(text))
+    progress = ordinal_progress(snapshot, now=now, server_version=text)
+    pods_read = not _pods_unread(snapshot)
+    if not pods_read:
+        findings: list[Finding] = [x for x in (operator_finding(ctx),) if x is not None]
+    else:
+        findings = pod_findings(ctx) + missing_pod_findings(ctx)
+        findings += _rollout_findings(ctx, progress, any(x.severity is Severity.CRITICAL for x in findings))
+    findings.sort(key=lambda x: _RANK[x.severity])
+    verdict, message = verdict_of(findings, pods_read=pods_read)
+    diagnosis = Diagnosis(
+        namespace=ctx.sts.namespace,
+        name=ctx.sts.name,
+        verdict=verdict,
+        message=message,
+        current_revision=_revision_ref(ctx, ctx.sts.current_revision),
+        update_revision=_revision_ref(ctx, ctx.sts.update_revision),
+        findings=tuple(findings),
+        missing=_missing(ctx),
+    )
+    return Assessment(progress, diagnosis)
 
 
 def diagnose(
@@ -83,29 +151,10 @@ def diagnose(
     """Diagnose one StatefulSet. Never raises for what it finds: a stuck rollout is a finding.
 
     `server_version` ("v1.35.0", "1.34.2"; default: the snapshot's) selects the availability
-    boundary, the maxUnavailable update path and the Parallel behaviour. The verdict is `stuck`
-    when any finding is critical, `paused` for a partition or OnDelete hold, `complete`, else
-    `progressing`; `unknown` when the pods were not available.
+    boundary, the maxUnavailable update path and the Parallel behaviour. The verdict is
+    `verdict_of(findings)`.
     """
-    text = server_version or snapshot.server_version
-    ctx = make_context(snapshot, now=now, stuck_after=stuck_after, version=parse_version(text))
-    progress = ordinal_progress(snapshot, now=now, stuck_after=stuck_after, server_version=text)
-    if progress.state is RolloutState.UNKNOWN:
-        findings: list[Finding] = [x for x in (operator_finding(ctx),) if x is not None]
-    else:
-        findings = pod_findings(ctx) + missing_pod_findings(ctx)
-        findings += _rollout_findings(ctx, progress, any(x.severity is Severity.CRITICAL for x in findings))
-    findings.sort(key=lambda x: _RANK[x.severity])
-    verdict = RolloutState.UNKNOWN if progress.state is RolloutState.UNKNOWN else _verdict(findings, progress)
-    return Diagnosis(
-        namespace=ctx.sts.namespace,
-        name=ctx.sts.name,
-        verdict=verdict,
-        current_revision=_revision_ref(ctx, ctx.sts.current_revision),
-        update_revision=_revision_ref(ctx, ctx.sts.update_revision),
-        findings=tuple(findings),
-        missing=_missing(ctx),
-    )
+    return assess(snapshot, now=now, stuck_after=stuck_after, server_version=server_version).diagnosis
 
 
 def exit_code_for(diagnoses: Iterable[Diagnosis]) -> ExitCode:

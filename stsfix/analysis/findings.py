@@ -121,11 +121,13 @@ class RevisionRef:
 
 @dataclass(frozen=True, slots=True)
 class Diagnosis:
-    """The diagnosis of one StatefulSet: verdict, revisions, findings and what data was missing."""
+    """The diagnosis of one StatefulSet: the verdict and the sentence explaining it, revisions,
+    findings and what data was missing."""
 
     namespace: str
     name: str
     verdict: Verdict
+    message: str
     current_revision: RevisionRef
     update_revision: RevisionRef
     findings: tuple[Finding, ...]

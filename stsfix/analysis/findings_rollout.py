@@ -140,6 +140,13 @@ def operator_finding(ctx: Context) -> f.Finding | None:
     return f.Finding(f.OPERATOR_MANAGED, f.Severity.WARNING, f.Cause.UNKNOWN, message, (), tuple(managers))
 
 
+def _wait_text(ctx: Context) -> str:
+    """What the controller is doing while the rollout progresses."""
+    if not ctx.observed:
+        return "Waiting for statefulset spec update to be observed."
+    return ctx.wait.why if ctx.wait is not None else "The controller is replacing pods."
+
+
 def summary_finding(ctx: Context, progress: RolloutProgress, *, complete: bool) -> f.Finding:
     """rollout-complete or rollout-in-progress, with the controller's current wait as the message."""
     sts = ctx.sts
@@ -150,7 +157,7 @@ def summary_finding(ctx: Context, progress: RolloutProgress, *, complete: bool) 
         )
         return f.Finding(f.ROLLOUT_COMPLETE, f.Severity.INFO, f.Cause.UNKNOWN, message, (), (counts,))
     waiting = [r.pod for r in progress.rows if r.waiting]
-    message = f"Rolling out {revision_label(ctx, sts.update_revision)}: {counts}. {progress.message}"
+    message = f"Rolling out {revision_label(ctx, sts.update_revision)}: {counts}. {_wait_text(ctx)}"
     return f.Finding(
         f.ROLLOUT_IN_PROGRESS, f.Severity.INFO, f.Cause.UNKNOWN, message, tuple(waiting), (counts,)
     )

@@ -1,9 +1,10 @@
-"""Per-ordinal rollout progress: one row per ordinal, the set-level header, and a first verdict.
+"""Per-ordinal rollout progress: one row per ordinal, the set-level header, the controller's wait.
 
 `ordinal_progress(snapshot, now=...)` is what `stsfix inspect` renders; `rollout_status_message`
-is kubectl's `StatefulSetStatusViewer` as a pure `(message, done)` verdict (semantics reference
-§9.3, C38). The state here is a first read; `diagnose` refines it with findings. Pure: stdlib,
-`stsfix.model` and `stsfix.errors` only; never reads the clock.
+is kubectl's `StatefulSetStatusViewer` as a pure `(message, done)` text (semantics reference
+§9.3, C38). Progress carries no verdict: `stsfix.analysis.diagnose.verdict_of` is the one rule
+that decides complete, progressing, paused, stuck or unknown, for `inspect` and `diagnose` alike.
+Pure: stdlib, `stsfix.model` and `stsfix.errors` only; never reads the clock.
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ from stsfix.analysis.pods import (
     is_running_and_ready,
     is_terminating,
     pod_reason,
-    stuck_evidence,
-    terminating_overdue,
 )
 from stsfix.analysis.revisions import revisions_by_number
 from stsfix.analysis.versions import ServerVersion, parse_version
@@ -115,8 +114,6 @@ class RolloutProgress:
     update_strategy: str
     partition: int | None
     min_ready_seconds: int
-    state: RolloutState
-    message: str
     waiting_ordinal: int | None
     rows: tuple[OrdinalRow, ...]
 
@@ -224,48 +221,11 @@ def paused_reason(snapshot: Snapshot, now: datetime) -> str:
     return ""
 
 
-def _state(
-    snapshot: Snapshot,
-    now: datetime,
-    stuck_after: timedelta,
-    version: ServerVersion | None,
-    wait: ControllerWait | None,
-) -> tuple[RolloutState, str]:
-    sts = snapshot.statefulset
-    if "pods" in snapshot.missing or "statefulset" in snapshot.missing:
-        return RolloutState.UNKNOWN, "The pods of the set were not available."
-    if sts.observed_generation < sts.meta.generation:
-        return RolloutState.PROGRESSING, "Waiting for statefulset spec update to be observed."
-    waiting_pod = snapshot.pod_at(wait.ordinal) if wait is not None else None
-    if (
-        wait is not None
-        and waiting_pod is not None
-        and stuck_evidence(waiting_pod, now=now, stuck_after=stuck_after)
-    ):
-        return RolloutState.STUCK, wait.why
-    overdue = [p.name for p in snapshot.pods if terminating_overdue(p, now) is not None]
-    if overdue:
-        return RolloutState.STUCK, f"{', '.join(overdue)} stuck Terminating past the grace period."
-    if is_rollout_complete(snapshot, now, version=version):
-        return (
-            RolloutState.COMPLETE,
-            f"Rollout complete: {sts.replicas} pods at revision {sts.update_revision}.",
-        )
-    paused = paused_reason(snapshot, now)
-    if paused:
-        return RolloutState.PAUSED, paused
-    return RolloutState.PROGRESSING, wait.why if wait is not None else "The controller is replacing pods."
-
-
 def ordinal_progress(
-    snapshot: Snapshot,
-    *,
-    now: datetime,
-    stuck_after: timedelta = DEFAULT_STUCK_AFTER,
-    server_version: str | None = None,
+    snapshot: Snapshot, *, now: datetime, server_version: str | None = None
 ) -> RolloutProgress:
-    """Rows for every wanted ordinal (missing ones included) plus extra pods, the header values,
-    the ordinal the controller waits on, and a first `RolloutState`.
+    """Rows for every wanted ordinal (missing ones included) plus extra pods, the header values
+    and the ordinal the controller waits on. The verdict is `diagnose`'s (`verdict_of`).
 
     `server_version` defaults to the snapshot's; it decides the availability boundary and the
     maxUnavailable update path.
@@ -273,7 +233,6 @@ def ordinal_progress(
     sts = snapshot.statefulset
     version = parse_version(server_version or snapshot.server_version)
     wait = controller_wait(snapshot, now=now, version=version)
-    state, message = _state(snapshot, now, stuck_after, version, wait)
     numbers = {r.name: r.revision for r in revisions_by_number(snapshot).values()}
     return RolloutProgress(
         namespace=sts.namespace,
@@ -298,8 +257,6 @@ def ordinal_progress(
         update_strategy=sts.update_strategy,
         partition=sts.partition,
         min_ready_seconds=sts.min_ready_seconds,
-        state=state,
-        message=message,
         waiting_ordinal=wait.ordinal if wait is not None else None,
         rows=_rows(snapshot, now, version, wait),
     )

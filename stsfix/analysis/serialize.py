@@ -1,4 +1,4 @@
-"""JSON-ready dicts for `RolloutProgress` and `Diagnosis`, with camelCase keys.
+"""JSON-ready dicts for `Diagnosis` and the inspection (progress plus verdict), with camelCase keys.
 
 These keys are an API (docs/output.md): add fields, never rename or remove them. Times are RFC
 3339 strings, durations are whole seconds, enums are their lowercase values. Pure: stdlib only.
@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from stsfix.analysis.diagnose import Assessment
 from stsfix.analysis.findings import Diagnosis, Finding, RevisionRef
-from stsfix.analysis.progress import OrdinalRow, RolloutProgress
+from stsfix.analysis.progress import OrdinalRow
 from stsfix.model import ContainerState, format_time
 
 
@@ -48,10 +49,11 @@ def finding_to_dict(finding: Finding) -> dict[str, Any]:
 
 
 def diagnosis_to_dict(diagnosis: Diagnosis) -> dict[str, Any]:
-    """{statefulset:{namespace,name}, verdict, currentRevision, updateRevision, findings, missing}."""
+    """{statefulset:{namespace,name}, verdict, message, currentRevision, updateRevision, findings, missing}."""
     return {
         "statefulset": {"namespace": diagnosis.namespace, "name": diagnosis.name},
         "verdict": diagnosis.verdict.value,
+        "message": diagnosis.message,
         "currentRevision": revision_ref_to_dict(diagnosis.current_revision),
         "updateRevision": revision_ref_to_dict(diagnosis.update_revision),
         "findings": [finding_to_dict(x) for x in diagnosis.findings],
@@ -97,12 +99,14 @@ def ordinal_row_to_dict(row: OrdinalRow) -> dict[str, Any]:
     }
 
 
-def progress_to_dict(progress: RolloutProgress) -> dict[str, Any]:
-    """The header (replica counters, generations, revisions, policy, state) and `ordinals` rows."""
+def inspection_to_dict(assessment: Assessment) -> dict[str, Any]:
+    """The header (state and message are the diagnosis' verdict; replica counters, generations,
+    revisions, policy) and `ordinals` rows."""
+    progress, diagnosis = assessment.progress, assessment.diagnosis
     return {
         "statefulset": {"namespace": progress.namespace, "name": progress.name},
-        "state": progress.state.value,
-        "message": progress.message,
+        "state": diagnosis.verdict.value,
+        "message": diagnosis.message,
         "replicas": progress.replicas,
         "readyReplicas": progress.ready_replicas,
         "availableReplicas": progress.available_replicas,

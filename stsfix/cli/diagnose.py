@@ -10,8 +10,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from stsfix.cli.common import Globals, cluster_command, emit, parse_duration, parse_target
-from stsfix.cli.sources import AllNamespacesOpt, FilesOpt, NowOpt, SelectorOpt, load
+from stsfix.cli.common import Globals, cluster_command, emit, parse_target
+from stsfix.cli.sources import (
+    AllNamespacesOpt,
+    FilesOpt,
+    NowOpt,
+    SelectorOpt,
+    StuckAfterOpt,
+    load,
+    parse_stuck_after,
+)
 from stsfix.render import Result
 
 if TYPE_CHECKING:
@@ -48,22 +56,18 @@ def diagnose(
     ] = None,
     all_namespaces: AllNamespacesOpt = False,
     selector: SelectorOpt = None,
-    stuck_after: Annotated[
-        str, typer.Option("--stuck-after", help="How long a pod must fail before it counts as stuck.")
-    ] = "5m",
+    stuck_after: StuckAfterOpt = "5m",
     files: FilesOpt = None,
     now: NowOpt = None,
     *,
     g: Globals,
 ) -> None:
     """Name what blocks each rollout, prove it with evidence, and give the safe repair."""
-    from datetime import timedelta
-
     from stsfix.analysis.diagnose import diagnose as run_diagnosis
     from stsfix.analysis.diagnose import exit_code_for
     from stsfix.analysis.serialize import diagnosis_to_dict
 
-    threshold = timedelta(seconds=parse_duration(stuck_after))
+    threshold = parse_stuck_after(stuck_after)
     name = parse_target(target) if target else None
     loaded = load(
         g,

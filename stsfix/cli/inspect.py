@@ -1,20 +1,33 @@
-"""`stsfix inspect`: one StatefulSet per ordinal and per revision, or a fleet, once or live (--watch)."""
+"""`stsfix inspect`: one StatefulSet per ordinal and per revision, or a fleet, once or live (--watch).
+
+The state shown is the diagnosis' verdict (`stsfix.analysis.diagnose.assess`), judged with the same
+`--stuck-after` and the same reads as `stsfix diagnose`, so the two commands never disagree.
+"""
 
 from __future__ import annotations
 
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from stsfix.cli.common import Globals, cluster_command, connect, emit, note, parse_target
-from stsfix.cli.sources import AllNamespacesOpt, FilesOpt, NowOpt, SelectorOpt, load
+from stsfix.cli.sources import (
+    AllNamespacesOpt,
+    FilesOpt,
+    NowOpt,
+    SelectorOpt,
+    StuckAfterOpt,
+    load,
+    parse_stuck_after,
+)
 from stsfix.errors import ExitCode, UsageError
 from stsfix.model import Snapshot
 from stsfix.render import Result, age, duration, render_machine, table
 
 if TYPE_CHECKING:
+    from stsfix.analysis.diagnose import Assessment
     from stsfix.analysis.progress import OrdinalRow, RolloutProgress
 
 STATES = ("complete", "progressing", "paused", "stuck", "unknown")
@@ -63,7 +76,8 @@ def ordinal_table(progress: RolloutProgress, now: datetime, *, wide: bool) -> st
     return table(rows, headers)
 
 
-def header(progress: RolloutProgress, snapshot: Snapshot) -> str:
+def header(assessment: Assessment, snapshot: Snapshot) -> str:
+    progress, diagnosis = assessment.progress, assessment.diagnosis
     sts = snapshot.statefulset
     strategy = sts.update_strategy
     if strategy == "RollingUpdate":
@@ -79,35 +93,41 @@ def header(progress: RolloutProgress, snapshot: Snapshot) -> str:
         f"available, {progress.current_replicas} current, {progress.updated_replicas} updated",
         f"Generation: {progress.generation} (observed {progress.observed_generation})",
         f"Revisions: current {current}, update {update}",
-        f"Rollout:   {progress.state.value.upper()}: {progress.message}",
+        f"Rollout:   {diagnosis.verdict.value.upper()}: {diagnosis.message}",
     ]
     return "\n".join(lines)
 
 
-def single_view(snapshot: Snapshot, now: datetime, *, wide: bool) -> tuple[RolloutProgress, str]:
-    from stsfix.analysis.progress import ordinal_progress
+def single_view(
+    snapshot: Snapshot, now: datetime, *, stuck_after: timedelta, wide: bool
+) -> tuple[Assessment, str]:
+    from stsfix.analysis.diagnose import assess
 
-    progress = ordinal_progress(snapshot, now=now)
-    text = header(progress, snapshot) + "\n\n" + ordinal_table(progress, now, wide=wide)
+    assessment = assess(snapshot, now=now, stuck_after=stuck_after)
+    progress = assessment.progress
+    text = header(assessment, snapshot) + "\n\n" + ordinal_table(progress, now, wide=wide)
     waiting = [r for r in progress.rows if r.waiting]
     for row in waiting:
         text += f"\n\n* {row.pod}: {row.waiting_why}"
-    return progress, text
+    return assessment, text
 
 
-def fleet_rows(snapshots: tuple[Snapshot, ...], now: datetime, states: set[str]) -> list[dict[str, Any]]:
-    from stsfix.analysis.progress import ordinal_progress
+def fleet_rows(
+    snapshots: tuple[Snapshot, ...], now: datetime, states: set[str], *, stuck_after: timedelta
+) -> list[dict[str, Any]]:
+    from stsfix.analysis.diagnose import assess
 
     items = []
     for snapshot in snapshots:
-        progress = ordinal_progress(snapshot, now=now)
-        if states and progress.state.value not in states:
+        assessment = assess(snapshot, now=now, stuck_after=stuck_after)
+        progress, verdict = assessment.progress, assessment.diagnosis.verdict
+        if states and verdict.value not in states:
             continue
         blocking = next((r for r in progress.rows if r.waiting), None)
         items.append(
             {
                 "statefulset": {"namespace": progress.namespace, "name": progress.name},
-                "state": progress.state.value,
+                "state": verdict.value,
                 "replicas": progress.replicas,
                 "readyReplicas": progress.ready_replicas,
                 "updatedReplicas": progress.updated_replicas,
@@ -115,7 +135,7 @@ def fleet_rows(snapshots: tuple[Snapshot, ...], now: datetime, states: set[str])
                 "updateRevision": progress.update_revision,
                 "blockingOrdinal": blocking.ordinal if blocking else None,
                 "blockingPod": blocking.pod if blocking else None,
-                "message": progress.message,
+                "message": assessment.diagnosis.message,
             }
         )
     return items
@@ -140,23 +160,24 @@ def _fleet_text(items: list[dict[str, Any]], wide: bool) -> str:
     return table(rows, headers)
 
 
-def _watch(g: Globals, name: str) -> None:
+def _watch(g: Globals, name: str, stuck_after: timedelta) -> None:
     """Redraw on every watch event until the rollout completes or Ctrl-C."""
     from stsfix.analysis.progress import RolloutState
 
     cluster, namespace = connect(g)
     tty = sys.stdout.isatty()
-    for snapshot in cluster.watch_changes(namespace, name, timeout_seconds=24 * 3600):
-        progress, text = single_view(snapshot, cluster.server_now(), wide=g.output == "wide")
+    for snapshot in cluster.watch_changes(namespace, name, timeout_seconds=24 * 3600, events=True):
+        now = cluster.server_now()
+        assessment, text = single_view(snapshot, now, stuck_after=stuck_after, wide=g.output == "wide")
         if g.machine:
-            from stsfix.analysis.serialize import progress_to_dict
+            from stsfix.analysis.serialize import inspection_to_dict
 
             typer.echo(
-                render_machine(Result(kind="Inspection", payload=progress_to_dict(progress)), g.output)
+                render_machine(Result(kind="Inspection", payload=inspection_to_dict(assessment)), g.output)
             )
         else:
             typer.echo(("\033[H\033[2J" if tty else "---\n") + text)
-        if progress.state is RolloutState.COMPLETE:
+        if assessment.diagnosis.verdict is RolloutState.COMPLETE:
             note("rollout complete")
             return
 
@@ -174,6 +195,7 @@ def inspect(
     watch: Annotated[
         bool, typer.Option("--watch", "-w", help="Redraw on every change until the rollout completes.")
     ] = False,
+    stuck_after: StuckAfterOpt = "5m",
     files: FilesOpt = None,
     now: NowOpt = None,
     *,
@@ -181,13 +203,15 @@ def inspect(
 ) -> None:
     """Show a StatefulSet per ordinal and per revision, and where the controller is waiting.
 
-    Without a target (or with -A), one row per StatefulSet: state, progress and blocking pod.
+    Without a target (or with -A), one row per StatefulSet: state, progress and blocking pod. The
+    state is the verdict `stsfix diagnose` gives, judged with the same --stuck-after.
     """
-    from stsfix.analysis.serialize import progress_to_dict
+    from stsfix.analysis.serialize import inspection_to_dict
 
     states = set(state or ())
     if states - set(STATES):
         raise UsageError(f"--state must be one of {', '.join(STATES)}")
+    threshold = parse_stuck_after(stuck_after)
     if target is None:
         loaded = load(
             g,
@@ -196,9 +220,10 @@ def inspect(
             now_text=now,
             all_namespaces=all_namespaces,
             selector=selector,
-            full=False,
+            full=True,
+            events=True,
         )
-        items = fleet_rows(loaded.snapshots, loaded.now, states)
+        items = fleet_rows(loaded.snapshots, loaded.now, states, stuck_after=threshold)
         emit(
             Result(kind="FleetInspection", payload={"items": items}),
             g,
@@ -207,11 +232,13 @@ def inspect(
         return
     name = parse_target(target)
     if watch and not files:
-        _watch(g, name)
+        _watch(g, name, threshold)
         return
-    loaded = load(g, name=name, files=files, now_text=now, full=False)
-    progress, text = single_view(loaded.snapshots[0], loaded.now, wide=g.output == "wide")
-    payload = progress_to_dict(progress)
+    loaded = load(g, name=name, files=files, now_text=now, full=True, events=True)
+    assessment, text = single_view(
+        loaded.snapshots[0], loaded.now, stuck_after=threshold, wide=g.output == "wide"
+    )
+    payload = inspection_to_dict(assessment)
     payload["missing"] = list(loaded.snapshots[0].missing)
     emit(Result(kind="Inspection", exit_code=ExitCode.OK, payload=payload), g, human=text)
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, TypeVar
 
 import typer
 
 from stsfix.bundle import RawBundle, assemble
-from stsfix.cli.common import Globals, connect, note
+from stsfix.cli.common import Globals, connect, note, parse_duration
 from stsfix.errors import NotFoundError, UsageError
 from stsfix.model import Snapshot, parse_time
 
@@ -35,6 +35,9 @@ NowOpt = Annotated[
 ]
 AllNamespacesOpt = Annotated[bool, typer.Option("--all-namespaces", "-A", help="Every namespace.")]
 SelectorOpt = Annotated[str | None, typer.Option("--selector", "-l", help="Label selector for StatefulSets.")]
+StuckAfterOpt = Annotated[
+    str, typer.Option("--stuck-after", help="How long a pod must fail before it counts as stuck.")
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,11 @@ def parse_now(text: str | None) -> datetime | None:
     if parsed is None:
         raise UsageError(f'invalid --now "{text}": use RFC 3339, e.g. 2026-11-28T03:00:00Z')
     return parsed
+
+
+def parse_stuck_after(text: str) -> timedelta:
+    """The --stuck-after threshold (`30s`, `5m`, `1h`) that `inspect` and `diagnose` judge with."""
+    return timedelta(seconds=parse_duration(text))
 
 
 def _matches(raw: dict, namespace: str | None, name: str | None, selector: str | None) -> bool:

@@ -117,10 +117,14 @@ class KubeCluster:
             self.conn, namespace, name, uid=uid, resource_version=resource_version, dry_run=dry_run
         )
 
-    def watch_changes(self, namespace: str, name: str, *, timeout_seconds: float) -> Iterator[Snapshot]:
+    def watch_changes(
+        self, namespace: str, name: str, *, timeout_seconds: float, events: bool = False
+    ) -> Iterator[Snapshot]:
         from stsfix.kube import watches
 
-        return watches.watch_changes(self.conn, namespace, name, timeout_seconds=timeout_seconds)
+        return watches.watch_changes(
+            self.conn, namespace, name, timeout_seconds=timeout_seconds, events=events
+        )
 
     def acquire_lease(self, namespace: str, name: str, *, holder: str, duration_seconds: int) -> None:
         from stsfix.kube import leases

@@ -99,11 +99,14 @@ class _Watcher(threading.Thread):
 
 
 def watch_changes(
-    conn: Connection, namespace: str, name: str, *, timeout_seconds: float
+    conn: Connection, namespace: str, name: str, *, timeout_seconds: float, events: bool = False
 ) -> Iterator[Snapshot]:
-    """Yield a Snapshot now and after each change, until `timeout_seconds` have passed."""
+    """Yield a Snapshot now and after each change, until `timeout_seconds` have passed.
+
+    `events`: each snapshot also carries the namespace's events (what `diagnose` judges with).
+    """
     deadline = time.monotonic() + max(0.0, timeout_seconds)
-    snapshot = reads.read_snapshot(conn, namespace, name, full=True)
+    snapshot = reads.read_snapshot(conn, namespace, name, full=True, events=events)
     yield snapshot
     signals: queue.Queue[object] = queue.Queue()
     stop = threading.Event()
@@ -138,6 +141,6 @@ def watch_changes(
                     signal = signals.get_nowait()
                 except queue.Empty:
                     break
-            yield reads.read_snapshot(conn, namespace, name, full=True)
+            yield reads.read_snapshot(conn, namespace, name, full=True, events=events)
     finally:
         stop.set()

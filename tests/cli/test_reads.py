@@ -43,7 +43,7 @@ def test_inspect_yaml_is_an_envelope(cli, make_sim) -> None:
     assert body["kind"] == "Inspection" and body["state"] == "complete" and body["exitCode"] == 0
 
 
-def test_inspect_makes_three_requests_whatever_the_replica_count(cli, make_sim) -> None:
+def test_inspect_makes_diagnose_s_requests_whatever_the_replica_count(cli, make_sim) -> None:
     env = make_sim("healthy")
     big = yaml.safe_load(
         """
@@ -71,8 +71,12 @@ spec:
         env.sim.requests.clear()
         assert cli(*env.args("inspect", name)).code == ExitCode.OK
         counts[name] = _requests(env)
-    assert len(counts["web"]) == len(counts["big"]) == 3
-    assert [m for m, _ in counts["big"]] == ["GET", "GET", "GET"]
+    env.sim.requests.clear()
+    assert cli(*env.args("diagnose", "big")).code == ExitCode.OK
+    # inspect shows diagnose's verdict, so it reads what diagnose reads: the set, its pods, revisions,
+    # events, claims, nodes, disruption budgets and the server version. One request each.
+    assert len(counts["web"]) == len(counts["big"]) == 8 and counts["big"] == _requests(env)
+    assert [m for m, _ in counts["big"]] == ["GET"] * 8
     assert counts["big"][1][1].endswith("/pods") and counts["big"][2][1].endswith("/controllerrevisions")
 
 
@@ -101,7 +105,7 @@ def test_fleet_view_makes_a_constant_number_of_requests(cli, make_sim) -> None:
     env.sim.requests.clear()
     many = cli(*env.args("inspect", "-A", "-o", "json"))
     assert len(one.json()["items"]) == 1 and len(many.json()["items"]) == 5
-    assert len(_requests(env)) == small == 3
+    assert len(_requests(env)) == small == 8
 
 
 def test_fleet_view_filters_by_state(cli, make_sim) -> None:
@@ -281,3 +285,73 @@ def test_diff_masks_secret_looking_env_values_unless_asked(cli, make_sim) -> Non
     assert "fast" in masked.stdout
     shown = cli(*env.args("diff", "web", "1", "--show-values"))
     assert "hunter2" in shown.stdout
+
+
+def _quota_incident(path: Path, *, count: int) -> None:
+    """web-1 is missing and the controller fails to create it (exceeded quota); FailedCreate first
+    seen 20 minutes before T0, `count` times."""
+    from stsfix.offline import COLLECTED_AT
+    from tests.unit.builders import (
+        GOOD,
+        MIN,
+        T0,
+        format_time,
+        raw_event,
+        raw_pod,
+        raw_revision,
+        raw_statefulset,
+    )
+
+    sts = raw_statefulset(
+        status={
+            "replicas": 2,
+            "readyReplicas": 2,
+            "availableReplicas": 2,
+            "currentReplicas": 2,
+            "updatedReplicas": 2,
+        }
+    )
+    event = raw_event(
+        "StatefulSet",
+        "web",
+        "FailedCreate",
+        'create Pod web-1 in StatefulSet web failed error: pods "web-1" is forbidden: exceeded quota: compute',
+        count=count,
+        first=-20 * MIN,
+    )
+    items = [
+        sts,
+        raw_pod(0),
+        raw_pod(2),
+        raw_revision(GOOD, 1),
+        {"apiVersion": "v1", "kind": "Event", **event},
+    ]
+    document = {
+        "apiVersion": "v1",
+        "kind": "List",
+        "metadata": {"annotations": {COLLECTED_AT: format_time(T0)}},
+        "items": items,
+    }
+    path.write_text(yaml.safe_dump(document))
+
+
+def test_inspect_and_diagnose_agree_on_a_set_stuck_on_quota(cli, tmp_path: Path) -> None:
+    saved = tmp_path / "quota.yaml"
+    _quota_incident(saved, count=1)
+    fleet = cli("inspect", "-A", "--state", "stuck", "-f", str(saved), "-o", "json")
+    assert fleet.code == ExitCode.OK, fleet
+    assert [i["statefulset"]["name"] for i in fleet.json()["items"]] == ["web"]
+    single = cli("inspect", "web", "-f", str(saved), "-o", "json").json()
+    assert single["state"] == "stuck" and "exceeded quota" in single["message"]
+    verdict = cli("diagnose", "web", "-f", str(saved), "-o", "json").json()["items"][0]["verdict"]
+    assert verdict == single["state"]
+
+
+def test_inspect_stuck_after_is_the_threshold_diagnose_uses(cli, tmp_path: Path) -> None:
+    saved = tmp_path / "quota.yaml"
+    _quota_incident(saved, count=1)  # one FailedCreate, 20 minutes old
+    for threshold, expected in (("10m", "stuck"), ("30m", "progressing")):
+        inspected = cli("inspect", "web", "-f", str(saved), "--stuck-after", threshold, "-o", "json")
+        assert inspected.code == ExitCode.OK, inspected
+        diagnosed = cli("diagnose", "web", "-f", str(saved), "--stuck-after", threshold, "-o", "json")
+        assert (inspected.json()["state"], diagnosed.json()["items"][0]["verdict"]) == (expected, expected)

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from stsfix.analysis.diagnose import diagnose, exit_code_for
+from stsfix.analysis.diagnose import assess, diagnose, exit_code_for
 from stsfix.analysis.findings import Diagnosis, RepairAction, Severity
-from stsfix.analysis.progress import RolloutState, ordinal_progress
-from stsfix.analysis.serialize import diagnosis_to_dict, progress_to_dict
+from stsfix.analysis.progress import RolloutState
+from stsfix.analysis.serialize import diagnosis_to_dict, inspection_to_dict
 from stsfix.errors import ExitCode
 from stsfix.model import PodState, Snapshot
 from tests.unit.builders import (
@@ -191,6 +191,18 @@ CASES = [
 def test_diagnose_verdict_and_codes(snapshot: Snapshot, verdict: RolloutState, codes: list[str]) -> None:
     diagnosis = run(snapshot)
     assert (diagnosis.verdict, list(diagnosis.codes)) == (verdict, codes)
+
+
+@pytest.mark.parametrize(("snapshot", "verdict", "codes"), CASES)
+def test_inspect_shows_the_verdict_diagnose_gives(
+    snapshot: Snapshot, verdict: RolloutState, codes: list[str]
+) -> None:
+    from stsfix.cli.inspect import fleet_rows
+
+    (row,) = fleet_rows((snapshot,), T0, set(), stuck_after=STUCK_AFTER)
+    diagnosis = run(snapshot)
+    assert (row["state"], row["message"]) == (diagnosis.verdict.value, diagnosis.message)
+    assert row["state"] == verdict.value
 
 
 @pytest.mark.parametrize(("snapshot", "verdict", "codes"), CASES)
@@ -531,6 +543,7 @@ def test_diagnosis_json_keys_are_stable() -> None:
     assert list(data) == [
         "statefulset",
         "verdict",
+        "message",
         "currentRevision",
         "updateRevision",
         "findings",
@@ -549,9 +562,12 @@ def test_diagnosis_json_keys_are_stable() -> None:
     assert data["missing"] == ["nodes", "persistentvolumeclaims"]
 
 
-def test_progress_json_is_camel_case() -> None:
-    data = progress_to_dict(ordinal_progress(trap(), now=T0))
-    assert data["state"] == "stuck" and data["waitingOrdinal"] == 4
+def test_inspection_json_is_camel_case_with_the_diagnosis_verdict() -> None:
+    assessment = assess(trap(), now=T0, stuck_after=STUCK_AFTER)
+    data = inspection_to_dict(assessment)
+    assert list(data)[:3] == ["statefulset", "state", "message"]
+    assert data["state"] == "stuck" and data["message"] == assessment.diagnosis.findings[0].message
+    assert data["waitingOrdinal"] == 4
     row = data["ordinals"][4]
     assert row["revision"] == {"name": REV_B, "number": 2, "role": "update"}
     assert row["waiting"] and row["waitingWhy"].startswith("web-4 is not Running and Ready")

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from stsfix.analysis.diagnose import diagnose
 from stsfix.analysis.pods import format_duration, stuck_evidence
 from stsfix.analysis.progress import (
     RevisionRole,
@@ -137,7 +138,7 @@ def test_rows_name_revisions_and_the_blocking_ordinal() -> None:
     assert blocked.waiting_why == (
         "web-4 is not Running and Ready (CrashLoopBackOff); OrderedReady waits for it before updating web-3."
     )
-    assert progress.waiting_ordinal == 4 and progress.state is RolloutState.STUCK
+    assert progress.waiting_ordinal == 4
     assert (progress.current_revision_number, progress.update_revision_number) == (1, 2)
     assert progress.updated_pods == 1 and progress.updated_replicas == 1
 
@@ -258,8 +259,8 @@ def test_parallel_1_37_deletes_broken_old_pods_outside_the_budget() -> None:
         ),
     ],
 )
-def test_rollout_state(snapshot: Snapshot, expected: RolloutState) -> None:
-    assert ordinal_progress(snapshot, now=T0, stuck_after=STUCK_AFTER).state is expected
+def test_verdict_on_rollout_progress(snapshot: Snapshot, expected: RolloutState) -> None:
+    assert diagnose(snapshot, now=T0, stuck_after=STUCK_AFTER).verdict is expected
 
 
 @pytest.mark.parametrize(
