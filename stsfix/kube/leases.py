@@ -4,6 +4,10 @@ Held while a repair runs so two runs (a person and a CronJob) never act at once.
 renewTime + leaseDurationSeconds is in the past (judged on the API server's clock) can be taken
 over. Every write carries the resourceVersion it read, so two runs racing for the same lease
 cannot both win: the loser gets a 409, reported as `LockedError`.
+
+`stsfix guard` elects its leader with the same code and semantics, under its own lease name
+(`lease=`): holderIdentity, leaseDurationSeconds, renewTime, acquireTime and leaseTransitions as
+client-go's leader election writes them; released by clearing the holder.
 """
 
 from __future__ import annotations
@@ -32,9 +36,20 @@ def _expires(spec: dict[str, Any]) -> datetime | None:
     return renewed + timedelta(seconds=duration)
 
 
-def acquire_lease(conn: Connection, namespace: str, name: str, *, holder: str, duration_seconds: int) -> None:
-    """Take (or renew) the lease; `LockedError` if another holder's lease has not expired."""
-    path = path_for("leases", namespace, lease_name(name))
+def acquire_lease(
+    conn: Connection,
+    namespace: str,
+    name: str,
+    *,
+    holder: str,
+    duration_seconds: int,
+    lease: str | None = None,
+) -> None:
+    """Take (or renew) the lease of set `name` (or the lease named `lease`); `LockedError` if
+    another holder's lease has not expired."""
+    what = "lease" if lease else "repair lease"
+    lease = lease or lease_name(name)
+    path = path_for("leases", namespace, lease)
     try:
         current = conn.request("GET", path)
     except NotFoundError:
@@ -45,7 +60,7 @@ def acquire_lease(conn: Connection, namespace: str, name: str, *, holder: str, d
             "apiVersion": "coordination.k8s.io/v1",
             "kind": "Lease",
             "metadata": {
-                "name": lease_name(name),
+                "name": lease,
                 "namespace": namespace,
                 "labels": {"app.kubernetes.io/managed-by": "stsfix"},
             },
@@ -69,9 +84,9 @@ def acquire_lease(conn: Connection, namespace: str, name: str, *, holder: str, d
     expires = _expires(spec)
     if other and other != holder and expires is not None and expires > now:
         raise LockedError(
-            f"another stsfix run ({other}) holds the repair lease {namespace}/{lease_name(name)} until "
+            f"another stsfix run ({other}) holds the {what} {namespace}/{lease} until "
             f"{expires.strftime('%H:%M:%SZ')} ({int((expires - now).total_seconds())}s); it can be taken over once it expires",
-            details={"holder": other, "lease": lease_name(name)},
+            details={"holder": other, "lease": lease},
         )
     if other != holder:
         spec["acquireTime"] = _micro(now)
@@ -88,9 +103,11 @@ def acquire_lease(conn: Connection, namespace: str, name: str, *, holder: str, d
         ) from None
 
 
-def release_lease(conn: Connection, namespace: str, name: str, *, holder: str) -> None:
+def release_lease(
+    conn: Connection, namespace: str, name: str, *, holder: str, lease: str | None = None
+) -> None:
     """Give the lease back if we still hold it: clear the holder, as client-go leader election does."""
-    path = path_for("leases", namespace, lease_name(name))
+    path = path_for("leases", namespace, lease or lease_name(name))
     try:
         current = conn.request("GET", path)
     except NotFoundError:

@@ -6,6 +6,10 @@ burst. A watch that expires (410 Gone, or an ERROR event with code 410) restarts
 list; one that ends (timeoutSeconds) resumes from the last resourceVersion it saw (bookmarks
 included). A heartbeat re-read every few seconds covers time-based conditions (minReadySeconds,
 node-lost thresholds) that no event announces. Never sleep-polls for changes.
+
+`_Watcher` also serves `stsfix.kube.informer` (the guard's cache): given `on_event` it hands each
+event over instead of signalling, and given `relist` it lists afresh after a 410 and resumes from
+the list's resourceVersion, so no deletion during the gap is missed.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 from stsfix.bundle import selector_string
@@ -39,6 +43,8 @@ class _Watcher(threading.Thread):
         out: queue.Queue[object],
         stop: threading.Event,
         rv: str | None,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+        relist: Callable[[], str | None] | None = None,
     ):
         super().__init__(daemon=True, name=f"stsfix-watch {path}")
         self.conn, self.path, self.query, self.out, self.stop_event, self.rv = (
@@ -49,23 +55,27 @@ class _Watcher(threading.Thread):
             stop,
             rv,
         )
+        self.on_event = on_event
+        self.relist = relist
 
     def run(self) -> None:
         failures = 0
         while not self.stop_event.is_set():
-            query = {**self.query, "allowWatchBookmarks": "true", "timeoutSeconds": str(WATCH_WINDOW_S)}
-            if self.rv:
-                query["resourceVersion"] = self.rv
             try:
+                if self.rv is None and self.relist is not None:
+                    self.rv = self.relist()
+                query = {**self.query, "allowWatchBookmarks": "true", "timeoutSeconds": str(WATCH_WINDOW_S)}
+                if self.rv:
+                    query["resourceVersion"] = self.rv
                 for event in self.conn.stream(self.path, query=query, timeout=WATCH_WINDOW_S + 10):
                     failures = 0
                     if self.stop_event.is_set():
                         return
-                    self._handle(event)
+                    if self._handle(event):
+                        break
             except ClusterError as err:
                 if err.code == "expired":
-                    self.rv = None
-                    self.out.put("expired")
+                    self._expire()
                     continue
                 if not isinstance(err, ApiUnavailableError):
                     self.out.put(err)
@@ -82,20 +92,31 @@ class _Watcher(threading.Thread):
                 self.out.put(ApiUnavailableError(f"watch failed ({self.path}): {type(exc).__name__}"))
                 return
 
-    def _handle(self, event: dict[str, Any]) -> None:
+    def _expire(self) -> None:
+        # The resourceVersion was compacted away: start over from the current state (a fresh list
+        # first when there is a cache to refill).
+        self.rv = None
+        self.out.put("expired")
+
+    def _handle(self, event: dict[str, Any]) -> bool:
+        """Apply one event; True when the stream must be abandoned (it expired)."""
         kind = event.get("type")
         obj = event.get("object") or {}
         if kind == "ERROR":
             if obj.get("code") == 410:
-                # The resourceVersion was compacted away: start over from the current state.
-                self.rv = None
-                self.out.put("expired")
-            return
+                self._expire()
+                return True
+            return False
         rv = (obj.get("metadata") or {}).get("resourceVersion")
         if rv:
             self.rv = str(rv)
-        if kind != "BOOKMARK":
+        if kind == "BOOKMARK":
+            return False
+        if self.on_event is not None:
+            self.on_event(event)
+        else:
             self.out.put("change")
+        return False
 
 
 def watch_changes(
