@@ -15,10 +15,21 @@ __all__ = ["app", "main"]
 
 
 def _register() -> None:
-    from stsfix.cli import demo, diagnose, history, inspect, partition, plans, playbook, repair, restart
+    from stsfix.cli import (
+        demo,
+        diagnose,
+        guard,
+        history,
+        inspect,
+        partition,
+        plans,
+        playbook,
+        repair,
+        restart,
+    )
     from stsfix.cli.sim import sim_app
 
-    for module in (inspect, diagnose, history, repair, plans, partition, restart, playbook, demo):
+    for module in (inspect, diagnose, history, repair, plans, partition, restart, playbook, demo, guard):
         module.register(app)
     app.add_typer(sim_app, name="sim")
 
