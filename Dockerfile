@@ -1,4 +1,5 @@
-# stsfix as a container image, for deploy/cronjob-diagnose.yaml and deploy/job-rollback.yaml.
+# stsfix as a container image, for deploy/cronjob-diagnose.yaml, deploy/job-rollback.yaml and
+# deploy/guard.yaml (`stsfix guard`: metrics, probes and opt-in auto-repair on port 8080).
 #   docker build -t stsfix:0.1.0 .
 #   kind load docker-image stsfix:0.1.0 --name stsfix-e2e     # for the kind cluster of docs/e2e.md
 # Two stages: the first builds wheels (stsfix and its dependencies), the second installs them into a
@@ -21,5 +22,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     HOME=/tmp
 USER 10001:10001
 # In a pod, stsfix uses the in-cluster configuration (the ServiceAccount token); give -n explicitly.
+# `stsfix guard --listen=:8080` serves /metrics, /healthz and /readyz there.
+EXPOSE 8080
 ENTRYPOINT ["stsfix"]
 CMD ["--help"]

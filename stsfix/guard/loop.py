@@ -58,6 +58,8 @@ class GuardOptions:
 
 
 class Guard:
+    """The running guard; `start`, then `shutdown` (from the signal handler's thread)."""
+
     def __init__(self, cluster: KubeCluster, options: GuardOptions):
         self.cluster, self.conn, self.options = cluster, cluster.conn, options
         self.stop = threading.Event()
@@ -85,7 +87,18 @@ class Guard:
         self.server = GuardServer(options.listen, registry=make_registry(self), healthy=self.healthy, ready=self.ready)
         self.thread = threading.Thread(target=self._loop, daemon=True, name="stsfix-guard-loop")
 
-    # -- state the endpoints read -------------------------------------------------------------
+    # -- state the endpoints read (metrics.GuardView) ------------------------------------------
+    @property
+    def dry_run(self) -> bool:
+        return self.options.dry_run
+
+    @property
+    def synced(self) -> bool:
+        return self.cache.synced
+
+    def cache_stats(self) -> dict[str, tuple[int, int, int]]:
+        return self.cache.stats()
+
     def is_leader(self) -> bool:
         return self.elector.is_leader if self.elector is not None else not self.draining.is_set()
 

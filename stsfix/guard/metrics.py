@@ -14,18 +14,17 @@ Imported only by `stsfix guard`, never at `stsfix --help`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from stsfix import __version__
+from stsfix.guard.state import Counts, Statuses
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
-
-    from stsfix.guard.loop import Guard
 
 SET: Final = ("namespace", "statefulset")
 #: counter name -> extra labels after namespace, statefulset
@@ -39,10 +38,27 @@ REPAIR_COUNTERS: Final[dict[str, tuple[tuple[str, ...], str]]] = {
 }  # fmt: skip
 
 
+class GuardView(Protocol):
+    """What the collector reads of the running guard (stsfix.guard.loop.Guard)."""
+
+    statuses: Statuses
+    counts: Counts
+    last_sync: float
+
+    @property
+    def dry_run(self) -> bool: ...
+    @property
+    def synced(self) -> bool: ...
+    def cache_stats(self) -> dict[str, tuple[int, int, int]]: ...
+    def is_leader(self) -> bool: ...
+    def leader_transitions(self) -> int: ...
+    def repairs_in_progress(self) -> int: ...
+
+
 class GuardCollector(Collector):
     """Renders the guard's state as metric families at each scrape."""
 
-    def __init__(self, guard: Guard):
+    def __init__(self, guard: GuardView):
         self.guard = guard
 
     def collect(self) -> Iterator[Metric]:
@@ -62,6 +78,10 @@ class GuardCollector(Collector):
                                      "controller waits on. Only sets that are not complete.", labels=list(SET))  # fmt: skip
         opted = GaugeMetricFamily("stsfix_statefulset_auto_repair", "1 for each playbook the set's "
                                   "stsfix.dev/auto-repair annotation allows.", labels=[*SET, "playbook"])  # fmt: skip
+        repaired = GaugeMetricFamily("stsfix_statefulset_last_repair_timestamp_seconds", "When the last stsfix "
+                                     "repair of the set (CLI or guard) finished, from its stsfix.dev/last-repair "
+                                     "annotation; result ok, partial, error or interrupted.",
+                                     labels=[*SET, "command", "result", "code"])  # fmt: skip
         action = GaugeMetricFamily("stsfix_statefulset_guard_action", "1 for what the guard does about the "
                                    "set now (sets with action none are left out).", labels=[*SET, "action", "reason"])  # fmt: skip
         for s in exported:
@@ -77,7 +97,10 @@ class GuardCollector(Collector):
                 opted.add_metric([*key, playbook], 1)
             if s.action != "none":
                 action.add_metric([*key, s.action, s.reason], 1)
-        yield from (verdict, finding, stuck, blocking, opted, action)
+            if s.last_repair is not None:
+                r = s.last_repair
+                repaired.add_metric([*key, r.command, r.result, r.code], r.timestamp)
+        yield from (verdict, finding, stuck, blocking, opted, action, repaired)
         counts = GaugeMetricFamily("stsfix_guard_statefulsets", "StatefulSets watched, by verdict (exact).",
                                    labels=["verdict"])  # fmt: skip
         for name, n in sorted(self.guard.statuses.counts().items()):
@@ -105,16 +128,16 @@ class GuardCollector(Collector):
         yield CounterMetricFamily("stsfix_guard_leader_transitions", "Times this replica became the leader.",
                                   value=g.leader_transitions())  # fmt: skip
         yield GaugeMetricFamily("stsfix_guard_dry_run", "1 when the guard only reports what it would repair.",
-                                value=1 if g.options.dry_run else 0)  # fmt: skip
+                                value=1 if g.dry_run else 0)  # fmt: skip
         yield GaugeMetricFamily("stsfix_guard_synced", "1 once every watch has listed its resource.",
-                                value=1 if g.cache.synced else 0)  # fmt: skip
+                                value=1 if g.synced else 0)  # fmt: skip
         yield GaugeMetricFamily("stsfix_guard_last_sync_timestamp_seconds", "API server time of the last "
                                 "completed pass over the dirty sets.", value=g.last_sync)  # fmt: skip
         relists = CounterMetricFamily("stsfix_guard_watch_restarts", "Fresh lists after a watch expired (410) or "
                                       "failed for good.", labels=["resource"])  # fmt: skip
         errors = CounterMetricFamily("stsfix_guard_watch_errors", "Watch failures.", labels=["resource"])
         objects = GaugeMetricFamily("stsfix_guard_cache_objects", "Objects kept in the cache.", labels=["resource"])
-        for resource, (kept, relisted, failed) in sorted(g.cache.stats().items()):
+        for resource, (kept, relisted, failed) in sorted(g.cache_stats().items()):
             relists.add_metric([resource], relisted)
             errors.add_metric([resource], failed)
             objects.add_metric([resource], kept)
@@ -126,7 +149,7 @@ class GuardCollector(Collector):
         yield api
 
 
-def make_registry(guard: Guard) -> CollectorRegistry:
+def make_registry(guard: GuardView) -> CollectorRegistry:
     """A registry of its own (never the global one): the guard's collector plus process metrics."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(GuardCollector(guard))

@@ -10,6 +10,7 @@ guard's counters. Pure (no clock, no I/O).
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +19,7 @@ from stsfix.analysis import findings as f
 from stsfix.analysis.findings import Diagnosis, Severity
 from stsfix.analysis.progress import RolloutState
 from stsfix.guard.policy import Action, Decision, parse_opt_in, stuck_since
-from stsfix.model import Snapshot
+from stsfix.model import LAST_REPAIR_ANNOTATION, Snapshot, parse_time
 
 Key = tuple[str, str]
 
@@ -39,6 +40,30 @@ class FindingLabel:
 
 
 @dataclass(frozen=True, slots=True)
+class LastRepair:
+    """The set's `stsfix.dev/last-repair` annotation (written by every stsfix repair, CLI or guard)."""
+
+    command: str
+    result: str  # ok, partial, error or interrupted
+    code: str  # the error code, "" when ok
+    timestamp: float
+
+
+def last_repair(annotations: dict[str, str]) -> LastRepair | None:
+    try:
+        record = json.loads(annotations.get(LAST_REPAIR_ANNOTATION) or "null")
+    except ValueError:
+        return None
+    if not isinstance(record, dict):
+        return None
+    when = parse_time(record.get("time"))
+    if when is None:
+        return None
+    return LastRepair(str(record.get("command") or ""), str(record.get("result") or ""),
+                      str(record.get("error") or ""), when.timestamp())  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
 class SetStatus:
     namespace: str
     name: str
@@ -50,6 +75,7 @@ class SetStatus:
     action: str
     reason: str
     message: str
+    last_repair: LastRepair | None = None
 
     @property
     def urgency(self) -> int:
@@ -90,6 +116,7 @@ def summarize(
         action=str(decision.action),
         reason=decision.reason,
         message=decision.message,
+        last_repair=last_repair(snapshot.statefulset.meta.annotations),
     )
 
 

@@ -116,6 +116,8 @@ class Repair(threading.Thread):
         try:
             plan = plan_for(playbook, decision.finding, snapshot, now=now, node_lost_after=self.settings.node_lost_after)
         except RefusedError as err:
+            # A refusal counts as an attempt: the hourly limit then keeps it from repeating every pass.
+            self._claim(snapshot, now)
             self.counts.inc("stsfix_guard_repairs_refused", ns, name, playbook, err.code)
             self.event(self.key, "StsfixGuardRefused", f"{playbook} refused: {err.message}", "Warning")
             log.warning("%s/%s: %s refused: %s", ns, name, playbook, err.message,
@@ -123,10 +125,7 @@ class Repair(threading.Thread):
             return
         if plan.is_empty or not self.may_act():
             return
-        history = parse_history(snapshot.statefulset.meta.annotations)
-        keep = self.settings.policy.max_per_hour
-        self.cluster.annotate_statefulset(ns, name, dry_run=False,
-                                          annotations={HISTORY_ANNOTATION: record_history(history, now=now, keep=keep)})  # fmt: skip
+        self._claim(snapshot, now)
         self.counts.inc("stsfix_guard_repairs_attempted", ns, name, playbook)
         self.event(self.key, "StsfixGuardRepairStarted",
                    f"stsfix guard runs {playbook} for {decision.finding.code}: {describe_plan(plan)}")  # fmt: skip
@@ -135,6 +134,13 @@ class Repair(threading.Thread):
                           timeout_s=self.settings.timeout_s, progress=self.progress,
                           lease_holder=self.settings.identity, lease_seconds=self.settings.lease_seconds)  # fmt: skip
         self._report(outcome, playbook, extra)
+
+    def _claim(self, snapshot: Snapshot, now: datetime) -> None:
+        """Record this attempt in the set's auto-repair history before acting (the hourly limit)."""
+        ns, name = self.key
+        history = parse_history(snapshot.statefulset.meta.annotations)
+        value = record_history(history, now=now, keep=self.settings.policy.max_per_hour)
+        self.cluster.annotate_statefulset(ns, name, annotations={HISTORY_ANNOTATION: value}, dry_run=False)
 
     def _report(self, outcome: Outcome, playbook: str, extra: dict[str, object]) -> None:
         ns, name = self.key

@@ -236,3 +236,54 @@ def test_the_readonly_user_cannot_force_delete_a_pod_on_a_lost_node(make_sim, tm
     )
     assert result.code == ExitCode.CLUSTER_ERROR, result
     assert 'User "readonly" cannot delete resource "pods"' in result.stderr
+
+
+# -- stsfix guard --------------------------------------------------------------------------------
+#: What the guard reads: the watches (list + watch) of everything the diagnosis needs, and the fresh
+#: read of a set before it repairs it.
+GUARD_READS = {
+    ("statefulsets", "get"),
+    ("statefulsets", "list"),
+    ("statefulsets", "watch"),
+    ("controllerrevisions", "list"),
+    ("controllerrevisions", "watch"),
+    ("pods", "list"),
+    ("pods", "watch"),
+    ("persistentvolumeclaims", "list"),
+    ("persistentvolumeclaims", "watch"),
+    ("nodes", "list"),
+    ("nodes", "watch"),
+    ("poddisruptionbudgets", "list"),
+    ("poddisruptionbudgets", "watch"),
+}
+#: What its repairs (rollback, force-delete), leases and Events write.
+GUARD_WRITES = {
+    ("statefulsets", "patch"),
+    ("pods", "delete"),
+    ("leases", "get"),
+    ("leases", "create"),
+    ("leases", "update"),
+    ("events", "create"),
+}
+
+
+def test_rbac_guard_grants_exactly_the_guards_reads_and_writes() -> None:
+    assert _grants(REPO / "deploy" / "guard.yaml", "stsfix-guard") == GUARD_READS | GUARD_WRITES
+
+
+def test_the_guard_sends_only_what_its_manifest_grants_and_all_of_it(make_sim, tmp_path: Path) -> None:
+    from tests.guard.harness import eventually, opt_in, start_guard
+
+    runs = [(make_sim("forced-rollback"), "forced-rollback"), (make_sim("stuck-terminating"), "stuck-terminating")]
+    for n, (env, playbook) in enumerate(runs, 1):
+        opt_in(env.sim, playbook)
+        # as the simulator's "repair" user: its grants are enough for everything the guard does
+        guard = start_guard(env.sim, tmp_path, n, user="repair")
+        try:
+            eventually(lambda g=guard, p=playbook: g.value("stsfix_guard_repairs_succeeded_total", namespace="default",
+                                                            statefulset="web", playbook=p) == 1, what=playbook)  # fmt: skip
+        finally:
+            assert guard.terminate() == 0
+    records = [r for env, _ in runs for r in env.sim.requests]
+    assert not [r for r in records if r.status in (401, 403)]
+    assert _requested(records) == GUARD_READS | GUARD_WRITES

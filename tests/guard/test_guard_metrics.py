@@ -11,7 +11,7 @@ import pytest
 
 from stsfix.errors import ExitCode
 from tests.conftest import run_cli
-from tests.guard.conftest import eventually
+from tests.guard.harness import eventually
 
 
 def diagnose_codes(sim, tmp_path) -> tuple[str, set[str]]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from stsfix.errors import ExitCode
 from tests.conftest import run_cli
-from tests.guard.conftest import eventually, mutations, opt_in, repair_mutations
+from tests.guard.harness import eventually, mutations, opt_in, repair_mutations
 
 WEB = {"namespace": "default", "statefulset": "web"}
 BREAK = {"spec": {"template": {"spec": {"containers": [{"name": "web", "command": ["sh", "-c", "echo starting; exit 1"]}]}}}}
