@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from stsfix.model import (
+    EventInfo,
+    PvcState,
     RawObject,
     Snapshot,
     StatefulSetState,
@@ -99,60 +101,150 @@ class RawBundle:
     observed_at: datetime | None = None
 
 
+_NOWHERE: Any = object()  # an object without metadata.namespace belongs to every namespace
+
+
+def _namespace_key(raw: RawObject) -> Any:
+    meta = _dict(raw.get("metadata"))
+    return meta["namespace"] if "namespace" in meta else _NOWHERE
+
+
+def _controller_uid(raw: RawObject) -> str | None:
+    """The uid of the object's controller, or None when it could belong by name or selector
+    (no controller reference, or one without a uid: see `_belongs`)."""
+    refs = [r for r in _list(_dict(raw.get("metadata")).get("ownerReferences")) if isinstance(r, dict)]
+    controllers = [r for r in refs if r.get("controller")]
+    uid = controllers[0].get("uid") if len(controllers) == 1 else None
+    return uid if isinstance(uid, str) and uid else None
+
+
+class _Owned:
+    """Pods or revisions grouped by namespace and controller uid, so finding a set's objects costs
+    what it owns, not the whole bundle (a 500-set fleet made assembly quadratic). `_belongs` stays
+    the one rule: this only narrows the candidates it is asked about, in bundle order."""
+
+    def __init__(self, objects: tuple[RawObject, ...]):
+        self._by_ns: dict[Any, tuple[dict[str, list[int]], list[int]]] = {}
+        self._objects = objects
+        for index, raw in enumerate(objects):
+            owned, loose = self._by_ns.setdefault(_namespace_key(raw), ({}, []))
+            uid = _controller_uid(raw)
+            if uid is None:
+                loose.append(index)
+            else:
+                owned.setdefault(uid, []).append(index)
+
+    def candidates(self, sts: StatefulSetState) -> list[RawObject]:
+        found: list[int] = []
+        for key in (sts.namespace, _NOWHERE):
+            owned, loose = self._by_ns.get(key, ({}, []))
+            found += loose
+            if sts.meta.uid:
+                found += owned.get(sts.meta.uid, [])
+            else:  # offline files without uids: only the filter below can tell
+                found += [i for group in owned.values() for i in group]
+        return [self._objects[i] for i in sorted(found) if _belongs(self._objects[i], sts)]
+
+
+class BundleIndex:
+    """A bundle indexed once for assembling many Snapshots: events, nodes, PVCs and PDBs are
+    parsed once, and each set looks only at its own namespace and controlled objects."""
+
+    def __init__(self, bundle: RawBundle):
+        self.bundle = bundle
+        self._pods = _Owned(bundle.pods)
+        self._revisions = _Owned(bundle.revisions)
+        # Events by (namespace, object name); one without a namespace counts for every namespace.
+        self._events: dict[tuple[str, str], list[tuple[int, EventInfo]]] = {}
+        for index, event in enumerate(parse_event(raw) for raw in bundle.events or ()):
+            self._events.setdefault((event.namespace, event.object_name), []).append((index, event))
+        self._nodes = None if bundle.nodes is None else tuple(parse_node(n) for n in bundle.nodes)
+        self._pvcs = _by_namespace(bundle.pvcs or ())
+        self._pdbs = _by_namespace(bundle.pdbs or ())
+        self._parsed_pvcs: dict[int, PvcState] = {}
+        self._missing = tuple(
+            name
+            for name, value in (
+                ("events", bundle.events),
+                ("persistentvolumeclaims", bundle.pvcs),
+                ("nodes", bundle.nodes),
+                ("poddisruptionbudgets", bundle.pdbs),
+            )
+            if value is None
+        )
+
+    def snapshot(self, raw_sts: RawObject) -> Snapshot:
+        """The Snapshot of one StatefulSet (pure; no requests)."""
+        bundle = self.bundle
+        sts = parse_statefulset(raw_sts)
+        pods = tuple(
+            sorted(
+                (parse_pod(p, set_name=sts.name) for p in self._pods.candidates(sts)),
+                key=lambda p: (p.ordinal if p.ordinal is not None else 1 << 30, p.name),
+            )
+        )
+        revisions = tuple(
+            sorted(
+                (parse_revision(r) for r in self._revisions.candidates(sts)),
+                key=lambda r: (r.revision, r.name),
+            )
+        )
+        names = dict.fromkeys([sts.name, *(p.name for p in pods)])
+        keys = [(ns, name) for name in names for ns in dict.fromkeys((sts.namespace, ""))]
+        events = tuple(
+            event for _, event in sorted(pair for key in keys for pair in self._events.get(key, ()))
+        )
+        claim_prefixes = tuple(f"{t}-{sts.name}-" for t in sts.claim_templates)
+        pvcs = None
+        if bundle.pvcs is not None:
+            pvcs = tuple(
+                self._pvc(index, raw)
+                for index, raw in _in_namespace(self._pvcs, sts.namespace)
+                if str(_dict(raw.get("metadata")).get("name", "")).startswith(claim_prefixes or ("\0",))
+            )
+        pdbs = tuple(parse_pdb(raw) for _, raw in _in_namespace(self._pdbs, sts.namespace))
+        return Snapshot(
+            statefulset=sts,
+            pods=pods,
+            revisions=revisions,
+            events=events,
+            pvcs=pvcs,
+            nodes=self._nodes,
+            pdbs=pdbs,
+            server_version=bundle.server_version,
+            observed_at=bundle.observed_at,
+            missing=self._missing,
+        )
+
+    def _pvc(self, index: int, raw: RawObject) -> PvcState:
+        if index not in self._parsed_pvcs:
+            self._parsed_pvcs[index] = parse_pvc(raw)
+        return self._parsed_pvcs[index]
+
+
+def _by_namespace(objects: tuple[RawObject, ...]) -> dict[Any, list[tuple[int, RawObject]]]:
+    grouped: dict[Any, list[tuple[int, RawObject]]] = {}
+    for index, raw in enumerate(objects):
+        grouped.setdefault(_namespace_key(raw), []).append((index, raw))
+    return grouped
+
+
+def _in_namespace(
+    grouped: dict[Any, list[tuple[int, RawObject]]], namespace: str
+) -> list[tuple[int, RawObject]]:
+    return sorted(grouped.get(namespace, []) + grouped.get(_NOWHERE, []), key=lambda pair: pair[0])
+
+
 def assemble(bundle: RawBundle, raw_sts: RawObject) -> Snapshot:
     """The Snapshot of one StatefulSet from a bundle of raw objects (pure; no requests)."""
-    sts = parse_statefulset(raw_sts)
-    pods = tuple(
-        sorted(
-            (parse_pod(p, set_name=sts.name) for p in bundle.pods if _belongs(p, sts)),
-            key=lambda p: (p.ordinal if p.ordinal is not None else 1 << 30, p.name),
-        )
-    )
-    revisions = tuple(
-        sorted(
-            (parse_revision(r) for r in bundle.revisions if _belongs(r, sts)),
-            key=lambda r: (r.revision, r.name),
-        )
-    )
-    names = {sts.name} | {p.name for p in pods}
-    events = tuple(
-        e
-        for e in (parse_event(raw) for raw in bundle.events or ())
-        if e.object_name in names and (not e.namespace or e.namespace == sts.namespace)
-    )
-    claim_prefixes = tuple(f"{t}-{sts.name}-" for t in sts.claim_templates)
-    pvcs = None
-    if bundle.pvcs is not None:
-        pvcs = tuple(
-            parse_pvc(raw)
-            for raw in bundle.pvcs
-            if _dict(raw.get("metadata")).get("namespace", sts.namespace) == sts.namespace
-            and str(_dict(raw.get("metadata")).get("name", "")).startswith(claim_prefixes or ("\0",))
-        )
-    pdbs = tuple(
-        parse_pdb(raw)
-        for raw in bundle.pdbs or ()
-        if _dict(raw.get("metadata")).get("namespace", sts.namespace) == sts.namespace
-    )
-    missing = tuple(
-        name
-        for name, value in (
-            ("events", bundle.events),
-            ("persistentvolumeclaims", bundle.pvcs),
-            ("nodes", bundle.nodes),
-            ("poddisruptionbudgets", bundle.pdbs),
-        )
-        if value is None
-    )
-    return Snapshot(
-        statefulset=sts,
-        pods=pods,
-        revisions=revisions,
-        events=events,
-        pvcs=pvcs,
-        nodes=None if bundle.nodes is None else tuple(parse_node(n) for n in bundle.nodes),
-        pdbs=pdbs,
-        server_version=bundle.server_version,
-        observed_at=bundle.observed_at,
-        missing=missing,
+    return BundleIndex(bundle).snapshot(raw_sts)
+
+
+def assemble_all(
+    bundle: RawBundle, statefulsets: tuple[RawObject, ...] | None = None
+) -> tuple[Snapshot, ...]:
+    """One Snapshot per StatefulSet (all of the bundle's by default), indexing the bundle once."""
+    index = BundleIndex(bundle)
+    return tuple(
+        index.snapshot(raw) for raw in (bundle.statefulsets if statefulsets is None else statefulsets)
     )

@@ -15,7 +15,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
-from stsfix.bundle import RawBundle, assemble
+from stsfix.bundle import RawBundle, assemble, assemble_all
 from stsfix.cli.common import Globals, connect, note, parse_duration
 from stsfix.errors import NotFoundError, UsageError
 from stsfix.model import Snapshot, parse_time
@@ -93,7 +93,7 @@ def load_offline(
             code="statefulset_not_found",
         )
     now = parse_now(now_text) or bundle.observed_at or datetime.now(UTC)
-    return Loaded(snapshots=tuple(assemble(bundle, s) for s in chosen), now=now, offline=True, bundle=bundle)
+    return Loaded(snapshots=assemble_all(bundle, tuple(chosen)), now=now, offline=True, bundle=bundle)
 
 
 def _retried(read: Callable[[], T], *, what: str) -> T:
@@ -140,7 +140,7 @@ def load(
             lambda: reads.read_fleet(conn, scope, selector=selector, full=full, events=events),
             what=f"read statefulsets in {scope or 'all namespaces'}",
         )
-        snapshots = tuple(assemble(bundle, raw) for raw in bundle.statefulsets)
+        snapshots = assemble_all(bundle)
     return Loaded(
         snapshots=snapshots, now=parse_now(now_text) or conn.server_now(), offline=False, bundle=bundle
     )
