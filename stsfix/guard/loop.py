@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from stsfix.analysis.diagnose import diagnose
-from stsfix.analysis.progress import RolloutState, ordinal_progress
+from stsfix.analysis.diagnose import assess
+from stsfix.analysis.progress import RolloutState
 from stsfix.errors import StsfixError
 from stsfix.guard.cache import ClusterCache, Key
 from stsfix.guard.http import GuardServer
@@ -75,6 +75,7 @@ class Guard:
         self._first_seen: dict[Key, datetime] = {}
         self._announced: dict[Key, tuple[str, ...]] = {}
         self._beat = time.monotonic()
+        self._pass_error = ""  # the last pass's internal error, "" when it went through
         self._cache_stop = threading.Event()
         self.cache = ClusterCache(self.conn, namespace=options.namespace, on_dirty=self.mark, stop=self._cache_stop)
         self.elector = (
@@ -114,8 +115,10 @@ class Guard:
 
     def healthy(self) -> tuple[bool, str]:
         idle = time.monotonic() - self._beat
-        if idle > self.options.stale_after_s:
+        if idle > max(self.options.stale_after_s, 4 * self.options.resync_s):
             return False, f"the loop has not run for {idle:.0f}s"
+        if self._pass_error:
+            return False, f"the last pass failed: {self._pass_error}"
         return True, "the loop is running"
 
     def ready(self) -> tuple[bool, str]:
@@ -202,7 +205,10 @@ class Guard:
                 continue
             try:
                 self._pass(keys)
-            except Exception as exc:  # a bug in one pass must not kill the guard: log it, carry on
+                self._pass_error = ""
+            except Exception as exc:  # a bug must not kill the loop: log and count it, fail /healthz
+                self._pass_error = f"{type(exc).__name__}: {str(exc)[:200]}"
+                self.counts.inc("api_errors", "internal")
                 log.exception("internal error in the reconcile pass: %s", exc, extra={"event": "internal_error"})
 
     def _refresh_clock(self) -> None:
@@ -228,7 +234,8 @@ class Guard:
 
     def _check(self, key: Key, snapshot: Snapshot, now: datetime) -> None:
         policy = self.options.policy
-        found = diagnose(snapshot, now=now, stuck_after=policy.stuck_after)
+        assessed = assess(snapshot, now=now, stuck_after=policy.stuck_after)  # diagnose's verdict + progress
+        found = assessed.diagnosis
         if found.verdict is RolloutState.STUCK:
             self._first_seen.setdefault(key, now)
         else:
@@ -237,9 +244,8 @@ class Guard:
             running, busy = len(self._repairs), key in self._repairs
         decision = decide(found, snapshot, now=now, policy=policy, running=running, in_progress=busy,
                           first_seen=self._first_seen.get(key))  # fmt: skip
-        progress = ordinal_progress(snapshot, now=now, stuck_after=policy.stuck_after,
-                                    server_version=snapshot.server_version)  # fmt: skip
-        self.statuses.put(summarize(found, decision, snapshot, now=now, blocking_ordinal=progress.waiting_ordinal,
+        blocking = assessed.progress.waiting_ordinal
+        self.statuses.put(summarize(found, decision, snapshot, now=now, blocking_ordinal=blocking,
                                     first_seen=self._first_seen.get(key)))  # fmt: skip
         if self.may_act():
             self._act(key, decision, snapshot, now)

@@ -143,7 +143,8 @@ class GuardCollector(Collector):
             objects.add_metric([resource], kept)
         yield from (relists, errors, objects)
         api = CounterMetricFamily("stsfix_guard_api_errors", "Failed API requests of the guard itself "
-                                  "(election, clock, repairs), by stsfix error code.", labels=["code"])  # fmt: skip
+                                  "(election, clock, repairs), by stsfix error code; internal: a bug in a "
+                                  "reconcile pass (see the log).", labels=["code"])  # fmt: skip
         for (code,), value in g.counts.items("api_errors"):
             api.add_metric([code], value)
         yield api

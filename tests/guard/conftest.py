@@ -40,5 +40,7 @@ def guard(tmp_path: Path, make_sim: Callable[..., SimCluster]) -> Iterator[Calla
     # Stopped before the simulators (this fixture depends on make_sim): each must drain and exit 0.
     codes = [(p.log_path.name, p.terminate()) for p in running if p.proc.poll() is None]
     assert all(code == 0 for _, code in codes), codes
+    # A reconcile pass that raised is a bug even when the test's own assertions passed.
+    assert [e["message"] for p in running for e in p.events("internal_error")] == []
 
 

@@ -90,6 +90,7 @@ def test_healthz_and_readyz_answer_and_unknown_paths_are_404(make_sim, guard) ->
     assert g.get("/healthz") == (200, "ok: the loop is running\n")
     assert g.get("/readyz")[1].startswith("ok: watching 1 statefulsets")
     assert g.get("/nope")[0] == 404
+    assert g.events("internal_error") == [] and g.value("stsfix_guard_api_errors_total", code="internal") is None
     assert g.value("stsfix_guard_synced") == 1 and g.value("stsfix_guard_build_info", version="0.1.0") == 1
     assert g.value("stsfix_guard_cache_objects", resource="pods") == 3
 
