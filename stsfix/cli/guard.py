@@ -15,12 +15,16 @@ import threading
 import uuid
 from dataclasses import replace
 from datetime import timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from stsfix.cli.common import Globals, cluster_command, connect, parse_duration
 from stsfix.errors import UsageError
+
+if TYPE_CHECKING:
+    from stsfix.guard.leader import ElectionConfig
+    from stsfix.guard.loop import GuardOptions
 
 
 def _seconds(text: str, flag: str) -> float:
@@ -66,48 +70,61 @@ def guard(
     The repairs are the CLI's own (rollback, force-delete) with the same preconditions, lease and
     audit Events. SIGTERM drains and exits 0.
     """  # fmt: skip
+    flags = dict(locals())  # the parameters, by name, before anything else is bound
+    run_guard(g, {k: v for k, v in flags.items() if k != "g"})
+
+
+def build_options(g: Globals, flags: dict[str, Any]) -> tuple[GuardOptions, ElectionConfig | None]:
+    """The guard's options from its flags, every value checked before the cluster is reached."""
     from stsfix.guard.http import parse_listen
     from stsfix.guard.leader import ElectionConfig
-    from stsfix.guard.logs import setup_logging
-    from stsfix.guard.loop import Guard, GuardOptions
+    from stsfix.guard.loop import GuardOptions
     from stsfix.guard.policy import GuardPolicy
 
-    logger = setup_logging(log_format, verbose=g.verbose)
-    address = parse_listen(listen)
-    who = identity or default_identity()
-    # Every flag is checked before the cluster is reached: bad input changes nothing.
-    lease_s = max(1, round(_seconds(leader_lease_duration, "--leader-lease-duration")))
-    renew_s = _seconds(leader_renew_deadline, "--leader-renew-deadline")
-    retry_s = max(0.05, _seconds(leader_retry_period, "--leader-retry-period"))
-    policy = GuardPolicy(stuck_after=timedelta(seconds=_seconds(stuck_after, "--stuck-after")),
-                         max_per_hour=max_repairs_per_hour, max_concurrent=max_concurrent_repairs, dry_run=dry_run)  # fmt: skip
+    def seconds(name: str) -> float:
+        return _seconds(flags[name], "--" + name.replace("_", "-"))
+
+    who = flags["identity"] or default_identity()
+    policy = GuardPolicy(stuck_after=timedelta(seconds=seconds("stuck_after")), dry_run=flags["dry_run"],
+                         max_per_hour=flags["max_repairs_per_hour"], max_concurrent=flags["max_concurrent_repairs"])  # fmt: skip
     options = GuardOptions(
-        namespace=g.namespace, listen=address, policy=policy,
-        node_lost_after=timedelta(seconds=_seconds(node_lost_after, "--node-lost-after")),
-        repair_timeout_s=_seconds(repair_timeout, "--repair-timeout"),
-        repair_lease_s=max(1, round(_seconds(repair_lease_duration, "--repair-lease-duration"))),
-        resync_s=max(0.05, _seconds(resync_period, "--resync-period")),
-        drain_timeout_s=_seconds(drain_timeout, "--drain-timeout"),
-        metrics_max_sets=metrics_max_sets, identity=who,
+        namespace=g.namespace, listen=parse_listen(flags["listen"]), policy=policy,
+        node_lost_after=timedelta(seconds=seconds("node_lost_after")),
+        repair_timeout_s=seconds("repair_timeout"), repair_lease_s=max(1, round(seconds("repair_lease_duration"))),
+        resync_s=max(0.05, seconds("resync_period")), drain_timeout_s=seconds("drain_timeout"),
+        metrics_max_sets=flags["metrics_max_sets"], identity=who,
     )  # fmt: skip
+    election = ElectionConfig(
+        namespace=flags["leader_election_namespace"] or "", lease=flags["leader_election_lease"], identity=who,
+        duration_s=max(1, round(seconds("leader_lease_duration"))), renew_deadline_s=seconds("leader_renew_deadline"),
+        retry_s=max(0.05, seconds("leader_retry_period")),
+    )  # fmt: skip
+    return options, election if flags["leader_elect"] else None
+
+
+def run_guard(g: Globals, flags: dict[str, Any]) -> None:
+    """Start the guard, print where it serves, wait for SIGTERM/SIGINT, drain."""
+    from stsfix.guard.logs import setup_logging
+    from stsfix.guard.loop import Guard
+
+    logger = setup_logging(flags["log_format"], verbose=g.verbose)
+    options, election = build_options(g, flags)
     cluster, _ = connect(g)
-    if leader_elect:
-        election = ElectionConfig(namespace=leader_election_namespace or cluster.conn.namespace,
-                                  lease=leader_election_lease, identity=who, duration_s=lease_s,
-                                  renew_deadline_s=renew_s, retry_s=retry_s)  # fmt: skip
-        options = replace(options, election=election)
+    if election is not None:  # the Lease lives in the pod's (or the context's) namespace by default
+        options = replace(options, election=replace(election, namespace=election.namespace or cluster.conn.namespace))
     try:
         running = Guard(cluster, options)
     except OSError as err:
-        raise UsageError(f"cannot listen on {listen}: {err.strerror or err}") from None
+        raise UsageError(f"cannot listen on {flags['listen']}: {err.strerror or err}") from None
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     running.start()
     host, port = running.server.address
     scope = f"namespace {g.namespace}" if g.namespace else "all namespaces"
-    logger.info("guard %s watching %s%s; serving http://%s:%d", who, scope, " (dry run)" if dry_run else "",
-                host, port, extra={"event": "started", "identity": who})  # fmt: skip
+    logger.info("guard %s watching %s%s; serving http://%s:%d", options.identity, scope,
+                " (dry run)" if options.dry_run else "", host, port,
+                extra={"event": "started", "identity": options.identity})  # fmt: skip
     typer.echo(f"serving http://{host}:{port}")
     try:
         while not stop.wait(0.5):

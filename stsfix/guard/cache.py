@@ -4,8 +4,8 @@ StatefulSets, their pods (`statefulset.kubernetes.io/pod-name` exists: pods of o
 are never listed), ControllerRevisions owned by a StatefulSet, PVCs, nodes and
 PodDisruptionBudgets, all namespaces (or one). Every change marks the sets it concerns dirty:
 a set itself; a pod's or revision's controlling set; every set of the namespace for a PVC or a
-PDB; every set for a node. `snapshot` assembles one set's Snapshot from the cache with the same
-`stsfix.bundle.assemble` that live reads and offline files use, so the guard diagnoses exactly
+PDB; every set for a node. `snapshots` assembles the sets' Snapshots from the cache with the same
+`stsfix.bundle.BundleIndex` that live reads and offline files use, so the guard diagnoses exactly
 what `stsfix diagnose` would.
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Final
 
-from stsfix.bundle import RawBundle, assemble
+from stsfix.bundle import BundleIndex, RawBundle
 from stsfix.kube.client import Connection
 from stsfix.kube.informer import Informer
 from stsfix.model import POD_NAME_LABEL, RawObject, Snapshot
@@ -108,20 +108,28 @@ class ClusterCache:
 
         return changed
 
-    def snapshot(self, raw_sts: RawObject, *, now: datetime, server_version: str) -> Snapshot:
-        """One set's Snapshot from the cache (no requests), observed at `now` (the server's clock)."""
-        namespace = str((raw_sts.get("metadata") or {}).get("namespace") or "")
-        bundle = RawBundle(
-            statefulsets=(raw_sts,),
-            pods=self.informers["pods"].items(namespace),
-            revisions=self.informers["controllerrevisions"].items(namespace),
-            pvcs=self.informers["persistentvolumeclaims"].items(namespace),
-            nodes=self.informers["nodes"].items(),
-            pdbs=self.informers["poddisruptionbudgets"].items(namespace),
-            server_version=server_version,
-            observed_at=now,
+    def snapshots(
+        self, raws: list[RawObject], *, now: datetime, server_version: str
+    ) -> list[Snapshot]:
+        """The Snapshots of these sets from the cache (no requests), observed at `now` (the server's
+        clock). Their namespaces' objects are indexed once (`BundleIndex`), nodes parsed once."""
+        namespaces = sorted({str((r.get("metadata") or {}).get("namespace") or "") for r in raws})
+
+        def of(resource: str) -> tuple[RawObject, ...]:
+            return tuple(o for ns in namespaces for o in self.informers[resource].items(ns))
+
+        index = BundleIndex(
+            RawBundle(
+                pods=of("pods"),
+                revisions=of("controllerrevisions"),
+                pvcs=of("persistentvolumeclaims"),
+                nodes=self.informers["nodes"].items(),
+                pdbs=of("poddisruptionbudgets"),
+                server_version=server_version,
+                observed_at=now,
+            )
         )
-        return assemble(bundle, raw_sts)
+        return [index.snapshot(raw) for raw in raws]
 
     def stats(self) -> dict[str, tuple[int, int, int]]:
         """resource -> (objects kept, relists, watch errors)."""

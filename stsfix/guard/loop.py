@@ -226,10 +226,9 @@ class Guard:
             self.statuses.drop(gone)
             self._first_seen.pop(gone, None)
             self._announced.pop(gone, None)
-        for key in sorted(live if keys is None else keys & live):
-            raw = self.cache.statefulset(key)
-            if raw is not None:
-                self._check(key, self.cache.snapshot(raw, now=now, server_version=self.server_version), now)
+        raws = [r for r in (self.cache.statefulset(k) for k in sorted(live if keys is None else keys & live)) if r]
+        for snapshot in self.cache.snapshots(raws, now=now, server_version=self.server_version):
+            self._check((snapshot.statefulset.namespace, snapshot.statefulset.name), snapshot, now)
         self.last_sync = now.timestamp()
 
     def _check(self, key: Key, snapshot: Snapshot, now: datetime) -> None:
