@@ -162,3 +162,30 @@ def test_sigterm_drains_a_repair_in_progress_reports_the_step_and_releases_the_l
     (interrupted,) = [e for e in sim.list("events", "default") if e["reason"] == "StsfixGuardInterrupted"]
     assert "Wait for web-4 to be Ready" in interrupted["message"]
     assert deletions(sim) == ["web-4"]
+
+
+def test_a_managed_set_is_only_reported_even_when_opted_in(make_sim, guard) -> None:
+    sim = make_sim("forced-rollback")
+    sim.patch("statefulsets", "default", "web", {"metadata": {"labels": {"app.kubernetes.io/managed-by": "Helm"}}},
+              content_type="application/merge-patch+json")  # fmt: skip
+    opt_in(sim)
+    g = guard(sim)
+    eventually(lambda: g.value("stsfix_statefulset_guard_action", **WEB, action="report", reason="managed"))
+    assert g.value("stsfix_guard_repairs_held_total", **WEB, reason="managed") == 1
+    (event,) = [e for e in sim.list("events", "default") if e["reason"] == "StsfixGuardStuck"]
+    assert "app.kubernetes.io/managed-by=Helm" in event["message"] and "allow-managed" in event["message"]
+    assert repair_mutations(sim) == []
+
+
+def test_stuck_terminating_is_never_force_deleted_without_evidence_the_node_is_lost(make_sim, guard) -> None:
+    sim = make_sim("stuck-terminating")
+    opt_in(sim, "stuck-terminating")
+    g = guard(sim, "--node-lost-after", "24h")  # the node has been Unknown for minutes, not a day
+    eventually(lambda: g.value("stsfix_guard_repairs_refused_total", **WEB, playbook="stuck-terminating",
+                               code="node_not_lost") == 1, what="the refusal")  # fmt: skip
+    (event,) = [e for e in sim.list("events", "default") if e["reason"] == "StsfixGuardRefused"]
+    assert "refusing to force-delete web-1" in event["message"]
+    assert deletions(sim) == []
+    # The refusal used the hour's attempt: the guard holds instead of asking again every pass.
+    eventually(lambda: g.value("stsfix_statefulset_guard_action", **WEB, action="hold", reason="rate_limited"))
+    assert g.value("stsfix_guard_repairs_refused_total", **WEB, playbook="stuck-terminating", code="node_not_lost") == 1
