@@ -24,6 +24,7 @@ from stsfix.cli.repair import (
     NodeLostOpt,
     OrdinalArg,
     ProgressOpt,
+    StuckAfterOpt,
     TargetArg,
     TimeoutOpt,
     ToRevisionOpt,
@@ -49,11 +50,12 @@ def plan_rollback_cmd(
     to_revision: ToRevisionOpt = None,
     evict: EvictOpt = False,
     save: SaveOpt = None,
+    stuck_after: StuckAfterOpt = "5m",
     *,
     g: Globals,
 ) -> None:
     """Plan the forced rollback (see `stsfix rollback`)."""
-    _, plan = make_rollback_plan(g, target, to_revision, evict)
+    _, plan = make_rollback_plan(g, target, to_revision, evict, stuck_after)
     save_or_print(g, plan, save)
 
 

@@ -267,12 +267,16 @@ def _now(cluster: ClusterPort, snapshot: Any) -> Any:
 
 # -- commands -----------------------------------------------------------------------------------
 def make_rollback_plan(
-    g: Globals, target: str, to_revision: int | None, evict: bool
+    g: Globals, target: str, to_revision: int | None, evict: bool, stuck_after: str = "5m"
 ) -> tuple[ClusterPort, Plan]:
+    from stsfix.cli.sources import parse_stuck_after
     from stsfix.planner import plan_rollback
 
+    threshold = parse_stuck_after(stuck_after)
     cluster, snapshot = read(g, target)
-    return cluster, plan_rollback(snapshot, now=_now(cluster, snapshot), to_revision=to_revision, evict=evict)
+    return cluster, plan_rollback(
+        snapshot, now=_now(cluster, snapshot), to_revision=to_revision, evict=evict, stuck_after=threshold
+    )
 
 
 def make_delete_plan(
@@ -303,6 +307,13 @@ ToRevisionOpt = Annotated[
     typer.Option("--to-revision", help="Roll back to this revision number (see stsfix history).", min=1),
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Allow deleting a pod that is Running and Ready.")]
+StuckAfterOpt = Annotated[
+    str,
+    typer.Option(
+        "--stuck-after",
+        help="Judge as `stsfix diagnose --stuck-after` does: the revert must be the repair diagnose proposes.",
+    ),
+]
 NodeLostOpt = Annotated[
     str, typer.Option("--node-lost-after", help="How long the node must be NotReady/Unknown (server clock).")
 ]
@@ -317,18 +328,19 @@ def rollback(
     yes: YesOpt = False,
     timeout: TimeoutOpt = "10m",
     progress: ProgressOpt = "auto",
+    stuck_after: StuckAfterOpt = "5m",
     *,
     g: Globals,
 ) -> None:
     """The forced rollback: revert the template, wait until observed, replace the stuck pods, wait for the rollout.
 
     The target defaults to status.currentRevision (the last revision every pod ran Ready at);
-    ambiguous cases are refused unless --to-revision is given. Only pods off the target revision
-    that are not Ready are deleted, highest ordinal first, and only once the controller has
-    observed the revert.
+    ambiguous cases are refused unless --to-revision is given, and so is a revert that `stsfix
+    diagnose` does not propose. Only pods off the target revision that are not Ready are deleted,
+    highest ordinal first, and only once the controller has observed the revert.
     """
     check_dry_run(dry_run)
-    cluster, plan = make_rollback_plan(g, target, to_revision, evict)
+    cluster, plan = make_rollback_plan(g, target, to_revision, evict, stuck_after)
     run_plan(g, cluster, plan, dry_run=dry_run, yes=yes, timeout=timeout, progress=progress)
 
 

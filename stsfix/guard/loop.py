@@ -283,7 +283,8 @@ class Guard:
         elif decision.action is Action.WOULD_REPAIR and decision.finding and decision.playbook:
             try:
                 plan = plan_for(decision.playbook, decision.finding, snapshot, now=now,
-                                node_lost_after=self.options.node_lost_after)  # fmt: skip
+                                node_lost_after=self.options.node_lost_after,
+                                stuck_after=self.options.policy.stuck_after)  # fmt: skip
             except StsfixError as err:
                 self.counts.inc("stsfix_guard_repairs_refused", ns, name, decision.playbook, err.code)
                 self.event(key, "StsfixGuardRefused", f"{decision.playbook} would be refused: {err.message}", "Warning")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from stsfix.analysis import findings as f
+from stsfix.analysis.diagnose import DEFAULT_STUCK_AFTER
 from stsfix.analysis.findings import Finding
 from stsfix.errors import RefusedError
 from stsfix.model import Snapshot
@@ -20,11 +21,20 @@ from stsfix.planner import Plan, plan_force_delete, plan_rollback
 
 
 def plan_for(
-    playbook: str, finding: Finding, snapshot: Snapshot, *, now: datetime, node_lost_after: timedelta
+    playbook: str,
+    finding: Finding,
+    snapshot: Snapshot,
+    *,
+    now: datetime,
+    node_lost_after: timedelta,
+    stuck_after: timedelta = DEFAULT_STUCK_AFTER,
 ) -> Plan:
-    """The CLI's plan for `playbook` against this snapshot; RefusedError when it would refuse."""
+    """The CLI's plan for `playbook` against this snapshot; RefusedError when it would refuse.
+
+    `stuck_after` is the policy's: rollback re-checks that diagnose blames the template, and must
+    judge as the guard did."""
     if playbook == f.PLAYBOOK_FORCED_ROLLBACK:
-        return plan_rollback(snapshot, now=now)
+        return plan_rollback(snapshot, now=now, stuck_after=stuck_after)
     if playbook == f.PLAYBOOK_STUCK_TERMINATING:
         pods = [p for p in snapshot.pods if p.name in finding.pods and p.ordinal is not None]
         if not pods:

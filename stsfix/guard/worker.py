@@ -114,7 +114,8 @@ class Repair(threading.Thread):
             return
         playbook = decision.playbook
         try:
-            plan = plan_for(playbook, decision.finding, snapshot, now=now, node_lost_after=self.settings.node_lost_after)
+            plan = plan_for(playbook, decision.finding, snapshot, now=now, node_lost_after=self.settings.node_lost_after,
+                            stuck_after=self.settings.policy.stuck_after)  # fmt: skip
         except RefusedError as err:
             # A refusal counts as an attempt: the hourly limit then keeps it from repeating every pass.
             self._claim(snapshot, now)

@@ -12,8 +12,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Final
 
-from stsfix.analysis.diagnose import diagnose
-from stsfix.analysis.findings import Severity
+from stsfix.analysis.diagnose import DEFAULT_STUCK_AFTER, diagnose
+from stsfix.analysis.findings import Finding, RepairAction, Severity
 from stsfix.errors import RefusedError, UsageError
 from stsfix.model import PodState, RevisionInfo, Snapshot, StatefulSetState
 from stsfix.planner.guided import guided_changes, replan_guided
@@ -178,10 +178,7 @@ def _refuse_other_blockers(snapshot: Snapshot, now: datetime) -> None:
     blocker = next((f for f in found.findings if f.severity is Severity.CRITICAL), None)
     if blocker is None:
         return
-    hint = ""
-    if blocker.repair is not None:
-        commands = [step.command for step in blocker.repair.steps if step.command]
-        hint = f" {blocker.repair.summary}" + (f" ({commands[0]})" if commands else "")
+    hint = _repair_hint(blocker)
     raise RefusedError(
         f"nothing to roll back: the template is already at the target, and the rollout is blocked by something "
         f"a rollback does not fix: {blocker.message}{hint}",
@@ -190,13 +187,62 @@ def _refuse_other_blockers(snapshot: Snapshot, now: datetime) -> None:
     )
 
 
+def _repair_hint(finding: Finding) -> str:
+    """` Summary (first command)` of a finding's repair, or "" when it proposes none."""
+    if finding.repair is None:
+        return ""
+    commands = [step.command for step in finding.repair.steps if step.command]
+    return f" {finding.repair.summary}" + (f" ({commands[0]})" if commands else "")
+
+
+def _refuse_unblamed_revert(
+    snapshot: Snapshot, target: RevisionInfo, now: datetime, stuck_after: timedelta
+) -> None:
+    """Refuse a template revert nobody asked for: diagnose must blame the template (propose reverting it to
+    `target`) before rollback, which defaults its target, changes the template. A partition hold, an OnDelete
+    update or a healthy rollout has a different repair, or none; `--to-revision` overrides this check."""
+    found = diagnose(snapshot, now=now, stuck_after=stuck_after)
+    for finding in found.findings:
+        reverts = [
+            s
+            for s in (finding.repair.steps if finding.repair else ())
+            if s.action is RepairAction.REVERT_TEMPLATE
+        ]
+        if any(s.params.get("toRevision") == target.revision for s in reverts):
+            return
+    ranked = sorted(
+        found.findings,
+        key=lambda x: (x.repair is None or not x.repair.steps, x.severity != Severity.CRITICAL),
+    )
+    lead = ranked[0] if ranked else None
+    verdict = found.verdict.value
+    if lead is None:
+        why = f"stsfix diagnose finds nothing wrong with the template (verdict {verdict})"
+    else:
+        why = f"stsfix diagnose does not blame the template (verdict {verdict}): {lead.message}{_repair_hint(lead)}"
+    raise RefusedError(
+        f"refusing to revert {_what(snapshot.statefulset)} to {_rev(snapshot, target.name)}: {why}. "
+        "Pass --to-revision N to revert anyway",
+        code="template_not_blamed",
+        details={"verdict": verdict, **({"finding": lead.code} if lead is not None else {})},
+    )
+
+
 def plan_rollback(
-    snapshot: Snapshot, *, now: datetime, to_revision: int | None = None, evict: bool = False
+    snapshot: Snapshot,
+    *,
+    now: datetime,
+    to_revision: int | None = None,
+    evict: bool = False,
+    stuck_after: timedelta = DEFAULT_STUCK_AFTER,
+    require_blame: bool = True,
 ) -> Plan:
     """The forced rollback as one plan: revert, await observation, replace stuck pods, await completion.
 
-    Refuses (RefusedError) for OnDelete sets, an ambiguous target, or stuck pods below a partition
-    that would come back at another revision.
+    Refuses (RefusedError) for an unsupported strategy, an ambiguous target, stuck pods below a
+    partition that would come back at another revision, or (without `to_revision`) a template revert
+    that `diagnose` (judging with `stuck_after`) does not propose. `require_blame=False` skips that
+    check: a re-plan of a plan that passed it, whose own revert may still be pending.
     """
     sts = snapshot.statefulset
     # OnDelete recreates every deleted pod from the update revision (§5.9), so revert-then-delete is
@@ -221,6 +267,8 @@ def plan_rollback(
     warnings.extend(_rollback_warnings(snapshot, target.name))
     steps: list[Step] = []
     if not template_matches(sts, target):
+        if to_revision is None and require_blame:
+            _refuse_unblamed_revert(snapshot, target, now, stuck_after)
         if LAST_APPLIED in sts.meta.annotations:
             # kubectl rollout undo prints the same warning (rollback.go).
             warnings.append(
@@ -261,7 +309,11 @@ def replan(request: PlanRequest, snapshot: Snapshot, *, now: datetime) -> Plan:
     if request.command in ("partition", "restart"):
         return replan_guided(request, snapshot, now=now)
     if request.command == "rollback":
-        return plan_rollback(snapshot, now=now, to_revision=request.to_revision, evict=request.evict)
+        # The plan being re-made passed the blame check; a template someone else wrote meanwhile is
+        # refused by the executor (it never overwrites a revert it did not plan).
+        return plan_rollback(
+            snapshot, now=now, to_revision=request.to_revision, evict=request.evict, require_blame=False
+        )
     if request.ordinal is None:
         raise UsageError(f"a {request.command} plan needs an ordinal")
     if request.command == "delete-pod":

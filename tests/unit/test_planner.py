@@ -29,12 +29,14 @@ from tests.unit.builders import (
     MIN,
     REV_A,
     REV_B,
+    SEC,
     T0,
     ab_revisions,
     make_node,
     make_pod,
     make_revision,
     make_snapshot,
+    revision_name,
 )
 
 
@@ -136,7 +138,6 @@ def test_rollback_refuses_when_current_revision_is_not_in_history() -> None:
 
 def test_rollback_refuses_when_the_template_moved_on_past_the_stuck_revision() -> None:
     fix = {**GOOD, "metadata": {"labels": {"app": "web", "fix": "1"}}}
-    from tests.unit.builders import revision_name
 
     rev_c = revision_name(fix)
     snap = stuck(template=fix, update_revision=rev_c, revisions=[*ab_revisions(), make_revision(fix, 3)])
@@ -321,3 +322,64 @@ def test_rollback_refuses_a_rollout_blocked_by_something_a_rollback_does_not_fix
     with pytest.raises(RefusedError, match="nothing to roll back") as err:
         plan_rollback(snap, now=T0)
     assert err.value.code == "not_a_rollback_case"
+
+
+# -- rollback must not revert a template that diagnose does not blame --------------------------------
+def _partition_held() -> Snapshot:
+    """Partition 3: web-3 and web-4 updated to B and Ready, web-0..2 on A; a canary on purpose."""
+    good_b = {**GOOD, "metadata": {"labels": {"app": "web", "canary": "1"}}}
+    rev_b = revision_name(good_b)
+    pods = [make_pod(o, rev_b, image="nginx:1.26") if o >= 3 else make_pod(o) for o in range(5)]
+    return make_snapshot(
+        pods, replicas=5, partition=3, template=good_b, current_revision=REV_A, update_revision=rev_b,
+        revisions=[make_revision(GOOD, 1), make_revision(good_b, 2)],
+    )  # fmt: skip
+
+
+def _ondelete_outdated() -> Snapshot:
+    """OnDelete, template changed to B, every pod still Ready on A (waiting to be deleted)."""
+    return make_snapshot(
+        [make_pod(o) for o in range(3)], strategy="OnDelete", template=BAD,
+        current_revision=REV_A, update_revision=REV_B, revisions=ab_revisions(),
+    )  # fmt: skip
+
+
+def _mid_rollout() -> Snapshot:
+    """A healthy rollout A -> B in progress: web-2 updated and Ready a moment ago, web-0/1 still on A."""
+    good_b = {**GOOD, "metadata": {"labels": {"app": "web", "v": "2"}}}
+    rev_b = revision_name(good_b)
+    pods = [
+        make_pod(0),
+        make_pod(1),
+        make_pod(2, rev_b, image="nginx:1.26", created=-10 * SEC, changed=-5 * SEC),
+    ]
+    return make_snapshot(
+        pods, template=good_b, current_revision=REV_A, update_revision=rev_b,
+        revisions=[make_revision(GOOD, 1), make_revision(good_b, 2)],
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "finding", "hint"),
+    [
+        pytest.param(_partition_held, "partition-holds-rollout", "stsfix partition -n default web --set 2",
+                     id="a partition held on purpose"),
+        pytest.param(_ondelete_outdated, "ondelete-pending", "OnDelete", id="an OnDelete set with outdated pods"),
+        pytest.param(_mid_rollout, "rollout-in-progress", "Rolling out", id="a healthy rollout in progress"),
+    ],
+)  # fmt: skip
+def test_rollback_refuses_a_revert_diagnose_does_not_blame(snapshot, finding: str, hint: str) -> None:  # type: ignore[no-untyped-def]
+    snap = snapshot()
+    with pytest.raises(RefusedError, match="does not blame the template") as err:
+        plan_rollback(snap, now=T0)
+    assert err.value.code == "template_not_blamed"
+    assert err.value.exit_code == 4
+    assert err.value.details["finding"] == finding
+    assert hint in err.value.message and "--to-revision" in err.value.message
+    explicit = plan_rollback(snap, now=T0, to_revision=1)  # the user says which template to run: allowed
+    assert isinstance(explicit.steps[0], RevertTemplate) and explicit.target_revision == REV_A
+
+
+def test_rollback_still_reverts_the_template_diagnose_blames() -> None:
+    plan = plan_rollback(stuck(), now=T0)
+    assert isinstance(plan.steps[0], RevertTemplate)
