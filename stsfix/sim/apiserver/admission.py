@@ -1,10 +1,10 @@
 """The API server's admission work: defaulting, validation, generation and status/spec separation.
 
-Defaults follow `pkg/apis/apps/v1/defaults.go` and the core pod defaults (see
-statefulset-semantics.md §1): a StatefulSet without `updateStrategy.type` gets RollingUpdate with a
-`rollingUpdate` whose partition is 0, but an explicit `type: RollingUpdate` without
-`rollingUpdate` keeps it nil; `maxUnavailable` is defaulted to 1 only in the versions where the
-MaxUnavailableStatefulSet gate is on (1.35.0-1.35.3 and 1.37+). Validation answers 422 Invalid
+Defaults are the real server's (`stsfix.sim.store.defaults`, statefulset-semantics.md §1): a
+StatefulSet without `updateStrategy.type` gets RollingUpdate with a `rollingUpdate` whose
+partition is 0, but an explicit `type: RollingUpdate` without `rollingUpdate` keeps it nil;
+`maxUnavailable` is defaulted to 1 only in the versions where the MaxUnavailableStatefulSet gate
+is on (1.35.0-1.35.3 and 1.37+). Validation answers 422 Invalid
 with the real message shapes. `metadata.generation` goes up on spec changes only. Standard
 library only; never imports stsfix.analysis or stsfix.planner.
 """
@@ -16,6 +16,7 @@ import re
 from typing import Any, Final
 
 from stsfix.sim.apiserver.selectors import selector_matches
+from stsfix.sim.store.defaults import default_object
 from stsfix.sim.store.resources import Resource
 from stsfix.sim.store.store import SimApiError, clone
 
@@ -70,95 +71,9 @@ def invalid(kind: str, group: str, name: str, causes: list[Cause]) -> SimApiErro
 
 
 # -- defaulting ---------------------------------------------------------------------------------
-def _image_pull_policy(image: str) -> str:
-    last = image.rsplit("/", 1)[-1]
-    if "@" in last:
-        return "IfNotPresent"
-    tag = last.split(":", 1)[1] if ":" in last else ""
-    return "Always" if tag in ("", "latest") else "IfNotPresent"
-
-
-def _default_probe(probe: Any) -> None:
-    if not isinstance(probe, dict):
-        return
-    for key, value in (
-        ("timeoutSeconds", 1),
-        ("periodSeconds", 10),
-        ("successThreshold", 1),
-        ("failureThreshold", 3),
-    ):
-        probe.setdefault(key, value)
-    if isinstance(probe.get("httpGet"), dict):
-        probe["httpGet"].setdefault("path", "/")
-        probe["httpGet"].setdefault("scheme", "HTTP")
-
-
-def _default_container(c: Any) -> None:
-    if not isinstance(c, dict):
-        return
-    c.setdefault("imagePullPolicy", _image_pull_policy(str(c.get("image", ""))))
-    c.setdefault("terminationMessagePath", "/dev/termination-log")
-    c.setdefault("terminationMessagePolicy", "File")
-    c.setdefault("resources", {})
-    for port in c.get("ports") or []:
-        if isinstance(port, dict):
-            port.setdefault("protocol", "TCP")
-    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
-        _default_probe(c.get(probe))
-
-
-def default_pod_spec(spec: Any) -> None:
-    """Fill the ordinary pod-spec defaults in place."""
-    if not isinstance(spec, dict):
-        return
-    spec.setdefault("restartPolicy", "Always")
-    spec.setdefault("dnsPolicy", "ClusterFirst")
-    spec.setdefault("schedulerName", "default-scheduler")
-    spec.setdefault("terminationGracePeriodSeconds", 30)
-    spec.setdefault("securityContext", {})
-    for key in ("containers", "initContainers"):
-        for c in spec.get(key) or []:
-            _default_container(c)
-
-
-def _default_statefulset(obj: Obj, version: str) -> None:
-    spec = obj.setdefault("spec", {})
-    spec.setdefault("replicas", 1)
-    spec.setdefault("revisionHistoryLimit", 10)
-    spec.setdefault("podManagementPolicy", "OrderedReady")
-    strategy = spec.setdefault("updateStrategy", {})
-    if not strategy.get("type"):
-        strategy["type"] = "RollingUpdate"
-        strategy.setdefault("rollingUpdate", {})
-    rolling = strategy.get("rollingUpdate")
-    if strategy["type"] == "RollingUpdate" and isinstance(rolling, dict):
-        rolling.setdefault("partition", 0)
-        if max_unavailable_gate(version):
-            rolling.setdefault("maxUnavailable", 1)
-    policy = spec.setdefault("persistentVolumeClaimRetentionPolicy", {})
-    policy.setdefault("whenDeleted", "Retain")
-    policy.setdefault("whenScaled", "Retain")
-    template = spec.setdefault("template", {})
-    default_pod_spec(template.setdefault("spec", {}))
-    for claim in spec.get("volumeClaimTemplates") or []:
-        if isinstance(claim, dict):
-            claim.setdefault("apiVersion", "v1")
-            claim.setdefault("kind", "PersistentVolumeClaim")
-            claim.setdefault("spec", {}).setdefault("volumeMode", "Filesystem")
-            claim.setdefault("status", {"phase": "Pending"})
-
-
 def apply_defaults(resource: str, obj: Obj, *, version: str) -> None:
-    """Default a create/update body in place (what the real server does on decode)."""
-    if resource == "statefulsets":
-        _default_statefulset(obj, version)
-    elif resource == "pods":
-        default_pod_spec(obj.setdefault("spec", {}))
-        obj["spec"].setdefault("enableServiceLinks", True)
-    elif resource == "persistentvolumeclaims":
-        obj.setdefault("spec", {}).setdefault("volumeMode", "Filesystem")
-    elif resource == "namespaces":
-        obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+    """Default a create/update body in place (what the real server does on decode; store/defaults.py)."""
+    default_object(resource, obj, max_unavailable_gate=max_unavailable_gate(version))
 
 
 def initial_status(resource: str) -> Obj | None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from stsfix.sim.controllers.versions import KubeVersion
 from stsfix.sim.store.client import SimClient
+from stsfix.sim.store.gotypes import prune
 from stsfix.sim.store.objects import (
     HASH_LABEL,
     REVISION_LABEL,
@@ -169,7 +170,8 @@ def _semantic_template(data: Obj) -> Obj:
     template.pop("$patch", None)
     metadata = template.get("metadata") or {}
     metadata.pop("creationTimestamp", None)
-    template["metadata"] = {k: v for k, v in metadata.items() if v not in (None, {}, [])}
+    template["metadata"] = metadata
+    template = prune(template, "PodTemplateSpec")  # decoded into Go structs, as the controller does
     default_pod_spec(template.setdefault("spec", {}))
     return template
 

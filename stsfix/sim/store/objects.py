@@ -12,6 +12,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from stsfix.sim.store import defaults
 from stsfix.sim.store.store import format_ts
 
 Obj = dict[str, Any]
@@ -151,91 +152,21 @@ def _set_reason(cond: Obj, reason: str | None, message: str | None) -> None:
 
 # -- defaults (what admission would add) -----------------------------------------------------------
 def image_pull_policy(image: str) -> str:
-    last = image.rsplit("/", 1)[-1]
-    if "@" in last:
-        return "IfNotPresent"
-    tag = last.split(":", 1)[1] if ":" in last else ""
-    return "Always" if tag in ("", "latest") else "IfNotPresent"
-
-
-def _default_probe(probe: Obj | None) -> None:
-    if not probe:
-        return
-    for key, value in (
-        ("timeoutSeconds", 1),
-        ("periodSeconds", 10),
-        ("successThreshold", 1),
-        ("failureThreshold", 3),
-    ):
-        probe.setdefault(key, value)
-    for handler in ("httpGet", "tcpSocket"):
-        if handler in probe and handler == "httpGet":
-            probe[handler].setdefault("scheme", "HTTP")
-            probe[handler].setdefault("path", "/")
-
-
-def default_container(container: Obj) -> None:
-    container.setdefault("imagePullPolicy", image_pull_policy(container.get("image", "")))
-    container.setdefault("resources", {})
-    container.setdefault("terminationMessagePath", "/dev/termination-log")
-    container.setdefault("terminationMessagePolicy", "File")
-    for port in container.get("ports") or []:
-        port.setdefault("protocol", "TCP")
-    for key in ("readinessProbe", "livenessProbe", "startupProbe"):
-        _default_probe(container.get(key))
-    for env in container.get("env") or []:
-        field_ref = (env.get("valueFrom") or {}).get("fieldRef")
-        if field_ref is not None:
-            field_ref.setdefault("apiVersion", "v1")
+    return defaults.image_pull_policy(image)
 
 
 def default_pod_spec(spec: Obj) -> None:
     """Pod-spec defaults that also land in a StatefulSet template (and so in revision hashes)."""
-    spec.setdefault("restartPolicy", "Always")
-    spec.setdefault("dnsPolicy", "ClusterFirst")
-    spec.setdefault("schedulerName", "default-scheduler")
-    spec.setdefault("terminationGracePeriodSeconds", 30)
-    spec.setdefault("securityContext", {})
-    for container in spec.get("initContainers") or []:
-        default_container(container)
-    for container in spec.get("containers") or []:
-        default_container(container)
-    for volume in spec.get("volumes") or []:
-        for kind in ("configMap", "secret"):
-            if kind in volume:
-                volume[kind].setdefault("defaultMode", 420)
+    defaults.pod_spec(spec)
 
 
 def default_statefulset(sts: Obj, *, max_unavailable_gate: bool) -> Obj:
-    """apps/v1 StatefulSet defaults (§1), returning a new dict."""
+    """apps/v1 StatefulSet defaults (§1) after the Go round trip, returning a new dict."""
     sts = copy.deepcopy(sts)
     sts.setdefault("apiVersion", "apps/v1")
     sts.setdefault("kind", "StatefulSet")
-    spec = sts.setdefault("spec", {})
-    spec.setdefault("replicas", 1)
-    spec.setdefault("revisionHistoryLimit", 10)
-    spec.setdefault("podManagementPolicy", "OrderedReady")
-    strategy = spec.setdefault("updateStrategy", {})
-    if not strategy.get("type"):
-        strategy["type"] = "RollingUpdate"
-        strategy.setdefault("rollingUpdate", {})
-    rolling = strategy.get("rollingUpdate")
-    if strategy["type"] == "RollingUpdate" and rolling is not None:
-        rolling.setdefault("partition", 0)
-        if max_unavailable_gate:
-            rolling.setdefault("maxUnavailable", 1)
-    retention = spec.setdefault("persistentVolumeClaimRetentionPolicy", {})
-    retention.setdefault("whenDeleted", "Retain")
-    retention.setdefault("whenScaled", "Retain")
-    template = spec.setdefault("template", {})
-    template.setdefault("metadata", {})
-    default_pod_spec(template.setdefault("spec", {}))
-    for claim in spec.get("volumeClaimTemplates") or []:
-        claim.setdefault("apiVersion", "v1")
-        claim.setdefault("kind", "PersistentVolumeClaim")
-        claim_spec = claim.setdefault("spec", {})
-        claim_spec.setdefault("volumeMode", "Filesystem")
-        claim.setdefault("status", {"phase": "Pending"})
+    defaults.default_object("statefulsets", sts, max_unavailable_gate=max_unavailable_gate)
+    sts["spec"]["template"].setdefault("metadata", {})
     return sts
 
 
@@ -243,9 +174,8 @@ def default_pod(pod: Obj) -> Obj:
     """Defaults the API server adds to a pod at create time (beyond the template's)."""
     pod.setdefault("apiVersion", "v1")
     pod.setdefault("kind", "Pod")
-    spec = pod.setdefault("spec", {})
-    default_pod_spec(spec)
-    spec.setdefault("enableServiceLinks", True)
+    defaults.default_object("pods", pod, max_unavailable_gate=False)
+    spec = pod["spec"]
     spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
     spec.setdefault("priority", 0)
     spec.setdefault("serviceAccountName", "default")
