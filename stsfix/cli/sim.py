@@ -11,9 +11,12 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from stsfix.sim.cluster import SimCluster
 
 sim_app = typer.Typer(
     help="Run the simulated cluster.", no_args_is_help=True, pretty_exceptions_show_locals=False
@@ -43,8 +46,24 @@ def serve(
     ] = None,
     tls: Annotated[bool, typer.Option("--tls", help="Serve HTTPS with a throw-away CA.")] = False,
     size: Annotated[int | None, typer.Option("--size", help="Size parameter for the fleet scenario.")] = None,
+    add_nodes: Annotated[
+        int,
+        typer.Option(
+            "--add-nodes", min=0, help="Add N default nodes (with --load the dump's nodes are the only ones)."
+        ),
+    ] = 0,
+    storage_class: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--storage-class", help="A storage class that exists besides those the dump names (repeatable)."
+        ),
+    ] = None,
 ) -> None:
-    """Serve until SIGINT/SIGTERM; prints `ready <url> <kubeconfig>` once it serves."""
+    """Serve until SIGINT/SIGTERM; prints `ready <url> <kubeconfig>` once it serves.
+
+    With --load, what the dump implies is reported on stderr first: the modelled version, the
+    clock, the nodes and storage classes, and the behaviour rules derived from failing pods.
+    """
     from stsfix.sim.cluster import SimCluster
     from stsfix.sim.scenarios import ScenarioError
 
@@ -58,11 +77,15 @@ def serve(
             loads=load or [],
             params={"size": size} if size else None,
             anonymous=None if tls else "admin",  # kubectl sends no token over plain HTTP
+            add_nodes=add_nodes,
+            storage_classes=storage_class or (),
         )
         sim.start()
     except (ScenarioError, ValueError, OSError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(code=2) from None
+    if load:
+        typer.echo(load_report(sim), err=True)
     path = kubeconfig_out or Path(tempfile.gettempdir()) / f"stsfix-sim-{sim.server.port}.kubeconfig"
     sim.write_kubeconfig(path)
     stop = threading.Event()
@@ -75,6 +98,23 @@ def serve(
             pass
     finally:
         sim.stop()
+
+
+def load_report(sim: SimCluster) -> str:
+    """What a loaded dump made of the cluster, for stderr (stdout carries only the `ready` line)."""
+    nodes = sim.list("nodes")
+    lines = [
+        f"loaded: Kubernetes {sim.version}; clock at {sim.clock.now().strftime('%Y-%m-%dT%H:%M:%SZ')}; "
+        f"{len(nodes)} node(s) ({', '.join(n['metadata']['name'] for n in nodes) or 'none'}); "
+        f"storage classes {', '.join(sorted(sim.scheduler.storage_classes)) or 'none'} "
+        f"(default {sim.scheduler.default_class})",
+        *(f"note: {n}" for n in sim.load_notes),
+    ]
+    if sim.dump is not None and sim.dump.skipped:
+        kinds = ", ".join(f"{k} x{n}" for k, n in sorted(sim.dump.skipped.items()))
+        lines.append(f"note: not simulated, skipped: {kinds}")
+    lines += [f"behaviour rule (derived): {d.describe()}" for d in sim.derived_rules]
+    return "\n".join(lines)
 
 
 @sim_app.command()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -24,15 +25,17 @@ from stsfix.sim.controllers.gc import GarbageCollector
 from stsfix.sim.controllers.scheduler import Scheduler
 from stsfix.sim.controllers.statefulset import StatefulSetController
 from stsfix.sim.controllers.versions import KubeVersion
+from stsfix.sim.dump import Dump, read_dumps, store_objects
+from stsfix.sim.kubelet.derive import DerivedRule, derive_rules
 from stsfix.sim.kubelet.kubelet import Kubelet, KubeletConfig
 from stsfix.sim.kubelet.rules import Rule
 from stsfix.sim.runner import Runner, StatefulSetWorker
-from stsfix.sim.scenarios import Scenario, load_manifests, load_scenario
+from stsfix.sim.scenarios import Scenario, load_scenario
 from stsfix.sim.store.client import SimClient
 from stsfix.sim.store.clock import SimClock
 from stsfix.sim.store.events import EventRecorder
-from stsfix.sim.store.nodes import NodeState, new_node, set_node_state
-from stsfix.sim.store.objects import Obj, parse_ts
+from stsfix.sim.store.nodes import NodeState, new_node, node_state, set_node_state
+from stsfix.sim.store.objects import Obj
 from stsfix.sim.store.resources import RESOURCES
 from stsfix.sim.store.store import SimApiError, Store
 
@@ -90,15 +93,20 @@ class SimCluster:
         kubelet: KubeletConfig | None = None,
         start: datetime | None = None,
         anonymous: str | None = None,
+        add_nodes: int = 0,
+        storage_classes: Iterable[str] = (),
     ):
         self._scenario_names = [s if isinstance(s, str) else s.name for s in scenarios]
         self._params = params
         self._start_given = start is not None
-        self.scenarios = [
-            load_scenario(s, params=params) if isinstance(s, str) else s for s in scenarios
-        ]
+        self.scenarios = [load_scenario(s, params=params) if isinstance(s, str) else s for s in scenarios]
+        self._loads = list(loads)
+        self.dump: Dump | None = read_dumps(self._loads) if self._loads else None
         version = (
-            k8s_version or next((s.k8s_version for s in self.scenarios if s.k8s_version), None) or "1.34.0"
+            k8s_version
+            or next((s.k8s_version for s in self.scenarios if s.k8s_version), None)
+            or (self.dump.server_version if self.dump is not None else None)
+            or "1.34.0"
         )
         self.version = KubeVersion.parse(version)
         self.speed = speed
@@ -115,9 +123,13 @@ class SimCluster:
             self.client, self.recorder, version=self.version, now=self.clock.now
         )
         self.statefulsets = StatefulSetWorker(self.controller, now=self.clock.now)
-        classes = sorted({c for s in self.scenarios for c in s.storage_classes} or {"standard"})
+        classes, default_class = self._storage_classes(storage_classes)
         self.scheduler = Scheduler(
-            self.store, self.recorder, now=self.clock.now, storage_classes=tuple(classes)
+            self.store,
+            self.recorder,
+            now=self.clock.now,
+            storage_classes=classes,
+            default_class=default_class,
         )
         config = (
             KubeletConfig() if kubelet is None else dataclasses.replace(kubelet, rules=list(kubelet.rules))
@@ -137,7 +149,9 @@ class SimCluster:
             self.store, self.clock, [self.statefulsets, self.scheduler, self.kubelet, self.gc]
         )
         self._node_specs = list(nodes) if nodes is not None else self._scenario_nodes()
-        self._loads = list(loads)
+        self._node_specs += _extra_nodes(add_nodes, {str(n["name"]) for n in self._node_specs})
+        self.derived_rules: list[DerivedRule] = []
+        self.load_notes: list[str] = []
         self.started = False
         self.startup_seconds = 0.0
 
@@ -166,16 +180,33 @@ class SimCluster:
         for scenario in self.scenarios:
             if scenario.nodes:
                 return list(scenario.nodes)
+        if self.dump is not None and not self.scenarios:
+            return []  # the dump defines the cluster: its own nodes only (add more with add_nodes)
         return [dict(n) for n in DEFAULT_NODES]
 
+    def _storage_classes(self, extra: Iterable[str]) -> tuple[tuple[str, ...], str]:
+        """Scenario classes (default `standard`), the classes the dump names, and `extra`."""
+        classes = {c for s in self.scenarios for c in s.storage_classes}
+        dumped = self.dump.storage_classes if self.dump is not None else []
+        if not classes and not dumped:
+            classes = {"standard"}  # the default of a scenario, and of a dump that names no class
+        classes |= set(dumped) | set(extra)
+        default = (self.dump.default_storage_class if self.dump is not None else "") or (
+            "standard" if "standard" in classes or not classes else sorted(classes)[0]
+        )
+        return tuple(sorted(classes)), default
+
     def start(self) -> SimCluster:
-        """Create the base objects, fast-forward every scenario, then serve and run at `speed`."""
+        """Create the base objects, load the dump, fast-forward every scenario, then serve and run."""
         began = time.perf_counter()
-        loaded = [obj for path in self._loads for obj in load_manifests(path)]
         if not self._start_given:
-            start = datetime.now(UTC) - (self._rehearse() if self.scenarios else timedelta(0))
-            latest = _latest_time(loaded)  # a dump taken from a clock ahead of ours must not be "future"
-            self.clock.set_now(max(start, latest + timedelta(seconds=1)) if latest else start)
+            dumped = self.dump.clock_start if self.dump is not None else None
+            if dumped is not None and not self.scenarios:
+                self.clock.set_now(dumped)  # the dump's own time: ages read as they did when it was taken
+            else:
+                start = datetime.now(UTC) - (self._rehearse() if self.scenarios else timedelta(0))
+                # a dump taken from a clock ahead of ours must not be "future"
+                self.clock.set_now(max(start, dumped + timedelta(seconds=1)) if dumped else start)
         for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
             self._ensure_namespace(name)
         for index, spec in enumerate(self._node_specs):
@@ -190,11 +221,11 @@ class SimCluster:
                 pods=str(spec.get("pods", "110")),
             )
             self.store.create("nodes", node)
+        if self.dump is not None:  # every object before any controller runs, nodes first
+            self.load_objects(self.dump.objects)
         self.gc.prime()
         for scenario in self.scenarios:
             scenario.run(self)
-        if loaded:
-            self.load_objects(loaded)
         self.runner.run_once()
         self.clock.speed = self.speed if self.autorun else 0.0
         if self.server is not None and self.serve_http:
@@ -381,32 +412,30 @@ class SimCluster:
         self.runner.wake()
 
     def load_objects(self, objects: ObjList) -> None:
-        """Put objects into the store as given (status kept: a dump's state is the starting state)."""
+        """Put objects into the store, defaulted as the server reads them and with their status: a dump's
+        state is the starting state. Pods with a status are resumed from it by the kubelet, and the
+        ways the dump shows pods failing become behaviour rules (`derived_rules`)."""
         with self.runner.mutex:
-            for raw in objects:
-                obj = copy.deepcopy(raw)
-                resource = resource_of(obj.get("kind", ""))
-                meta = obj.setdefault("metadata", {})
-                if resource not in ("nodes", "namespaces"):
-                    meta.setdefault("namespace", "default")
-                    self._ensure_namespace(meta["namespace"])
-                for key in ("resourceVersion", "managedFields"):
-                    meta.pop(key, None)
-                if resource not in RESOURCES:
-                    continue
-                if resource == "pods" and (obj.get("status") or {}).get("phase"):
-                    self.kubelet.static_uids.add(meta.setdefault("uid", _uuid()))
-                node_name = (obj.get("spec") or {}).get("nodeName") if resource == "pods" else None
-                if node_name and self.store.get("nodes", "", node_name) is None:
-                    count = len(self.store.list("nodes")[0])
-                    self.store.create(
-                        "nodes",
-                        new_node(
-                            node_name, index=count, version=self.version.git_version, now=self.clock.now()
-                        ),
-                    )
-                if self.store.get(resource, meta.get("namespace", ""), meta["name"]) is None:
-                    self.store.create(resource, obj)
+            loaded = store_objects(
+                self.store,
+                objects,
+                max_unavailable_gate=self.version.max_unavailable_gate,
+                now=self.clock.now(),
+                node_version=self.version.git_version,
+                ensure_namespace=self._ensure_namespace,
+                notes=self.load_notes,
+            )
+            self.kubelet.loaded_uids.update(
+                o["metadata"]["uid"]
+                for o in loaded
+                if o["kind"] == "Pod" and (o.get("status") or {}).get("phase")
+            )
+            ready = {n["metadata"]["name"] for n in self.store.list("nodes")[0] if node_state(n) == "Ready"}
+            pods = [o for o in loaded if o.get("kind") == "Pod"]
+            events = [o for o in loaded if o.get("kind") == "Event"]
+            derived = derive_rules(pods, events, now=self.clock.now(), ready_nodes=ready)
+            self.derived_rules.extend(derived)
+            self.kubelet.config.rules.extend(d.rule for d in derived)
             self.gc.prime()
         self.runner.wake()
 
@@ -450,39 +479,11 @@ class SimCluster:
         return 201, {"action": rule.action, "pod": rule.pod, "namespace": rule.namespace}
 
 
-def _latest_time(objects: list[Obj]) -> datetime | None:
-    """The latest timestamp recorded in `objects` (deletion deadlines excluded)."""
-    latest: datetime | None = None
-
-    def walk(value: object, key: str = "") -> None:
-        nonlocal latest
-        if isinstance(value, dict):
-            for k, v in value.items():
-                walk(v, k)
-        elif isinstance(value, list):
-            for v in value:
-                walk(v, key)
-        elif (
-            isinstance(value, str)
-            and key != "deletionTimestamp"
-            and key.endswith(("Timestamp", "Time", "At"))
-        ):
-            try:
-                stamp = parse_ts(value) if len(value) >= 19 and value[4:5] == "-" else None
-            except ValueError:
-                stamp = None
-            if stamp is not None and (latest is None or stamp > latest):
-                latest = stamp
-
-    walk(objects)
-    return latest
+def _extra_nodes(count: int, taken: set[str]) -> list[dict[str, Any]]:
+    """`count` default-sized nodes named sim-worker, sim-worker2, ... that are not taken yet."""
+    names = (("sim-worker" if i == 1 else f"sim-worker{i}") for i in itertools.count(1))
+    return [{"name": n} for n in itertools.islice((n for n in names if n not in taken), count)]
 
 
 def _items(obj: Obj) -> list[Obj]:
     return list(obj.get("items") or []) if obj.get("kind", "").endswith("List") else [obj]
-
-
-def _uuid() -> str:
-    import uuid
-
-    return str(uuid.uuid4())

@@ -46,3 +46,22 @@ def test_readme_mentions_only_real_commands() -> None:
     blocks = "\n".join(re.findall(r"(?s)```sh\n(.*?)```", readme))
     used = set(re.findall(r"(?m)(?:^|&& |\$\(|\[ .*\] && )stsfix ([a-z][a-z-]*)", blocks))
     assert used and used <= commands, used - commands
+
+
+def test_docs_console_examples_use_only_real_commands() -> None:
+    """Every `$ stsfix X` in a docs/*.md console block is a command (docs/sim.md once named `stsfix repair`)."""
+    import re
+
+    import typer
+
+    from stsfix.cli import app
+
+    group = typer.main.get_command(app)
+    commands = set(group.commands)  # type: ignore[attr-defined]
+    used: dict[str, set[str]] = {}
+    for doc in sorted((ROOT / "docs").glob("*.md")):
+        blocks = "\n".join(re.findall(r"(?s)```console\n(.*?)```", doc.read_text(encoding="utf-8")))
+        found = set(re.findall(r"(?m)^\$ stsfix ([a-z][a-z-]*)", blocks))
+        if found - commands:
+            used[doc.name] = found - commands
+    assert used == {}

@@ -22,11 +22,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from stsfix.sim.kubelet.pod import ContainerRun, PodRun, build_status
+from stsfix.sim.kubelet.resume import resume_run
 from stsfix.sim.kubelet.rules import Rule, container_behaviour
 from stsfix.sim.store.client import SimClient
 from stsfix.sim.store.events import EventRecorder
 from stsfix.sim.store.nodes import node_state
-from stsfix.sim.store.objects import Obj, is_terminating, parse_ts
+from stsfix.sim.store.objects import Obj, is_pod_ready, is_terminating, parse_ts
 from stsfix.sim.store.store import SimApiError, WatchEvent
 
 PodKey = tuple[str, str]
@@ -59,7 +60,7 @@ class Kubelet:
         self.now = now
         self.config = config or KubeletConfig()
         self.pod_logs = pod_logs if pod_logs is not None else {}
-        self.static_uids: set[str] = set()
+        self.loaded_uids: set[str] = set()  # pods loaded with a status: resumed from it (resume.py)
         self._runs: dict[PodKey, PodRun] = {}
         self._dirty: set[PodKey] = set()
         self._heap: list[tuple[datetime, int, PodKey]] = []
@@ -141,14 +142,19 @@ class Kubelet:
             return self._terminate(pod, run, now)
         if run.static:
             return False
-        run.advance(now, self._emit(pod))
+        if run.advance(now, self._emit(pod)):
+            run.pristine = False
         self._schedule(key, run.next_at())
+        if run.pristine and (state == "Ready" or not is_pod_ready(pod)):
+            return False  # a loaded status stands until the kubelet (or a node going away) changes it
+        run.pristine = False
         return self._write_status(pod, run, now, node_ready=state == "Ready")
 
     def _new_run(self, pod: Obj, now: datetime) -> PodRun:
         spec = pod["spec"]
-        static = pod["metadata"]["uid"] in self.static_uids
-        if not static:  # a new incarnation of the name starts with empty logs
+        loaded = pod["metadata"]["uid"] in self.loaded_uids
+        static = loaded and (pod.get("status") or {}).get("phase") in ("Failed", "Succeeded")
+        if not loaded:  # a new incarnation of the name starts with empty logs
             namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
             for key in [k for k in self.pod_logs if k[0] == namespace and k[1] == name]:
                 del self.pod_logs[key]
@@ -177,7 +183,10 @@ class Kubelet:
             pod_ip=_pod_ip(pod["metadata"]["uid"], spec["nodeName"]),
         )
         delays = [c.behaviour.start_delay for c in run.init + run.main if c.behaviour.start_delay is not None]
-        run.start(now + timedelta(seconds=max(delays) if delays else self.config.start_delay))
+        delay = max(delays) if delays else self.config.start_delay
+        if loaded and not static:
+            return resume_run(run, pod, now=now, start_delay=delay)
+        run.start(now + timedelta(seconds=delay))
         if static:
             started = parse_ts((pod.get("status") or {}).get("startTime"))
             run.bound_at = started or now
@@ -266,7 +275,10 @@ class Kubelet:
 
     def _lost(self, pod: Obj, run: PodRun, now: datetime) -> bool:
         """Node lifecycle on an unreachable node: mark not ready, evict after the toleration."""
-        did = self._write_status(pod, run, now, node_ready=False) if not run.marked_lost else False
+        already = run.pristine and not is_pod_ready(pod)  # a loaded pod the dump shows not Ready already
+        did = (
+            self._write_status(pod, run, now, node_ready=False) if not (run.marked_lost or already) else False
+        )
         run.marked_lost = True
         if is_terminating(pod):
             return did

@@ -58,6 +58,7 @@ class ContainerRun:
     pulled: bool = False
     completed: bool = False
     container_id: str = ""
+    image_id: str = ""  # kept from a loaded pod's status; else derived from the image
 
     def next_at(self) -> datetime | None:
         times = [
@@ -81,6 +82,7 @@ class PodRun:
     pod_ip: str = ""
     stopping_at: datetime | None = None
     marked_lost: bool = False
+    pristine: bool = False  # resumed from a loaded status and nothing happened since: keep that status
     log_lines: dict[str, int] = field(default_factory=dict)
 
     def start(self, at: datetime) -> None:
@@ -96,7 +98,9 @@ class PodRun:
         times = [t for c in self.init + self.main if (t := c.next_at()) is not None]
         return min(times) if times else None
 
-    def advance(self, now: datetime, emit: Emit) -> None:
+    def advance(self, now: datetime, emit: Emit) -> bool:
+        """Apply every transition due by `now`; True if any happened."""
+        stepped = False
         for _ in range(100000):
             candidates = [
                 (t, i)
@@ -104,9 +108,11 @@ class PodRun:
                 if (t := c.next_at()) is not None and t <= now
             ]
             if not candidates:
-                return
+                break
             when, index = min(candidates)
             self._step((self.init + self.main)[index], when, emit)
+            stepped = True
+        return stepped
 
     # -- transitions -----------------------------------------------------------------------------
     def _step(self, c: ContainerRun, t: datetime, emit: Emit) -> None:
@@ -123,6 +129,11 @@ class PodRun:
                 c.wake_at = t + timedelta(seconds=delay)
                 emit("Normal", "BackOff", f'Back-off pulling image "{c.image}"', c.name)
                 emit("Warning", "Failed", "Error: ImagePullBackOff", c.name)
+            elif c.behaviour.config_error and c.pulled:
+                # CreateContainerConfigError (a missing Secret or ConfigMap key): retried, never started.
+                c.reason, c.message = "CreateContainerConfigError", c.behaviour.config_error
+                c.wake_at = t + timedelta(seconds=10)
+                emit("Warning", "Failed", f"Error: {c.behaviour.config_error}", c.name)
             elif c.behaviour.pull_error and not c.pulled:
                 c.pull_failures += 1
                 c.reason, c.message = "ErrImagePull", c.behaviour.pull_error
@@ -132,6 +143,9 @@ class PodRun:
                     "Warning", "Failed", f'Failed to pull image "{c.image}": {c.behaviour.pull_error}', c.name
                 )
                 emit("Warning", "Failed", "Error: ErrImagePull", c.name)
+            elif c.behaviour.config_error:
+                emit("Normal", "Pulled", f'Container image "{c.image}" already present on machine', c.name)
+                c.pulled, c.wake_at = True, t  # then fails to create: CreateContainerConfigError
             else:
                 if c.reason == "CrashLoopBackOff":
                     c.restarts += 1
@@ -233,7 +247,7 @@ def _container_status(c: ContainerRun) -> Obj:
     status: Obj = {
         "name": c.name,
         "image": c.image,
-        "imageID": f"{_repository(c.image)}@sha256:{_hex(c.image)}" if started else "",
+        "imageID": c.image_id or (f"{_repository(c.image)}@sha256:{_hex(c.image)}" if started else ""),
         "ready": c.ready,
         "restartCount": c.restarts,
         "started": c.state == "running",

@@ -5,7 +5,9 @@ loops; an image whose registry host ends in `.invalid` or whose name contains `d
 cannot be pulled; an exec readiness probe that exits non-zero never passes; `initialDelaySeconds`
 delays readiness. Rules (from scenario YAML or the control API) add OOMKilled, init-container
 failure, slow starts, never-ready, slow readiness and SIGTERM-ignoring containers for pods matched
-by namespace, name regex, container, image or labels. Standard library only.
+by namespace, name regex, container, image or labels, and CreateContainerConfigError (a missing
+Secret); `message` carries the real error text when a rule is derived from a dump (derive.py).
+Standard library only.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ ACTIONS = (
     "init-crash",
     "ready-after",
     "ignore-sigterm",
+    "config-error",
     "healthy",
 )
 
@@ -41,6 +44,7 @@ class Behaviour:
     ready_delay: float = 0.0
     start_delay: float | None = None
     ignore_sigterm: bool = False
+    config_error: str | None = None  # CreateContainerConfigError with this message
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +59,7 @@ class Rule:
     labels: tuple[tuple[str, str], ...] = ()
     seconds: float = 0.0
     exit_code: int = 1
+    message: str | None = None  # image-pull: the pull error; config-error: the error; crash: the reason
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Rule:
@@ -71,6 +76,7 @@ class Rule:
             labels=labels,
             seconds=float(raw.get("seconds", 0)),
             exit_code=int(raw.get("exit_code", raw.get("exitCode", 1))),
+            message=str(raw["message"]) if raw.get("message") is not None else None,
         )
 
     def matches(self, pod: Obj, container: Obj) -> bool:
@@ -144,15 +150,18 @@ def container_behaviour(pod: Obj, container: Obj, *, init: bool, rules: list[Rul
             behaviour = replace(
                 behaviour,
                 exit_code=rule.exit_code or 1,
-                reason="Error",
+                reason=rule.message or "Error",
                 run_seconds=rule.seconds or behaviour.run_seconds,
             )
         elif rule.action == "oom":
             behaviour = replace(behaviour, exit_code=137, reason="OOMKilled", run_seconds=rule.seconds or 5.0)
         elif rule.action == "image-pull":
             behaviour = replace(
-                behaviour, pull_error=pull_error(f"registry.invalid/{container.get('image', '')}")
+                behaviour,
+                pull_error=rule.message or pull_error(f"registry.invalid/{container.get('image', '')}"),
             )
+        elif rule.action == "config-error":
+            behaviour = replace(behaviour, config_error=rule.message or "secret not found")
         elif rule.action == "never-ready":
             behaviour = replace(behaviour, never_ready=True)
         elif rule.action == "slow-start":
