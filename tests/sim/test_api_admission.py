@@ -100,11 +100,8 @@ def test_pod_defaults_and_initial_status(http: Http) -> None:
         pytest.param({"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": -1}}},
                      "spec.updateStrategy.rollingUpdate.partition", "must be greater than or equal to 0",
                      id="negative partition"),
-        pytest.param({"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0}}},
-                     "spec.updateStrategy.rollingUpdate.maxUnavailable", "must be greater than 0",
-                     id="zero maxUnavailable"),
-        pytest.param({"updateStrategy": {"type": "Sometimes"}}, "spec.updateStrategy.type", "supported values",
-                     id="unknown strategy"),
+        pytest.param({"updateStrategy": {"type": "Sometimes"}}, "spec.updateStrategy",
+                     "must be 'RollingUpdate' or 'OnDelete'", id="unknown strategy"),
         pytest.param({"replicas": -1}, "spec.replicas", "must be greater than or equal to 0", id="negative replicas"),
     ],
 )  # fmt: skip
@@ -176,3 +173,22 @@ def test_invalid_names_are_422(http: Http) -> None:
     assert code == 422
     assert status["message"].startswith('Pod "Web_0" is invalid: metadata.name: Invalid value: "Web_0": a lowercase '
                                         "RFC 1123 subdomain")  # fmt: skip
+
+
+@pytest.mark.parametrize(("version", "stored"), [("1.34.0", None), ("1.35.0", "rejected"), ("1.37.0", "rejected")])
+def test_max_unavailable_is_dropped_without_its_gate_and_validated_with_it(version: str, stored: str | None) -> None:
+    # dropStatefulSetDisabledFields: with MaxUnavailableStatefulSet off the field is cleared before
+    # validation (kube-apiserver v1.34.4 admits maxUnavailable: 0 and stores no maxUnavailable).
+    from stsfix.sim.cluster import SimCluster
+    from stsfix.sim.store.store import SimApiError
+
+    sim = SimCluster(serve=False, autorun=False, k8s_version=version, nodes=[]).start()
+    body = sts_manifest(updateStrategy={"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0}})
+    if stored is None:
+        created = sim.api.create("statefulsets", "default", body)
+        assert created["spec"]["updateStrategy"]["rollingUpdate"] == {"partition": 0}
+        return
+    with pytest.raises(SimApiError) as err:
+        sim.api.create("statefulsets", "default", body)
+    assert err.value.code == 422
+    assert "spec.updateStrategy.rollingUpdate.maxUnavailable: Invalid value: 0: cannot be 0" in str(err.value)

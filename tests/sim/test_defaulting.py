@@ -83,3 +83,36 @@ def test_the_round_trip_drops_omitempty_zeros_and_keeps_pointer_zeros() -> None:
     assert "command" not in container and container["env"] == [{"name": "E"}] and container["resources"] == {}
     assert container["volumeMounts"] == [{"name": "v", "mountPath": "/v"}]
     assert spec["volumes"] == [{"name": "v", "emptyDir": {}}, {"name": "h", "hostPath": {"path": "/h", "type": ""}}]
+
+
+INVALID: list[dict[str, Any]] = json.loads((DATA / "invalid.json").read_text())["requests"]
+
+
+@pytest.fixture(scope="module")
+def served() -> Any:
+    sim = SimCluster(serve=True, autorun=False, k8s_version="1.34.4").start()
+    yield sim
+    sim.stop()
+
+
+@pytest.mark.parametrize("request_", INVALID, ids=[r["case"] for r in INVALID])
+def test_requests_are_admitted_or_rejected_with_the_real_servers_status(served: SimCluster, request_: dict) -> None:
+    """Each body was POSTed (dryRun=All) to kube-apiserver v1.34.4: the same code, message and causes."""
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(
+        served.url + request_["path"] + "?dryRun=All", data=json.dumps(request_["body"]).encode(), method="POST",
+        headers={"Content-Type": "application/json", "Authorization": "Bearer admin-token"},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(req, timeout=10) as response:
+            code, status = response.status, None
+    except urllib.error.HTTPError as err:
+        code, status = err.code, json.loads(err.read())
+    assert code == request_["code"]
+    if request_["status"] is not None:
+        assert status is not None
+        assert status["message"] == request_["status"]["message"]
+        assert status.get("details") == request_["status"].get("details")
+        assert status["reason"] == request_["status"]["reason"]

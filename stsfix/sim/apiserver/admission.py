@@ -16,12 +16,24 @@ import re
 from typing import Any, Final
 
 from stsfix.sim.apiserver.selectors import selector_matches
+from stsfix.sim.apiserver.validation import (
+    NONNEGATIVE,
+    Cause,
+    Raw,
+    bad,
+    dns_label,
+    govalue,
+    labels,
+    nonnegative,
+    not_supported,
+    quantity_errors,
+)
+from stsfix.sim.apiserver.validation import pod_spec as validate_pod_spec
 from stsfix.sim.store.defaults import default_object
 from stsfix.sim.store.resources import Resource
 from stsfix.sim.store.store import SimApiError, clone
 
 Obj = dict[str, Any]
-Cause = tuple[str, str, str]  # (field, type e.g. "Invalid value", detail)
 
 STATUS_RESOURCES: Final = frozenset(
     {"pods", "statefulsets", "persistentvolumeclaims", "poddisruptionbudgets", "nodes", "namespaces"}
@@ -41,6 +53,7 @@ _CAUSE_REASONS: Final = {
     "Required value": "FieldValueRequired",
     "Forbidden": "FieldValueForbidden",
     "Duplicate value": "FieldValueDuplicate",
+    "Not found": "FieldValueNotFound",
 }
 
 
@@ -62,7 +75,7 @@ def invalid(kind: str, group: str, name: str, causes: list[Cause]) -> SimApiErro
         f'{qualified} "{name}" is invalid: {summary}',
         details={
             "name": name,
-            "group": group,
+            **({"group": group} if group else {}),  # omitempty: a core kind has no group
             "kind": kind,
             "causes": [{"reason": _CAUSE_REASONS.get(t, "FieldValueInvalid"), "message": f"{t}: {d}" if d else t, "field": f}
                        for f, t, d in causes],
@@ -71,9 +84,31 @@ def invalid(kind: str, group: str, name: str, causes: list[Cause]) -> SimApiErro
 
 
 # -- defaulting ---------------------------------------------------------------------------------
+_DECODED: Final = {"statefulsets": "StatefulSet", "pods": "Pod", "persistentvolumeclaims": "PersistentVolumeClaim"}
+
+
 def apply_defaults(resource: str, obj: Obj, *, version: str) -> None:
-    """Default a create/update body in place (what the real server does on decode; store/defaults.py)."""
+    """Decode and default a create/update body in place (store/defaults.py): 400 BadRequest for a
+    malformed quantity, as the decoder answers before any validation."""
+    kind = _DECODED.get(resource)
+    error = quantity_errors(obj.get("spec") or {}) if kind else None
+    if error:
+        raise SimApiError(400, "BadRequest", f'{kind} in version "v1" cannot be handled as a {kind}: {error}')
     default_object(resource, obj, max_unavailable_gate=max_unavailable_gate(version))
+
+
+def drop_disabled_fields(resource: str, obj: Obj, old: Obj | None, *, version: str) -> None:
+    """PrepareForCreate/Update: without the MaxUnavailableStatefulSet gate `maxUnavailable` is dropped,
+    unless the stored object already uses it (dropStatefulSetDisabledFields)."""
+    if resource != "statefulsets" or max_unavailable_gate(version):
+        return
+
+    def rolling(o: Obj | None) -> Obj | None:
+        found = (((o or {}).get("spec") or {}).get("updateStrategy") or {}).get("rollingUpdate")
+        return found if isinstance(found, dict) else None
+
+    if (rolling(old) or {}).get("maxUnavailable") is None and (new := rolling(obj)) is not None:
+        new.pop("maxUnavailable", None)
 
 
 def initial_status(resource: str) -> Obj | None:
@@ -94,87 +129,117 @@ def initial_status(resource: str) -> Obj | None:
 
 
 # -- validation ---------------------------------------------------------------------------------
-def _validate_pod_spec(spec: Any, path: str) -> list[Cause]:
-    causes: list[Cause] = []
-    if not isinstance(spec, dict):
+def _internal_rolling(rolling: Any) -> str:
+    """The internal apps type as field.Error prints it: Go field names, no json tags."""
+    if not isinstance(rolling, dict):
+        return "null"
+    partition = rolling.get("partition", 0)
+    return f'{{"Partition":{govalue(partition)},"MaxUnavailable":{govalue(rolling.get("maxUnavailable"))}}}'
+
+
+def _strategy(spec: Obj) -> list[Cause]:
+    strategy = spec.get("updateStrategy") or {}
+    kind, rolling = strategy.get("type"), strategy.get("rollingUpdate")
+    path = "spec.updateStrategy"
+    if not kind:
         return [(path, "Required value", "")]
-    containers = spec.get("containers")
-    if not containers:
-        causes.append((f"{path}.containers", "Required value", ""))
-    names: set[str] = set()
-    for i, c in enumerate(containers or []):
-        if not isinstance(c, dict) or not c.get("name"):
-            causes.append((f"{path}.containers[{i}].name", "Required value", ""))
-            continue
-        if c["name"] in names:
-            causes.append((f"{path}.containers[{i}].name", "Duplicate value", json.dumps(c["name"])))
-        names.add(c["name"])
-        if not c.get("image"):
-            causes.append((f"{path}.containers[{i}].image", "Required value", ""))
+    if kind == "OnDelete":
+        if rolling is None:
+            return []
+        return [bad(f"{path}.rollingUpdate", "Invalid value", Raw(_internal_rolling(rolling)),
+                    "only allowed for updateStrategy 'RollingUpdate'")]  # fmt: skip
+    if kind != "RollingUpdate":
+        shown = Raw(f'{{"Type":{govalue(kind)},"RollingUpdate":{_internal_rolling(rolling)}}}')
+        return [bad(path, "Invalid value", shown, "must be 'RollingUpdate' or 'OnDelete'")]
+    if not isinstance(rolling, dict):
+        return []
+    causes = nonnegative(rolling.get("partition", 0), f"{path}.rollingUpdate.partition")
+    mu = rolling.get("maxUnavailable")
+    if mu is not None:
+        number = int(str(mu).rstrip("%")) if str(mu).rstrip("%").lstrip("-").isdigit() else None
+        if number is not None and number < 0:
+            causes.append(bad(f"{path}.rollingUpdate.maxUnavailable", "Invalid value", mu, NONNEGATIVE))
+        if number == 0:
+            causes.append(bad(f"{path}.rollingUpdate.maxUnavailable", "Invalid value", mu, "cannot be 0"))
+    return causes
+
+
+def _claim_templates(spec: Obj) -> list[Cause]:
+    causes: list[Cause] = []
+    for i, claim in enumerate(spec.get("volumeClaimTemplates") or []):
+        claim_spec = (claim or {}).get("spec") or {}
+        path = f"spec.volumeClaimTemplates[{i}].spec"
+        if not claim_spec.get("accessModes"):
+            causes.append((f"{path}.accessModes", "Required value", "at least 1 access mode is required"))
+        if not ((claim_spec.get("resources") or {}).get("requests") or {}).get("storage"):
+            causes.append((f"{path}.resources[storage]", "Required value", ""))
     return causes
 
 
 def _validate_statefulset(obj: Obj) -> list[Cause]:
+    """ValidateStatefulSetSpec, in its order."""
     spec = obj.get("spec") or {}
     causes: list[Cause] = []
+    policy = spec.get("podManagementPolicy")
+    if not policy:
+        causes.append(("spec.podManagementPolicy", "Required value", ""))
+    elif policy not in ("OrderedReady", "Parallel"):
+        causes.append(
+            bad("spec.podManagementPolicy", "Invalid value", policy, "must be 'OrderedReady' or 'Parallel'")
+        )
+    causes += _strategy(spec)
+    retention = spec.get("persistentVolumeClaimRetentionPolicy")
+    if isinstance(retention, dict):
+        for key in ("whenDeleted", "whenScaled"):
+            if retention.get(key) not in ("Retain", "Delete"):
+                causes.append(not_supported(f"spec.persistentVolumeClaimRetentionPolicy.{key}", retention.get(key),
+                                            ("Retain", "Delete")))  # fmt: skip
+    causes += _claim_templates(spec)
     replicas = spec.get("replicas")
-    if not isinstance(replicas, int) or replicas < 0:
+    if not isinstance(replicas, int) or isinstance(replicas, bool):
+        causes.append(bad("spec.replicas", "Invalid value", replicas, NONNEGATIVE))
+    causes += nonnegative(replicas, "spec.replicas") + nonnegative(
+        spec.get("minReadySeconds", 0), "spec.minReadySeconds"
+    )
+    if isinstance(spec.get("ordinals"), dict):
+        causes += nonnegative(spec["ordinals"].get("start", 0), "spec.ordinals.start")
+    if spec.get("serviceName"):
+        causes += dns_label(spec["serviceName"], "spec.serviceName")
+    causes += _selector_and_template(spec)
+    pod = (spec.get("template") or {}).get("spec") or {}
+    if pod.get("restartPolicy") != "Always":
         causes.append(
-            ("spec.replicas", "Invalid value", f"{json.dumps(replicas)}: must be greater than or equal to 0")
+            not_supported("spec.template.spec.restartPolicy", pod.get("restartPolicy"), ("Always",))
         )
+    if pod.get("activeDeadlineSeconds") is not None:
+        causes.append(("spec.template.spec.activeDeadlineSeconds", "Forbidden",
+                       "activeDeadlineSeconds in StatefulSet is not Supported"))  # fmt: skip
+    return causes
+
+
+def _selector_and_template(spec: Obj) -> list[Cause]:
     selector = spec.get("selector")
-    labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
-    if not selector or not (selector.get("matchLabels") or selector.get("matchExpressions")):
-        causes.append(("spec.selector", "Invalid value", "empty selector is invalid for statefulset"))
-    elif not selector_matches(selector, labels):
-        causes.append(("spec.template.metadata.labels", "Invalid value",
-                       f"{json.dumps(labels)}: `selector` does not match template `labels`"))  # fmt: skip
-    pod_spec = (spec.get("template") or {}).get("spec")
-    causes.extend(_validate_pod_spec(pod_spec, "spec.template.spec"))
-    restart = (pod_spec or {}).get("restartPolicy")
-    if restart != "Always":
-        causes.append(("spec.template.spec.restartPolicy", "Unsupported value",
-                       f'{json.dumps(restart)}: supported values: "Always"'))  # fmt: skip
-    if spec.get("podManagementPolicy") not in ("OrderedReady", "Parallel"):
+    if not isinstance(selector, dict):
+        return [("spec.selector", "Required value", "")]
+    causes = labels(selector.get("matchLabels"), "spec.selector.matchLabels")
+    if not (selector.get("matchLabels") or selector.get("matchExpressions")):
         causes.append(
-            (
-                "spec.podManagementPolicy",
-                "Unsupported value",
-                f'{json.dumps(spec.get("podManagementPolicy"))}: supported values: "OrderedReady", "Parallel"',
-            )
+            bad("spec.selector", "Invalid value", selector, "empty selector is invalid for statefulset")
         )
-    strategy = spec.get("updateStrategy") or {}
-    kind, rolling = strategy.get("type"), strategy.get("rollingUpdate")
-    if kind not in ("RollingUpdate", "OnDelete"):
-        causes.append(
-            (
-                "spec.updateStrategy.type",
-                "Unsupported value",
-                f'{json.dumps(kind)}: supported values: "OnDelete", "RollingUpdate"',
-            )
+    if causes:  # LabelSelectorAsSelector fails too: the template is not validated
+        return causes + (
+            [bad("spec.selector", "Invalid value", selector)]
+            if labels(selector.get("matchLabels"), "")
+            else []
         )
-    if kind == "OnDelete" and rolling is not None:
-        causes.append(
-            (
-                "spec.updateStrategy.rollingUpdate",
-                "Invalid value",
-                f"{json.dumps(rolling)}: only allowed for updateStrategy 'RollingUpdate'",
-            )
-        )
-    if isinstance(rolling, dict):
-        partition = rolling.get("partition", 0)
-        if not isinstance(partition, int) or partition < 0:
-            causes.append(
-                (
-                    "spec.updateStrategy.rollingUpdate.partition",
-                    "Invalid value",
-                    f"{json.dumps(partition)}: must be greater than or equal to 0",
-                )
-            )
-        mu = rolling.get("maxUnavailable")
-        if mu in (0, "0%") or (isinstance(mu, int) and mu < 0):
-            causes.append(("spec.updateStrategy.rollingUpdate.maxUnavailable", "Invalid value",
-                           f"{json.dumps(mu)}: must be greater than 0"))  # fmt: skip
+    template = spec.get("template") or {}
+    template_labels = (template.get("metadata") or {}).get("labels") or {}
+    if not selector_matches(selector, template_labels):
+        causes.append(bad("spec.template.metadata.labels", "Invalid value", template_labels,
+                          "`selector` does not match template `labels`"))  # fmt: skip
+    causes += labels(template_labels, "spec.template.metadata.labels")
+    claims = tuple(str((c.get("metadata") or {}).get("name")) for c in spec.get("volumeClaimTemplates") or [])
+    causes += validate_pod_spec(template.get("spec"), "spec.template.spec", extra_volumes=claims)
     return causes
 
 
@@ -193,7 +258,9 @@ _SUBDOMAIN_TEXT: Final = (
 )
 
 
-def _validate_name(name: str) -> list[Cause]:
+def _validate_name(name: str, plural: str) -> list[Cause]:
+    if plural == "statefulsets":  # ValidateStatefulSetName: a DNS label, not a subdomain
+        return dns_label(name, "metadata.name")
     if len(name) <= 253 and _SUBDOMAIN.match(name):
         return []
     return [("metadata.name", "Invalid value", f"{json.dumps(name)}: {_SUBDOMAIN_TEXT}")]
@@ -202,15 +269,15 @@ def _validate_name(name: str) -> list[Cause]:
 def validate(res: Resource, obj: Obj, old: Obj | None) -> None:
     """Raise 422 Invalid when the (defaulted) object, or its change from `old`, is not allowed."""
     name = obj.get("metadata", {}).get("name", "")
-    if old is None and (bad := _validate_name(str(name))):
-        raise invalid(res.kind, res.group, name, bad)
+    if old is None and (wrong := _validate_name(str(name), res.plural)):
+        raise invalid(res.kind, res.group, name, wrong)
     causes: list[Cause] = []
     if res.plural == "statefulsets":
         causes = _validate_statefulset(obj)
         if old is not None:
             causes.extend(_statefulset_immutable(old, obj))
     elif res.plural == "pods":
-        causes = _validate_pod_spec(obj.get("spec"), "spec")
+        causes = validate_pod_spec(obj.get("spec"), "spec")
         if old is not None:
             causes.extend(_pod_immutable(old, obj))
     elif res.plural == "poddisruptionbudgets":

@@ -236,6 +236,7 @@ class Api:
             if status is not None:
                 obj["status"] = status
         admission.apply_defaults(plural, obj, version=self.version())
+        admission.drop_disabled_fields(plural, obj, None, version=self.version())
         admission.validate(res, obj, None)
         self._managed(obj, None, manager, operation, fields=fields)
         with self.store.lock:
@@ -277,6 +278,7 @@ class Api:
         new = admission.prepare_update(res, old, new, subresource=subresource)
         if subresource != "status":
             admission.apply_defaults(res.plural, new, version=self.version())
+            admission.drop_disabled_fields(res.plural, new, old, version=self.version())
             admission.validate(res, new, old)
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
         if same_object(new, old) and not changes_ownership(old, manager, operation, fields):
