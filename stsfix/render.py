@@ -1,4 +1,4 @@
-"""Presentation: the versioned JSON/YAML envelope, tables and durations. Returns strings, never prints.
+"""Presentation: the versioned JSON/YAML envelope, tables and ages. Returns strings, never prints.
 
 Every machine-readable answer on stdout is one envelope:
 `{"apiVersion": "stsfix.dev/v1", "kind": ..., "status": ..., "exitCode": ..., <payload>, "errors": [...]}`
@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from stsfix.analysis.pods import human_duration
 from stsfix.errors import ExitCode, StsfixError
 
 API_VERSION: Final = "stsfix.dev/v1"
@@ -93,29 +94,9 @@ def table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
     return str(tabulate(cells, headers=[h.upper() for h in headers], tablefmt="plain", disable_numparse=True))
 
 
-def duration(delta: timedelta | float | None) -> str:
-    """kubectl's short human duration: 45s, 3m12s, 5h, 2d3h."""
-    if delta is None:
-        return "<unknown>"
-    seconds = int(delta.total_seconds() if isinstance(delta, timedelta) else delta)
-    if seconds < 0:
-        seconds = 0
-    if seconds < 120:
-        return f"{seconds}s"
-    minutes, sec = divmod(seconds, 60)
-    if minutes < 10:
-        return f"{minutes}m{sec}s" if sec else f"{minutes}m"
-    if minutes < 180:
-        return f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours}h{minutes}m" if hours < 8 and minutes else f"{hours}h"
-    days, hours = divmod(hours, 24)
-    return f"{days}d{hours}h" if days < 8 and hours else f"{days}d"
-
-
 def age(since: datetime | None, now: datetime) -> str:
-    return "<none>" if since is None else duration(now - since)
+    """kubectl's AGE column: `human_duration(now - since)`, or `<none>` when unknown."""
+    return "<none>" if since is None else human_duration(now - since)
 
 
 def error_line(err: StsfixError) -> str:

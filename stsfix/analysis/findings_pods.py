@@ -24,7 +24,7 @@ from stsfix.analysis.context import (
 from stsfix.analysis.pods import (
     cause_of,
     event_lines,
-    format_duration,
+    human_duration,
     is_running_and_ready,
     pod_events,
     pod_reason,
@@ -238,7 +238,7 @@ def _node_words(ctx: Context, pod: PodState) -> tuple[str, bool]:
     if node is None:
         return f"node {pod.node_name} no longer exists", True
     if node.ready != "True":
-        since = f" for {format_duration(ctx.now - node.ready_since)}" if node.ready_since else ""
+        since = f" for {human_duration(ctx.now - node.ready_since)}" if node.ready_since else ""
         return f"node {pod.node_name} is Ready={node.ready}{since}", True
     return f"node {pod.node_name} is Ready", False
 

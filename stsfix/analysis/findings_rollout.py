@@ -13,7 +13,7 @@ from typing import Final
 from stsfix.analysis import findings as f
 from stsfix.analysis.context import Context, has_ready_pod, in_range, revision_label, set_pods
 from stsfix.analysis.controller import update_floor
-from stsfix.analysis.pods import format_duration
+from stsfix.analysis.pods import human_duration
 from stsfix.analysis.progress import RolloutProgress, paused_reason
 
 #: Substrings of managedFields managers that belong to tools which re-apply a template.
@@ -104,7 +104,7 @@ def not_observing_finding(ctx: Context) -> f.Finding | None:
     if newest is not None and ctx.now - newest < ctx.stuck_after:
         return None
     quiet = (
-        f"nothing was created for {format_duration(ctx.now - newest)}"
+        f"nothing was created for {human_duration(ctx.now - newest)}"
         if newest
         else "no pods or revisions were found"
     )

@@ -1,9 +1,12 @@
-"""Pod predicates with the controller's names, kubectl-like pod reasons, and "stuck" evidence.
+"""Pod predicates with the controller's names, kubectl-like pod reasons, durations, and "stuck" evidence.
 
-The predicates restate `stateful_set_utils.go` and `k8s.io/kubernetes/pkg/api/v1/pod` as in the
-semantics reference §4. `pod_reason` follows the STATUS column of `kubectl get pods`. A pod is
-"stuck", not slow, only with evidence over time (§ "Stuck, not slow" in the brief, anchors §0.10).
-Pure: imports only the stdlib and `stsfix.model`; every time-dependent function takes `now`.
+The one set of pod predicates: analysis, the planner, the executor and the CLI all import them from
+here. They restate `stateful_set_utils.go` and `k8s.io/kubernetes/pkg/api/v1/pod` as in the
+semantics reference §4. `failing_reason` is kubectl's list of waiting reasons that waiting will not
+fix; `pod_reason` follows the STATUS column of `kubectl get pods`; `human_duration` is kubectl's
+short duration. A pod is "stuck", not slow, only with evidence over time (§ "Stuck, not slow" in
+the brief, anchors §0.10). Pure: imports only the stdlib and `stsfix.model`; every time-dependent
+function takes `now`.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ _CREATE_ERRORS: Final = frozenset(
 IMAGE_PULL_REASONS: Final = frozenset(
     {"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull"}
 )
+#: Waiting reasons that mean "this pod will not become Ready by waiting" (kubectl's appendWarning
+#: list): a crash loop, an image that cannot be pulled, a container that cannot be created.
+FAILING_REASONS: Final = frozenset({"CrashLoopBackOff"}) | IMAGE_PULL_REASONS | _CREATE_ERRORS
 
 
 # --- predicates (stateful_set_utils.go) -------------------------------------------------------
@@ -81,6 +87,21 @@ def is_healthy(pod: PodState) -> bool:
     return is_running_and_ready(pod) and not is_terminating(pod)
 
 
+def is_healthy_and_available(
+    pod: PodState, min_ready_seconds: int, now: datetime, *, server_version: str | ServerVersion | None = None
+) -> bool:
+    """Healthy and Ready for at least `min_ready_seconds`: a replacement pod that has arrived."""
+    return is_healthy(pod) and is_available(pod, min_ready_seconds, now, server_version=server_version)
+
+
+def failing_reason(pod: PodState) -> str:
+    """The first waiting reason in FAILING_REASONS of any container, init containers first ("" when none)."""
+    for container in (*pod.init_containers, *pod.containers):
+        if container.state == "waiting" and container.reason in FAILING_REASONS:
+            return container.reason
+    return ""
+
+
 def is_unavailable(
     pod: PodState, min_ready_seconds: int, now: datetime, *, server_version: str | ServerVersion | None = None
 ) -> bool:
@@ -91,7 +112,7 @@ def is_unavailable(
 # --- durations --------------------------------------------------------------------------------
 
 
-def format_duration(delta: timedelta) -> str:
+def human_duration(delta: timedelta) -> str:
     """A kubectl-like short duration: 45s, 5m12s, 47m, 5h12m, 30h, 3d4h, 12d."""
     seconds = max(0, int(delta.total_seconds()))
     minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
@@ -157,7 +178,7 @@ def pod_reason(pod: PodState, now: datetime) -> str:
         since = pod.meta.deletion_timestamp
         grace = timedelta(seconds=pod.meta.deletion_grace_seconds or 0)
         started = since - grace if since is not None else None
-        return f"Terminating ({format_duration(now - started)})" if started else "Terminating"
+        return f"Terminating ({human_duration(now - started)})" if started else "Terminating"
     if pod.phase in ("Failed", "Succeeded"):
         return pod.reason or ("Completed" if pod.phase == "Succeeded" else "Error")
     init = _init_reason(pod)
@@ -238,7 +259,7 @@ def container_lines(pod: PodState, now: datetime) -> list[str]:
             detail += f" ({c.message[:160]})"
         extra = f", {c.restart_count} restarts" if c.restart_count else ""
         if c.last_reason:
-            when = f" {format_duration(now - c.last_finished)} ago" if c.last_finished else ""
+            when = f" {human_duration(now - c.last_finished)} ago" if c.last_finished else ""
             extra += f", last terminated {c.last_reason} (exit code {c.last_exit_code}){when}"
         lines.append(f"{pod.name}: {kind} {c.name} ({c.image}) {detail}{extra}")
     return lines
@@ -256,7 +277,7 @@ def stuck_evidence(pod: PodState, *, now: datetime, stuck_after: timedelta) -> t
         if overdue is None:
             return ()
         return (
-            f"{pod.name}: Terminating; its grace period ({pod.grace_period_seconds}s) ended {format_duration(overdue)} ago",
+            f"{pod.name}: Terminating; its grace period ({pod.grace_period_seconds}s) ended {human_duration(overdue)} ago",
         )
     if is_running_and_ready(pod) or pod.phase in ("Failed", "Succeeded"):
         return ()
@@ -270,7 +291,7 @@ def stuck_evidence(pod: PodState, *, now: datetime, stuck_after: timedelta) -> t
         return ()
     head = f"{pod.name}: {pod_reason(pod, now)}, phase {pod.phase}"
     if since is not None:
-        head += f", not Ready for {format_duration(now - since)}"
+        head += f", not Ready for {human_duration(now - since)}"
     scheduled = pod.condition("PodScheduled")
     words = (
         (f"{pod.name}: PodScheduled=False ({scheduled.reason}): {scheduled.message}",)
@@ -295,11 +316,11 @@ def event_lines(
     lines = []
     for e in matching[:limit]:
         span = (
-            f" over {format_duration(e.last_seen - e.first_seen)}"
+            f" over {human_duration(e.last_seen - e.first_seen)}"
             if e.first_seen and e.last_seen and e.count > 1
             else ""
         )
-        last = f", last {format_duration(now - e.last_seen)} ago" if e.last_seen else ""
+        last = f", last {human_duration(now - e.last_seen)} ago" if e.last_seen else ""
         lines.append(f"event {kind}/{name}: {e.type} {e.reason} (x{e.count}{span}{last}): {e.message[:200]}")
     return lines
 

@@ -15,15 +15,7 @@ from enum import StrEnum
 from typing import Final
 
 from stsfix.analysis.controller import ControllerWait, controller_wait, pod_name, update_floor
-from stsfix.analysis.pods import (
-    age,
-    is_available,
-    is_failed,
-    is_healthy,
-    is_running_and_ready,
-    is_terminating,
-    pod_reason,
-)
+from stsfix.analysis.pods import age, is_available, is_healthy, is_healthy_and_available, pod_reason
 from stsfix.analysis.revisions import revisions_by_number
 from stsfix.analysis.versions import ServerVersion, parse_version
 from stsfix.model import ContainerState, PodState, Snapshot
@@ -34,13 +26,9 @@ __all__ = [
     "RevisionRole",
     "RolloutProgress",
     "RolloutState",
-    "is_available",
-    "is_failed",
-    "is_healthy",
-    "is_running_and_ready",
-    "is_terminating",
+    "is_rollout_complete",
     "ordinal_progress",
-    "pod_reason",
+    "paused_reason",
     "rollout_status_message",
 ]
 
@@ -181,20 +169,33 @@ def _with_wait(row: OrdinalRow, wait: ControllerWait) -> OrdinalRow:
     return replace(row, waiting=True, waiting_why=wait.why)
 
 
-def is_rollout_complete(snapshot: Snapshot, now: datetime, *, version: ServerVersion | None = None) -> bool:
-    """Every wanted ordinal exists on the update revision, Running, Ready, available and not
-    terminating; no extra pods; the spec is observed. Stricter than §6.3 on purpose: it also
-    waits for minReadySeconds (#136831)."""
+def is_rollout_complete(
+    snapshot: Snapshot, now: datetime, *, revision: str | None = None, version: ServerVersion | None = None
+) -> bool:
+    """The rollout to `revision` (default: the update revision) is complete and verified.
+
+    The spec is observed with that updateRevision; every wanted ordinal runs it Running, Ready,
+    available and not terminating; no extra pods are left; and the status agrees: updated, ready
+    and total replicas all equal `replicas` and, for RollingUpdate, currentRevision is the update
+    revision (the controller's completeRollingUpdate). Stricter than §6.3 on purpose: it also waits
+    for minReadySeconds (#136831). The one rule for diagnose's `complete`, the planner's "nothing
+    left to wait for" and the executor's final wait.
+    """
     sts = snapshot.statefulset
-    if sts.observed_generation < sts.meta.generation or not sts.update_revision:
+    target = revision or sts.update_revision
+    if sts.observed_generation < sts.meta.generation or not target or sts.update_revision != target:
+        return False
+    if sts.update_strategy == "RollingUpdate" and sts.current_revision != target:
+        return False
+    if not sts.updated_replicas == sts.ready_replicas == sts.status_replicas == sts.replicas:
         return False
     if any(p.ordinal is not None and p.ordinal not in sts.ordinals for p in snapshot.pods):
         return False
     for ordinal in sts.ordinals:
         pod = snapshot.pod_at(ordinal)
-        if pod is None or pod.revision != sts.update_revision or not is_healthy(pod):
+        if pod is None or pod.revision != target:
             return False
-        if not is_available(pod, sts.min_ready_seconds, now, server_version=version):
+        if not is_healthy_and_available(pod, sts.min_ready_seconds, now, server_version=version):
             return False
     return True
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from stsfix.analysis.pods import human_duration
 from stsfix.cli.common import Globals, cluster_command, connect, emit, note, parse_target
 from stsfix.cli.sources import (
     AllNamespacesOpt,
@@ -24,7 +25,7 @@ from stsfix.cli.sources import (
 )
 from stsfix.errors import ExitCode, UsageError
 from stsfix.model import Snapshot
-from stsfix.render import Result, age, duration, render_machine, table
+from stsfix.render import Result, age, render_machine, table
 
 if TYPE_CHECKING:
     from stsfix.analysis.diagnose import Assessment
@@ -62,7 +63,7 @@ def ordinal_table(progress: RolloutProgress, now: datetime, *, wide: bool) -> st
             row.restarts if row.exists else "",
             row.reason or "",
             row.node or "",
-            duration(row.age) if row.age is not None else "",
+            human_duration(row.age) if row.age is not None else "",
         ]
         if wide:
             cells.append(",".join(row.images))

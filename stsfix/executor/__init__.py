@@ -376,7 +376,7 @@ class _Run(AuditMixin):
         if isinstance(step, AwaitReady):
             return checks.check_await_ready(step, self.plan, snapshot, now=self.now(snapshot))
         if isinstance(step, AwaitRolloutComplete):
-            return checks.check_await_complete(step, self.plan, snapshot)
+            return checks.check_await_complete(step, self.plan, snapshot, now=self.now(snapshot))
         if isinstance(step, AwaitRestartObserved):
             return guided.check_restart_observed(step, self.plan, snapshot)
         if isinstance(step, AwaitRestartedPod):

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
+from stsfix.analysis.pods import failing_reason, is_healthy, is_healthy_and_available
+from stsfix.analysis.progress import is_rollout_complete
 from stsfix.errors import NotConvergedError
 from stsfix.model import PodState, Snapshot
 from stsfix.planner import (
@@ -23,9 +25,6 @@ from stsfix.planner import (
     RevertTemplate,
     SetPartition,
     expected_revision,
-    failing_reason,
-    is_available,
-    is_running_and_ready,
     node_lost_evidence,
     template_matches,
 )
@@ -119,7 +118,7 @@ def check_pod_removal(
         )
     if pod.revision != step.revision:
         return _changed(f"{pod.name} changed revision {step.revision} -> {pod.revision}")
-    if not step.allow_ready and is_running_and_ready(pod):
+    if not step.allow_ready and is_healthy(pod):
         return _changed(f"{pod.name} became Running and Ready on its own")
     if step.requires_update_revision and not assume_reverted:
         why = _revert_observed(snapshot, step.requires_update_revision)
@@ -138,6 +137,11 @@ def check_partition(step: SetPartition, plan: Plan, snapshot: Snapshot, *, dry_r
         # Someone else moved it since the plan: never undo their change blindly.
         return _changed(f"the partition is {current}, not {step.from_partition} as planned")
     return Check("go")
+
+
+def not_ready_yet(pod: PodState) -> str:
+    """How far an arriving pod is: "Ready, not yet available" (minReadySeconds) or "<phase>, not Ready"."""
+    return "Ready, not yet available" if pod.ready else f"{pod.phase}, not Ready"
 
 
 def _failing(pod: PodState, revision: str, *, recreated: bool = True) -> NotConvergedError:
@@ -216,13 +220,16 @@ def check_await_ready(step: AwaitReady, plan: Plan, snapshot: Snapshot, *, now: 
         return _changed(f"{pod.name} was recreated at {pod.revision}, not {step.revision}")
     if failing_reason(pod):
         return Check("failed", error=_failing(pod, step.revision))
-    if is_available(pod, min_ready_seconds=step.min_ready_seconds, now=now):
+    if is_healthy_and_available(pod, step.min_ready_seconds, now):
         return Check("met", f"{pod.name} is Ready at {step.revision}")
-    state = "Ready, not yet available" if pod.ready else f"{pod.phase}, not Ready"
-    return Check("pending", f"Waiting for {pod.name} to become Ready at {step.revision}: {state}")
+    return Check(
+        "pending", f"Waiting for {pod.name} to become Ready at {step.revision}: {not_ready_yet(pod)}"
+    )
 
 
-def check_await_complete(step: AwaitRolloutComplete, plan: Plan, snapshot: Snapshot) -> Check:
+def check_await_complete(
+    step: AwaitRolloutComplete, plan: Plan, snapshot: Snapshot, *, now: datetime
+) -> Check:
     if (replaced := _set_replaced(plan, snapshot)) is not None:
         return replaced
     sts = snapshot.statefulset
@@ -242,15 +249,9 @@ def check_await_complete(step: AwaitRolloutComplete, plan: Plan, snapshot: Snaps
     on_target = [
         p
         for p in snapshot.pods
-        if p.ordinal in sts.ordinals and p.revision == step.revision and is_running_and_ready(p)
+        if p.ordinal in sts.ordinals and p.revision == step.revision and is_healthy(p)
     ]
-    complete = (
-        observed
-        and sts.current_revision == sts.update_revision == step.revision
-        and sts.updated_replicas == sts.ready_replicas == sts.status_replicas == sts.replicas
-        and len(on_target) == sts.replicas
-    )
-    if complete:
+    if is_rollout_complete(snapshot, now, revision=step.revision):
         return Check(
             "met", f"rollout complete: {sts.replicas} of {sts.replicas} pods Ready at {step.revision}"
         )

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from stsfix.analysis.pods import failing_reason, is_healthy_and_available
 from stsfix.errors import NotConvergedError
-from stsfix.executor.checks import Check, _changed, _failing, _set_replaced
+from stsfix.executor.checks import Check, _changed, _failing, _set_replaced, not_ready_yet
 from stsfix.model import Snapshot
 from stsfix.planner import (
     AwaitRestartedPod,
@@ -22,8 +23,6 @@ from stsfix.planner import (
     Plan,
     RestartPod,
     RestartTemplate,
-    failing_reason,
-    is_available,
 )
 from stsfix.planner.restart import restart_stamp, restarted_since, template_annotations
 
@@ -126,7 +125,6 @@ def check_await_restarted(step: AwaitRestartedPod, plan: Plan, snapshot: Snapsho
         return _changed(f"{pod.name} was recreated at {pod.revision} without the restart")
     if failing_reason(pod):
         return Check("failed", error=_failing(pod, pod.revision))
-    if is_available(pod, min_ready_seconds=step.min_ready_seconds, now=now):
+    if is_healthy_and_available(pod, step.min_ready_seconds, now):
         return Check("met", f"{pod.name} restarted and is Ready at {pod.revision}")
-    state = "Ready, not yet available" if pod.ready else f"{pod.phase}, not Ready"
-    return Check("pending", f"Waiting for {pod.name} to become Ready after the restart: {state}")
+    return Check("pending", f"Waiting for {pod.name} to become Ready after the restart: {not_ready_yet(pod)}")

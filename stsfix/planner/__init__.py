@@ -14,7 +14,6 @@ from stsfix.planner.pods import expected_revision, node_lost_evidence, plan_dele
 from stsfix.planner.rules import check_preconditions, choose_target, plan_rollback, replan
 from stsfix.planner.steps import (
     DEFAULT_NODE_LOST_AFTER,
-    FAILING_REASONS,
     AwaitObserved,
     AwaitReady,
     AwaitRestartedPod,
@@ -32,9 +31,6 @@ from stsfix.planner.steps import (
     SetPartition,
     SetPrecondition,
     Step,
-    failing_reason,
-    is_available,
-    is_running_and_ready,
     plan_from_dict,
     step_to_dict,
     template_matches,
@@ -42,7 +38,6 @@ from stsfix.planner.steps import (
 
 __all__ = [
     "DEFAULT_NODE_LOST_AFTER",
-    "FAILING_REASONS",
     "AwaitObserved",
     "AwaitReady",
     "AwaitRestartObserved",
@@ -63,9 +58,6 @@ __all__ = [
     "check_preconditions",
     "choose_target",
     "expected_revision",
-    "failing_reason",
-    "is_available",
-    "is_running_and_ready",
     "node_lost_evidence",
     "plan_delete_pod",
     "plan_force_delete",

@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from stsfix.analysis.controller import max_unavailable_gate, scaled_max_unavailable
+from stsfix.analysis.pods import failing_reason, is_healthy_and_available
 from stsfix.analysis.versions import parse_version
 from stsfix.errors import RefusedError, UsageError
 from stsfix.model import PodState, Snapshot, StatefulSetState
@@ -26,8 +27,6 @@ from stsfix.planner.steps import (
     PlanRequest,
     SetPartition,
     Step,
-    failing_reason,
-    is_available,
     new_plan,
 )
 
@@ -57,7 +56,7 @@ def is_updated(pod: PodState | None, sts: StatefulSetState, now: datetime) -> bo
         pod is not None
         and not pod.deleting
         and pod.revision == sts.update_revision
-        and is_available(pod, min_ready_seconds=sts.min_ready_seconds, now=now)
+        and is_healthy_and_available(pod, sts.min_ready_seconds, now)
     )
 
 

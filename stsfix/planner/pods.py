@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from stsfix.analysis.pods import failing_reason, is_healthy
 from stsfix.errors import NotFoundError, RefusedError
 from stsfix.model import PodState, Snapshot, StatefulSetState
 from stsfix.planner.steps import (
@@ -19,8 +20,6 @@ from stsfix.planner.steps import (
     Plan,
     PlanRequest,
     Step,
-    failing_reason,
-    is_running_and_ready,
     new_plan,
 )
 
@@ -85,7 +84,7 @@ def plan_delete_pod(
             f"stsfix force-delete {sts.name} {ordinal}",
             code="pod_terminating",
         )
-    if is_running_and_ready(pod) and not force:
+    if is_healthy(pod) and not force:
         raise RefusedError(
             f"{pod.name} is Running and Ready: deleting it takes a serving replica down. "
             "Pass --force to delete a Ready pod you named",
@@ -106,8 +105,7 @@ def plan_delete_pod(
             pod_uid=pod.meta.uid,
             resource_version=pod.meta.resource_version,
             revision=pod.revision,
-            reason="named on the command line"
-            + (" (--force: it is Ready)" if is_running_and_ready(pod) else ""),
+            reason="named on the command line" + (" (--force: it is Ready)" if is_healthy(pod) else ""),
             allow_ready=force,
         )
     ]

@@ -18,6 +18,7 @@ from typing import Any
 
 from stsfix.analysis.diagnose import DEFAULT_STUCK_AFTER, diagnose
 from stsfix.analysis.findings import Severity
+from stsfix.analysis.pods import failing_reason, is_healthy_and_available
 from stsfix.analysis.progress import RolloutState
 from stsfix.errors import RefusedError, UsageError
 from stsfix.model import RESTARTED_AT_ANNOTATION, PodState, Snapshot, StatefulSetState, parse_time
@@ -39,8 +40,6 @@ from stsfix.planner.steps import (
     RestartPod,
     RestartTemplate,
     Step,
-    failing_reason,
-    is_available,
 )
 
 __all__ = [
@@ -187,7 +186,7 @@ def _restart_pod_steps(
         if ordinal < floor or (ondelete and not request.delete_pods):
             continue
         done = pod is not None and restarted_since(pod.meta.annotations, request.restarted_at, also=also)
-        if done and pod is not None and is_available(pod, min_ready_seconds=sts.min_ready_seconds, now=now):
+        if done and pod is not None and is_healthy_and_available(pod, sts.min_ready_seconds, now):
             continue
         if ondelete and pod is not None and not done and not pod.deleting:
             targeted.append(pod)

@@ -14,6 +14,8 @@ from typing import Final
 
 from stsfix.analysis.diagnose import DEFAULT_STUCK_AFTER, diagnose
 from stsfix.analysis.findings import Finding, RepairAction, Severity
+from stsfix.analysis.pods import failing_reason, is_healthy
+from stsfix.analysis.progress import is_rollout_complete
 from stsfix.errors import RefusedError, UsageError
 from stsfix.model import PodState, RevisionInfo, Snapshot, StatefulSetState
 from stsfix.planner.guided import guided_changes, replan_guided
@@ -28,8 +30,6 @@ from stsfix.planner.steps import (
     PlanRequest,
     RevertTemplate,
     Step,
-    failing_reason,
-    is_running_and_ready,
     new_plan,
     template_matches,
 )
@@ -69,11 +69,7 @@ def choose_target(snapshot: Snapshot, *, to_revision: int | None) -> tuple[Revis
             code="ambiguous_target_revision",
         )
     on_current = [p for p in snapshot.pods if p.revision == current.name and p.ordinal in sts.ordinals]
-    if (
-        sts.update_revision != current.name
-        and on_current
-        and not any(is_running_and_ready(p) for p in on_current)
-    ):
+    if sts.update_revision != current.name and on_current and not any(is_healthy(p) for p in on_current):
         # The first revision of a set can itself be broken: currentRevision is then no known-good state.
         raise RefusedError(
             f"ambiguous target: no pod is Ready at currentRevision {_rev(snapshot, current.name)}, so it is not a "
@@ -110,7 +106,7 @@ def _stuck_pods(snapshot: Snapshot, target: str) -> list[PodState]:
         if p.ordinal is not None
         and p.ordinal in ordinals
         and p.revision != target
-        and not is_running_and_ready(p)
+        and not is_healthy(p)
         and not p.deleting
     ]
 
@@ -118,14 +114,6 @@ def _stuck_pods(snapshot: Snapshot, target: str) -> list[PodState]:
 def _why_stuck(pod: PodState, target: str) -> str:
     state = failing_reason(pod) or (pod.phase if pod.phase != "Running" else "not Ready")
     return f"{state} at revision {pod.revision or '(none)'}, not {target}"
-
-
-def _is_complete(sts: StatefulSetState, target: str) -> bool:
-    return (
-        sts.observed_generation >= sts.meta.generation
-        and sts.current_revision == sts.update_revision == target
-        and sts.updated_replicas == sts.ready_replicas == sts.status_replicas == sts.replicas
-    )
 
 
 def _order_pod_steps(
@@ -163,7 +151,7 @@ def _rollback_warnings(snapshot: Snapshot, target: str) -> list[str]:
             warnings.append(
                 f"{pod.name} is already Terminating; if its node is lost, stsfix force-delete {sts.name} {pod.ordinal}."
             )
-        elif pod.revision == target and not is_running_and_ready(pod):
+        elif pod.revision == target and not is_healthy(pod):
             state = failing_reason(pod) or pod.phase
             warnings.append(
                 f"{pod.name} is not Ready at the target revision itself ({state}); stsfix does not delete it, and "
@@ -285,11 +273,12 @@ def plan_rollback(
     if steps or sts.update_revision != target.name or sts.observed_generation < sts.meta.generation:
         steps.append(AwaitObserved(update_revision=target.name))
     steps.extend(_order_pod_steps(stuck, sts, EvictPod if evict else DeletePod, target.name))
-    if steps or not _is_complete(sts, target.name):
+    complete = is_rollout_complete(snapshot, now, revision=target.name)
+    if steps or not complete:
         steps.append(AwaitRolloutComplete(revision=target.name, replicas=sts.replicas))
     if not stuck:
         reasons.append("No pod is stuck off the target revision: nothing to delete.")
-    if not any(s.mutating for s in steps) and not _is_complete(sts, target.name):
+    if not any(s.mutating for s in steps) and not complete:
         _refuse_other_blockers(snapshot, now)
     return new_plan(
         snapshot,
@@ -377,6 +366,6 @@ def _pod_changes(step: DeletePod | EvictPod | ForceDeletePod, snapshot: Snapshot
     revision = getattr(step, "revision", pod.revision)
     if pod.revision != revision:
         changes.append(f"{step.pod_name} changed revision {revision} -> {pod.revision}")
-    if isinstance(step, DeletePod | EvictPod) and not step.allow_ready and is_running_and_ready(pod):
+    if isinstance(step, DeletePod | EvictPod) and not step.allow_ready and is_healthy(pod):
         changes.append(f"{step.pod_name} is now Running and Ready")
     return changes

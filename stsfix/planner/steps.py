@@ -23,41 +23,7 @@ from stsfix.model import PodState, RevisionInfo, Snapshot, StatefulSetState, for
 PLAN_VERSION: Final = "1"
 Command = Literal["rollback", "delete-pod", "force-delete", "partition", "restart"]
 
-# Waiting reasons that mean "this pod will not become Ready by waiting" (kubectl's appendWarning list).
-FAILING_REASONS: Final = frozenset(
-    {
-        "CrashLoopBackOff",
-        "ImagePullBackOff",
-        "ErrImagePull",
-        "InvalidImageName",
-        "CreateContainerConfigError",
-        "CreateContainerError",
-        "RunContainerError",
-    }
-)
 DEFAULT_NODE_LOST_AFTER: Final = timedelta(minutes=5)
-
-
-# ---------------------------------------------------------------------------------------------
-# Pod predicates (the controller's names; see statefulset-semantics §4)
-
-
-def is_running_and_ready(pod: PodState) -> bool:
-    """Running, Ready=True and not being deleted: a pod the controller counts as healthy."""
-    return pods.is_healthy(pod)
-
-
-def is_available(pod: PodState, *, min_ready_seconds: int, now: datetime) -> bool:
-    """Healthy and Ready for at least minReadySeconds, judged at `now` (the server's clock)."""
-    return pods.is_healthy(pod) and pods.is_available(pod, min_ready_seconds, now)
-
-
-def failing_reason(pod: PodState) -> str:
-    """The first known-bad waiting reason of any container ("" when none): waiting will not help."""
-    for container in (*pod.init_containers, *pod.containers):
-        if container.state == "waiting" and container.reason in FAILING_REASONS:
-            return container.reason
-    return ""
 
 
 def template_matches(statefulset: StatefulSetState, revision: RevisionInfo) -> bool:
@@ -454,7 +420,7 @@ def pod_precondition(pod: PodState) -> PodPrecondition:
         uid=pod.meta.uid,
         resource_version=pod.meta.resource_version,
         revision=pod.revision,
-        ready=is_running_and_ready(pod),
+        ready=pods.is_healthy(pod),
         node_name=pod.node_name,
     )
 

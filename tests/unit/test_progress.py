@@ -7,17 +7,15 @@ from datetime import timedelta
 import pytest
 
 from stsfix.analysis.diagnose import diagnose
-from stsfix.analysis.pods import format_duration, stuck_evidence
-from stsfix.analysis.progress import (
-    RevisionRole,
-    RolloutState,
+from stsfix.analysis.pods import (
+    human_duration,
     is_available,
     is_healthy,
     is_running_and_ready,
-    ordinal_progress,
     pod_reason,
-    rollout_status_message,
+    stuck_evidence,
 )
+from stsfix.analysis.progress import RevisionRole, RolloutState, ordinal_progress, rollout_status_message
 from stsfix.model import PodState, Snapshot
 from tests.unit.builders import BAD, MIN, REV_A, REV_B, SEC, T0, ab_revisions, make_pod, make_snapshot
 
@@ -109,8 +107,8 @@ def test_stuck_evidence_needs_time(pod: PodState, stuck: bool) -> None:
     assert bool(stuck_evidence(pod, now=T0, stuck_after=STUCK_AFTER)) is stuck
 
 
-def test_format_duration_is_kubectl_like() -> None:
-    assert [format_duration(d) for d in (45 * SEC, 330 * SEC, 47 * MIN, 312 * MIN, 30 * 60 * MIN)] == [
+def test_human_duration_is_kubectl_like() -> None:
+    assert [human_duration(d) for d in (45 * SEC, 330 * SEC, 47 * MIN, 312 * MIN, 30 * 60 * MIN)] == [
         "45s",
         "5m30s",
         "47m",
