@@ -1,10 +1,50 @@
-"""Guards for every test: never read the developer's kubeconfig or kubectl cache."""
+"""Guards for every test: never read the developer's kubeconfig or kubectl cache; the real control
+plane for the tests that need one (tests/controlplane/session.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+
+_TIERS_ON_THE_REAL_CONTROL_PLANE = ("realcluster", "e2e")
+
+
+def _tier(item: pytest.Item) -> str | None:
+    parts = Path(str(item.fspath)).relative_to(Path(__file__).parent).parts
+    return parts[0] if parts and parts[0] in _TIERS_ON_THE_REAL_CONTROL_PLANE else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # before tests/e2e/conftest.py decides to skip: point it at this session's control plane
+    if any(_tier(item) == "e2e" for item in items):
+        from tests.controlplane import session
+
+        session.reserve_for_e2e()
+    for item in items:
+        if _tier(item) == "e2e":  # real seconds: never-ready wants five minutes without readiness
+            item.add_marker(pytest.mark.timeout(900))
+        elif _tier(item) == "realcluster":
+            item.add_marker(pytest.mark.timeout(600))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _real_control_plane(request: pytest.FixtureRequest):
+    """Start the session's control plane before the first test that needs it, stop it at the end."""
+    import os
+
+    from tests.controlplane import session
+
+    tiers = {_tier(item) for item in request.session.items}
+    owned_e2e = "e2e" in tiers and os.environ.get("STSFIX_E2E_OWNED")
+    if "realcluster" in tiers or owned_e2e:
+        try:
+            session.plane()
+        except Exception:  # noqa: BLE001 - each test that needs it reports session.failure()
+            pass
+    yield
+    session.stop()
 
 
 @pytest.fixture(autouse=True)

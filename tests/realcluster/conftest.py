@@ -1,0 +1,70 @@
+"""The `realcluster` tier: stsfix, and the simulator's scenarios, on a real Kubernetes control plane.
+
+kube-apiserver, kube-controller-manager, kube-scheduler and kubectl v1.34.4 and etcd 3.6.5 built from
+Go modules by tests/controlplane/build.sh, with kwok processes as the kubelets (tests/controlplane).
+One control plane per session (tests/controlplane/session.py); a fresh namespace per test. Every test
+here is marked `realcluster`; without the binaries each one skips with the reason, and `bash .ci/run`
+builds them first so CI never skips.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.controlplane import session
+from tests.controlplane.cluster import ControlPlane
+from tests.realcluster.replay import RealTarget
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.realcluster)
+
+
+@pytest.fixture(scope="session")
+def control_plane() -> ControlPlane:
+    if session.failure():
+        pytest.fail(session.failure() or "", pytrace=False)
+    plane = session.plane()
+    if plane is None:
+        if session.required():
+            pytest.fail(session.SKIP_REASON, pytrace=False)
+        pytest.skip(session.SKIP_REASON)
+    return plane
+
+
+@pytest.fixture
+def namespace(control_plane: ControlPlane) -> Iterator[str]:
+    """A fresh namespace per test, deleted afterwards (in the background)."""
+    name = f"rc-{uuid.uuid4().hex[:8]}"
+    control_plane.post("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    # deploy/rbac-repair.yaml grants its writes in one namespace; "add one RoleBinding per namespace"
+    control_plane.post(
+        f"/apis/rbac.authorization.k8s.io/v1/namespaces/{name}/rolebindings",
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "stsfix-repair-write", "namespace": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "stsfix-repair-write"},
+            "subjects": [{"kind": "ServiceAccount", "name": "stsfix-repair", "namespace": "stsfix"}],
+        },
+    )
+    try:
+        yield name
+    finally:
+        control_plane.request("DELETE", f"/api/v1/namespaces/{name}", {"propagationPolicy": "Background"})
+
+
+@pytest.fixture
+def real(control_plane: ControlPlane, namespace: str) -> Iterator[RealTarget]:
+    target = RealTarget(control_plane, namespace)
+    try:
+        yield target
+    finally:
+        target.restore_nodes()
