@@ -130,4 +130,6 @@ def test_stsfix_rollback_reverts_then_deletes_web_4_only_after_the_controller_sa
     status_writes = [i for i, t in enumerate(trail) if t[0] == controller and t[2] == "statefulsets/status"]
     assert any(revert < i < delete for i in status_writes), trail[revert : delete + 1]
     healed = (real.get("statefulsets", real.namespace, "web") or {})["status"]
-    assert healed["currentRevision"] == healed["updateRevision"] and healed.get("readyReplicas") == 5
+    assert healed["currentRevision"] == healed["updateRevision"] and healed.get("readyReplicas") == 5, (
+        healed, result.stdout[-1500:]
+    )
