@@ -97,11 +97,14 @@ def test_rollout_undo_leaves_the_real_controller_stuck_and_stsfix_rollback_delet
 
 
 def audited(plane: ControlPlane, namespace: str) -> list[tuple[str, str, str, str]]:
-    """(user, verb, resource[/subresource], name) of every audited write in `namespace`, in order."""
+    """(user, verb, resource[/subresource], name) of every audited write in `namespace` that the
+    API server carried out (2xx), in order. A request that failed changed nothing: a DELETE sent
+    again after its response was lost (retried with the same uid precondition) answers 404 or 409."""
     out = []
     for e in plane.audit_events():
         ref = e.get("objectRef") or {}
-        if ref.get("namespace") != namespace or e.get("stage") != "ResponseComplete":
+        code = (e.get("responseStatus") or {}).get("code", 0)
+        if ref.get("namespace") != namespace or e.get("stage") != "ResponseComplete" or code >= 300:
             continue
         resource = ref.get("resource", "") + (f"/{ref['subresource']}" if ref.get("subresource") else "")
         out.append((e["user"]["username"], e["verb"], resource, ref.get("name", "")))
@@ -123,7 +126,8 @@ def test_stsfix_rollback_reverts_then_deletes_web_4_only_after_the_controller_sa
     # the revert, the one delete, then the last-repair annotation on the set
     assert mutations == [
         ("patch", "statefulsets", "web"), ("delete", "pods", "web-4"), ("patch", "statefulsets", "web")
-    ], ours  # fmt: skip
+    ], (ours, [e for e in control_plane.audit_events() if (e.get("objectRef") or {}).get("name") == "web-4"
+               and e.get("verb") == "delete"], result.stderr[-3000:])  # fmt: skip
     revert = trail.index((REPAIR, "patch", "statefulsets", "web"))
     delete = trail.index((REPAIR, "delete", "pods", "web-4"))
     controller = "system:serviceaccount:kube-system:statefulset-controller"
