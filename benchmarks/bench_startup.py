@@ -129,9 +129,34 @@ def kubectl_version(kubectl: str) -> str:
     return (done.stdout.strip().splitlines() or ["unknown"])[0]
 
 
+STSFIX: list[str] = []
+
+
 def stsfix_argv() -> list[str]:
-    script = Path(sys.executable).parent / "stsfix"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "stsfix"]
+    return STSFIX or [str(Path(sys.executable).parent / "stsfix")]
+
+
+def installed_layout(home: Path) -> list[str]:
+    """A `stsfix` script as a regular (non-editable) install has it, for this tree.
+
+    An editable install runs its import hook (`__editable__..._finder`, about 20 ms of pathlib and
+    friends) at every start, which users of a released stsfix never pay. So: a fresh venv whose
+    site-packages holds a plain .pth with this tree and this venv's site-packages (the .pth files
+    of the latter are not processed), and the console script pip would write."""
+    import site
+    import venv
+
+    target = home / "user-venv"
+    venv.create(target, with_pip=False)
+    python = target / "bin" / "python"
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                             capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    tree = Path(__file__).resolve().parent.parent
+    (Path(purelib) / "stsfix-tree.pth").write_text(f"{tree}\n" + "\n".join(site.getsitepackages()) + "\n")
+    script = target / "bin" / "stsfix"
+    script.write_text(f"#!{python}\nimport sys\nfrom stsfix.cli import main\nsys.exit(main())\n")
+    script.chmod(0o755)
+    return [str(script)]
 
 
 def clean_env(home: Path, **extra: str) -> dict[str, str]:
@@ -399,6 +424,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7, help="timed runs per command (median)")
     parser.add_argument("--replicas", type=int, default=1000)
     parser.add_argument("--fleet", type=int, default=500)
+    parser.add_argument("--editable", action="store_true", help="time this venv's editable stsfix script")
     parser.add_argument("--only", default=",".join(GROUPS), help=f"comma-separated subset of {GROUPS}")
     args = parser.parse_args()
     groups = [g for g in args.only.split(",") if g]
@@ -406,9 +432,14 @@ def main() -> None:
         parser.error(f"--only takes {', '.join(GROUPS)}")
     kubectl, how = find_kubectl()
     print(f"kubectl: {kubectl} ({how}): {kubectl_version(kubectl)}")
-    print(f"stsfix:  {' '.join(stsfix_argv())}; {args.runs} interleaved runs per command, medians\n")
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
         home = Path(tmp)
+        if not args.editable:
+            STSFIX[:] = installed_layout(home)
+        layout = "this venv's editable install" if args.editable else "a regular-install layout of this tree"
+        print(
+            f"stsfix:  {' '.join(stsfix_argv())} ({layout}); {args.runs} interleaved runs per command, medians\n"
+        )
         if "help" in groups:
             rows = help_rows(stsfix_argv(), kubectl)
             measure(rows, args.runs, home)
