@@ -1,6 +1,7 @@
 """The `stsfix` command line (also `kubectl stsfix`): the composition root.
 
-One module per command group registers its commands on `app`. `main()` runs the app so that bad
+One module per command group registers its commands; `stsfix.cli.commands` lists them and imports
+a command's module only when it runs or shows its own help. `main()` runs the app so that bad
 input gives one line on stderr and a documented exit code, never a traceback (with -o json, an
 error envelope on stdout too). Both live in `stsfix.cli.root`, so the commands that run stsfix
 in-process (demo, playbook runs) import them without importing this module back. Heavy imports (the kubernetes client, the simulator) happen inside
@@ -13,25 +14,3 @@ from stsfix.cli.root import app, main
 
 __all__ = ["app", "main"]
 
-
-def _register() -> None:
-    from stsfix.cli import (
-        demo,
-        diagnose,
-        guard,
-        history,
-        inspect,
-        partition,
-        plans,
-        playbook,
-        repair,
-        restart,
-    )
-    from stsfix.cli.sim import sim_app
-
-    for module in (inspect, diagnose, history, repair, plans, partition, restart, playbook, demo, guard):
-        module.register(app)
-    app.add_typer(sim_app, name="sim")
-
-
-_register()

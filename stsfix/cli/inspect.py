@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from stsfix.analysis.pods import human_duration
 from stsfix.cli.common import Globals, cluster_command, connect, emit, note, parse_target
 from stsfix.cli.sources import (
     AllNamespacesOpt,
@@ -24,14 +23,20 @@ from stsfix.cli.sources import (
     parse_stuck_after,
 )
 from stsfix.errors import ExitCode, UsageError
-from stsfix.model import Snapshot
 from stsfix.render import Result, age, render_machine, table
 
 if TYPE_CHECKING:
     from stsfix.analysis.diagnose import Assessment
     from stsfix.analysis.progress import OrdinalRow, RolloutProgress
+    from stsfix.model import Snapshot
 
 STATES = ("complete", "progressing", "paused", "stuck", "unknown")
+
+
+def _duration(age: timedelta) -> str:
+    from stsfix.analysis.pods import human_duration  # lazily: `inspect --help` needs no analysis
+
+    return human_duration(age)
 
 
 def _revision_cell(row: OrdinalRow) -> str:
@@ -63,7 +68,7 @@ def ordinal_table(progress: RolloutProgress, now: datetime, *, wide: bool) -> st
             row.restarts if row.exists else "",
             row.reason or "",
             row.node or "",
-            human_duration(row.age) if row.age is not None else "",
+            _duration(row.age) if row.age is not None else "",
         ]
         if wide:
             cells.append(",".join(row.images))

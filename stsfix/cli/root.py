@@ -13,6 +13,8 @@ from typing import Annotated
 import typer
 
 from stsfix import __version__
+from stsfix.cli import coercion
+from stsfix.cli.commands import LazyGroup
 from stsfix.cli.common import (
     ContextOpt,
     KubeconfigOpt,
@@ -30,12 +32,15 @@ try:  # typer >= 0.20 vendors its own copy of click
 except ImportError:  # pragma: no cover - older typer uses click itself
     from click import exceptions as click_exceptions  # type: ignore[no-redef]
 
+coercion.install()  # before any parsing: plain flags need no pydantic
+
 EXIT_CODES_HELP = "\b\nExit codes:\n" + "\n".join(
     f"  {int(code):>3}  {text}" for code, text in EXIT_CODE_MEANINGS.items()
 )
 
 app = typer.Typer(
     name="stsfix",
+    cls=LazyGroup,
     help="Get stuck StatefulSet rollouts moving again, safely: inspect, diagnose, plan and repair.",
     epilog=EXIT_CODES_HELP,
     no_args_is_help=True,

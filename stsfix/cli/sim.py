@@ -126,3 +126,7 @@ def scenarios() -> None:
     width = max((len(name) for name, _ in rows), default=0)
     for name, description in rows:
         typer.echo(f"{name.ljust(width)}  {description}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(sim_app, name="sim")

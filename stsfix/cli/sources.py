@@ -11,14 +11,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from stsfix.bundle import RawBundle, assemble, assemble_all
 from stsfix.cli.common import Globals, connect, note, parse_duration
 from stsfix.errors import NotFoundError, UsageError
-from stsfix.model import Snapshot, parse_time
+
+if TYPE_CHECKING:  # imported where used: a command's --help needs neither
+    from stsfix.bundle import RawBundle
+    from stsfix.model import Snapshot
 
 T = TypeVar("T")
 
@@ -53,6 +55,8 @@ def parse_now(text: str | None) -> datetime | None:
         return None
     if text == "now":
         return datetime.now(UTC)
+    from stsfix.model import parse_time
+
     parsed = parse_time(text)
     if parsed is None:
         raise UsageError(f'invalid --now "{text}": use RFC 3339, e.g. 2026-11-28T03:00:00Z')
@@ -93,6 +97,8 @@ def load_offline(
             code="statefulset_not_found",
         )
     now = parse_now(now_text) or bundle.observed_at or datetime.now(UTC)
+    from stsfix.bundle import assemble_all
+
     return Loaded(snapshots=assemble_all(bundle, tuple(chosen)), now=now, offline=True, bundle=bundle)
 
 
@@ -124,6 +130,7 @@ def load(
     if files:
         namespace = None if all_namespaces else g.namespace
         return load_offline(files, namespace=namespace, name=name, selector=selector, now_text=now_text)
+    from stsfix.bundle import assemble, assemble_all
     from stsfix.kube import reads
 
     cluster, namespace = connect(g)
