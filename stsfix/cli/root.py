@@ -7,8 +7,9 @@ so that bad input gives one line on stderr and a documented exit code, never a t
 from __future__ import annotations
 
 import os
+import re
 import sys
-from typing import Annotated
+from typing import Annotated, Final
 
 import typer
 
@@ -92,15 +93,50 @@ def _output_from_argv(argv: list[str]) -> str:
     return "table"
 
 
+def kubectl_argv(args: list[str]) -> list[str]:
+    """kubectl's spellings Click does not parse: `-n=NS` (pflag) is `-n NS`, not namespace "=NS".
+
+    Words after `--` are left alone.
+    """
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return out + args[i:]
+        if len(arg) > 3 and arg[0] == "-" and arg[1].isalpha() and arg[2] == "=":
+            out += [arg[:2], arg[3:]]
+        else:
+            out.append(arg)
+    return out
+
+
+#: Commands people look for that stsfix spells differently: the hint replaces Click's guess.
+_NOT_COMMANDS: Final = {
+    "repair": "stsfix has no repair command: `stsfix diagnose NAME` names the repair that fits "
+    "(rollback, delete-pod, force-delete, partition)",
+    "fix": "stsfix has no fix command: `stsfix diagnose NAME` names the repair that fits "
+    "(rollback, delete-pod, force-delete, partition)",
+    "undo": "stsfix has no undo command: the forced rollback is `stsfix rollback NAME`",
+    "status": "stsfix has no status command: `stsfix inspect NAME` shows the rollout per ordinal",
+}
+
+
+def _usage_line(exc: click_exceptions.UsageError) -> str:
+    line = exc.format_message().splitlines()[0]
+    match = re.match(r"No such command '([^']+)'", line)
+    if match and match.group(1) in _NOT_COMMANDS:
+        return _NOT_COMMANDS[match.group(1)]
+    return line
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `stsfix` and `kubectl-stsfix` scripts."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = kubectl_argv(list(sys.argv[1:] if argv is None else argv))
     prog = "kubectl stsfix" if os.path.basename(sys.argv[0]).startswith("kubectl-") else "stsfix"
     try:
         code = app(args=args, prog_name=prog, standalone_mode=False)
     except click_exceptions.UsageError as exc:
         emit_error(
-            UsageError(exc.format_message().splitlines()[0] + f" (see '{prog} --help')"),
+            UsageError(_usage_line(exc) + f" (see '{prog} --help')"),
             _output_from_argv(args),
         )
         code = ExitCode.USAGE

@@ -101,3 +101,23 @@ def test_unreachable_server_is_exit_5(cli, tmp_path: Path) -> None:
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("Unable to connect to the server") or "Unable to connect" in lines[-1]
     assert all(line.startswith(("attempt ", "giving up")) for line in lines[:-1])  # the retries, logged
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["-n=default", "inspect", "nope"], id="kubectl's -n=NS before the command"),
+        pytest.param(["inspect", "nope", "-n=default"], id="kubectl's -n=NS after the command"),
+        pytest.param(["inspect", "nope", "--namespace=default"], id="--namespace=NS"),
+    ],
+)
+def test_namespace_flag_takes_kubectl_spellings(cli, api_kubeconfig: str, args: list[str]) -> None:
+    result = cli(*args, "--kubeconfig", api_kubeconfig)
+    assert result.code == ExitCode.CLUSTER_ERROR, result
+    assert result.stderr.strip() == 'error: statefulsets.apps "nope" not found in namespace "default"'
+
+
+def test_a_command_stsfix_does_not_have_names_the_one_that_fits(cli) -> None:
+    result = cli("repair", "web")
+    assert result.code == ExitCode.USAGE
+    assert "`stsfix diagnose NAME` names the repair" in result.stderr and "restart" not in result.stderr
