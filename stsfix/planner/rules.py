@@ -19,7 +19,7 @@ from stsfix.analysis.progress import is_rollout_complete
 from stsfix.errors import RefusedError, UsageError
 from stsfix.model import PodState, RevisionInfo, Snapshot, StatefulSetState
 from stsfix.planner.guided import guided_changes, replan_guided
-from stsfix.planner.pods import await_replacement, plan_delete_pod, plan_force_delete
+from stsfix.planner.pods import await_replacement, plan_delete_outdated, plan_delete_pod, plan_force_delete
 from stsfix.planner.steps import (
     AwaitObserved,
     AwaitRolloutComplete,
@@ -71,6 +71,13 @@ def choose_target(snapshot: Snapshot, *, to_revision: int | None) -> tuple[Revis
     on_current = [p for p in snapshot.pods if p.revision == current.name and p.ordinal in sts.ordinals]
     if sts.update_revision != current.name and on_current and not any(is_healthy(p) for p in on_current):
         # The first revision of a set can itself be broken: currentRevision is then no known-good state.
+        forward = _fixed_forward(snapshot, current)
+        if forward is not None:
+            return forward, [
+                f"No pod is Ready at currentRevision {_rev(snapshot, current.name)}: it is not a known-good revision.",
+                f"The template was changed since to {_rev(snapshot, forward.name)}, the update revision, and no "
+                "pod on it is unhealthy: the stuck pods are replaced there (what stsfix diagnose proposes).",
+            ]
         raise RefusedError(
             f"ambiguous target: no pod is Ready at currentRevision {_rev(snapshot, current.name)}, so it is not a "
             f"known-good revision (updateRevision is {_rev(snapshot, sts.update_revision)}). Pass --to-revision N "
@@ -95,6 +102,26 @@ def choose_target(snapshot: Snapshot, *, to_revision: int | None) -> tuple[Revis
     else:
         reasons.append("updateRevision is the same revision: the template was already reverted.")
     return current, reasons
+
+
+def _fixed_forward(snapshot: Snapshot, current: RevisionInfo) -> RevisionInfo | None:
+    """The update revision, when a set created with a broken template was fixed since: the live
+    template is the update revision, the controller observed it, and no pod on it fails.
+
+    This is the 1.35 Parallel + maxUnavailable trap (kubernetes/kubernetes#137409): the fix is in,
+    but the broken pods use up the budget and are never replaced. Diagnose proposes deleting them
+    so they come back at the update revision; rollback then targets the same revision.
+    """
+    sts = snapshot.statefulset
+    update = snapshot.revision_named(sts.update_revision) if sts.update_revision else None
+    if update is None or update.name == current.name or not template_matches(sts, update):
+        return None
+    if sts.observed_generation < sts.meta.generation:
+        return None
+    on_update = [p for p in snapshot.pods if p.revision == update.name and p.ordinal in sts.ordinals]
+    if any(not is_healthy(p) and not p.deleting for p in on_update):
+        return None
+    return update
 
 
 def _stuck_pods(snapshot: Snapshot, target: str) -> list[PodState]:
@@ -302,6 +329,10 @@ def replan(request: PlanRequest, snapshot: Snapshot, *, now: datetime) -> Plan:
         # refused by the executor (it never overwrites a revert it did not plan).
         return plan_rollback(
             snapshot, now=now, to_revision=request.to_revision, evict=request.evict, require_blame=False
+        )
+    if request.command == "delete-pod" and request.ordinal is None:
+        return plan_delete_outdated(
+            snapshot, now=now, count=request.count, evict=request.evict, wait=request.wait
         )
     if request.ordinal is None:
         raise UsageError(f"a {request.command} plan needs an ordinal")

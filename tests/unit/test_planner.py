@@ -299,8 +299,9 @@ def test_rollback_warns_about_kubectl_apply_and_pods_failing_at_the_target() -> 
     assert [s.pod_name for s in plan.steps if isinstance(s, DeletePod)] == ["web-4"]
 
 
-def test_rollback_refuses_when_no_pod_was_ever_ready_at_the_current_revision() -> None:
-    # Kubernetes#137409 shape: the first revision was broken, the template was then fixed.
+def test_rollback_rolls_forward_to_the_fixed_template_when_no_pod_was_ever_ready_at_the_current_revision() -> None:
+    # Kubernetes#137409 shape: the first revision was broken, the template was then fixed. Diagnose
+    # proposes deleting web-0 so it comes back at the update revision: rollback targets it too.
     snap = make_snapshot(
         [make_pod(0, REV_B, state="crashloop")],
         replicas=1,
@@ -309,11 +310,26 @@ def test_rollback_refuses_when_no_pod_was_ever_ready_at_the_current_revision() -
         update_revision=REV_A,
         revisions=[make_revision(BAD, 1), make_revision(GOOD, 2)],
     )
+    plan = plan_rollback(snap, now=T0)
+    assert (plan.target_revision, plan.target_revision_number) == (REV_A, 2)
+    assert [s.kind for s in plan.steps] == ["DeletePod", "AwaitReady", "AwaitRolloutComplete"]
+    assert any("not a known-good revision" in r for r in plan.reasons)
+    assert plan_rollback(snap, now=T0, to_revision=2).steps == plan.steps
+
+
+def test_rollback_refuses_when_no_revision_was_ever_ready() -> None:
+    # Broken first revision, and the new template fails too: no revision is known to be good.
+    snap = make_snapshot(
+        [make_pod(0, REV_B, state="crashloop"), make_pod(1, REV_A, state="crashloop")],
+        replicas=2,
+        template=GOOD,
+        current_revision=REV_B,
+        update_revision=REV_A,
+        revisions=[make_revision(BAD, 1), make_revision(GOOD, 2)],
+    )
     with pytest.raises(RefusedError, match="not a known-good revision") as err:
         plan_rollback(snap, now=T0)
     assert err.value.code == "ambiguous_target_revision"
-    plan = plan_rollback(snap, now=T0, to_revision=2)
-    assert [s.kind for s in plan.steps] == ["DeletePod", "AwaitReady", "AwaitRolloutComplete"]
 
 
 def test_rollback_refuses_a_rollout_blocked_by_something_a_rollback_does_not_fix() -> None:
