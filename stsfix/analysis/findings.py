@@ -40,6 +40,7 @@ PLAYBOOK_STUCK_TERMINATING: Final = "stuck-terminating"
 PLAYBOOK_PVC_PENDING: Final = "pvc-pending"
 PLAYBOOK_CANARY_PARTITION: Final = "canary-partition"
 PLAYBOOK_SAFE_RESTART: Final = "safe-restart"
+PLAYBOOK_ONDELETE_UPDATE: Final = "ondelete-update"
 
 
 class Severity(StrEnum):
@@ -77,6 +78,7 @@ class RepairAction(StrEnum):
     VERIFY_NODE_GONE = "verify-node-gone"
     FORCE_DELETE_POD = "force-delete-pod"
     SET_PARTITION = "set-partition"
+    REPLACE_OUTDATED_PODS = "replace-outdated-pods"
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,4 +190,14 @@ def set_partition(sts: StatefulSetState, value: int) -> RepairStep:
     """params: value."""
     return RepairStep(
         RepairAction.SET_PARTITION, {"value": value}, f"stsfix partition {_target(sts)} --set {value}"
+    )
+
+
+def replace_outdated_pods(sts: StatefulSetState, count: int = 0) -> RepairStep:
+    """params: count (0: every pod off the update revision). OnDelete only: one at a time, highest first."""
+    flags = f" --count {count}" if count else ""
+    return RepairStep(
+        RepairAction.REPLACE_OUTDATED_PODS,
+        {"count": count},
+        f"stsfix delete-pod {_target(sts)} --outdated{flags}",
     )

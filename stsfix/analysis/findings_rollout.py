@@ -72,14 +72,26 @@ def ondelete_finding(ctx: Context) -> f.Finding | None:
         f"{revision_label(ctx, sts.update_revision)}."
     )
     if not has_ready_pod(ctx, sts.update_revision):
-        message = f"{head} No pod runs it Ready yet, so it is unproven: delete one pod (the highest ordinal) and check it first."
-        canary = f.Repair("Delete one pod as a canary, then re-run diagnose.")
-        return f.Finding(f.ONDELETE_PENDING, f.Severity.WARNING, f.Cause.UNKNOWN, message, names, (), canary)
-    steps = tuple(f.delete_pod(sts, p.name, p.ordinal or 0) for p in outdated)
-    summary = "Delete the outdated pods one at a time, highest ordinal first, waiting for each to be Ready."
+        message = (
+            f"{head} No pod runs it Ready yet, so it is unproven: replace {names[-1]} (the highest ordinal) "
+            "first, as a canary, and check it."
+        )
+        canary = f.Repair(
+            f"Replace {names[-1]} as a canary (stsfix deletes it and waits until it is Ready at the update "
+            "revision), then re-run diagnose.",
+            (f.replace_outdated_pods(sts, 1),),
+        )
+        return f.Finding(
+            f.ONDELETE_PENDING, f.Severity.WARNING, f.Cause.UNKNOWN, message, names, (), canary,
+            f.PLAYBOOK_ONDELETE_UPDATE,
+        )  # fmt: skip
+    summary = (
+        "Replace the outdated pods one at a time, highest ordinal first, each once the one before is Ready "
+        "at the update revision."
+    )
     return f.Finding(
-        f.ONDELETE_PENDING, f.Severity.INFO, f.Cause.UNKNOWN, head, names, (), f.Repair(summary, steps),
-        f.PLAYBOOK_SAFE_RESTART,
+        f.ONDELETE_PENDING, f.Severity.INFO, f.Cause.UNKNOWN, head, names, (),
+        f.Repair(summary, (f.replace_outdated_pods(sts),)), f.PLAYBOOK_ONDELETE_UPDATE,
     )  # fmt: skip
 
 

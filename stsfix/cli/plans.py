@@ -18,11 +18,14 @@ from stsfix.cli.common import Globals, cluster_command, connect, note
 from stsfix.cli.partition import run_partition_plan
 from stsfix.cli.plan_group import SaveOpt, plan_app, save_or_print
 from stsfix.cli.repair import (
+    CountOpt,
     DryRunOpt,
     EvictOpt,
     ForceOpt,
     NodeLostOpt,
     OrdinalArg,
+    OutdatedOpt,
+    PodOrdinalArg,
     ProgressOpt,
     StuckAfterOpt,
     TargetArg,
@@ -62,16 +65,18 @@ def plan_rollback_cmd(
 @cluster_command
 def plan_delete_pod_cmd(
     target: TargetArg,
-    ordinal: OrdinalArg,
+    ordinal: PodOrdinalArg = None,
     evict: EvictOpt = False,
     force: ForceOpt = False,
     wait: WaitOpt = True,
+    outdated: OutdatedOpt = False,
+    count: CountOpt = None,
     save: SaveOpt = None,
     *,
     g: Globals,
 ) -> None:
-    """Plan the deletion of one pod (see `stsfix delete-pod`)."""
-    _, plan = make_delete_plan(g, target, ordinal, evict, force, wait)
+    """Plan the deletion of one pod, or with --outdated the OnDelete update (see `stsfix delete-pod`)."""
+    _, plan = make_delete_plan(g, target, ordinal, evict, force, wait, outdated=outdated, count=count)
     save_or_print(g, plan, save)
 
 

@@ -62,6 +62,19 @@ EvictOpt = Annotated[
     bool, typer.Option("--evict", help="Evict through the Eviction API (PodDisruptionBudgets apply).")
 ]
 WaitOpt = Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the pod to come back Ready.")]
+PodOrdinalArg = Annotated[
+    int | None, typer.Argument(help="The ordinal of the pod (web-3 -> 3); omit with --outdated.", min=0)
+]
+OutdatedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--outdated",
+        help="OnDelete: replace every pod off the update revision, highest ordinal first, one at a time.",
+    ),
+]
+CountOpt = Annotated[
+    int | None, typer.Option("--count", help="With --outdated: at most this many pods (1: a canary).", min=1)
+]
 
 DRY_RUN_MODES: Final = ("none", "client", "server")
 PROGRESS_MODES: Final = ("auto", "plain", "jsonl", "none")
@@ -280,14 +293,29 @@ def make_rollback_plan(
 
 
 def make_delete_plan(
-    g: Globals, target: str, ordinal: int, evict: bool, force: bool, wait: bool
+    g: Globals,
+    target: str,
+    ordinal: int | None,
+    evict: bool,
+    force: bool,
+    wait: bool,
+    *,
+    outdated: bool = False,
+    count: int | None = None,
 ) -> tuple[ClusterPort, Plan]:
-    from stsfix.planner import plan_delete_pod
+    from stsfix.planner import plan_delete_outdated, plan_delete_pod
 
+    if outdated == (ordinal is not None):
+        raise UsageError("give the ORDINAL of one pod, or --outdated (OnDelete: every pod off the update revision)")
+    if count is not None and not outdated:
+        raise UsageError("--count goes with --outdated")
+    if outdated and force:
+        raise UsageError("--outdated needs no --force: it replaces one pod at a time, each once the one before is Ready")
     cluster, snapshot = read(g, target)
-    return cluster, plan_delete_pod(
-        snapshot, ordinal, now=_now(cluster, snapshot), evict=evict, force=force, wait=wait
-    )
+    now = _now(cluster, snapshot)
+    if ordinal is None:
+        return cluster, plan_delete_outdated(snapshot, now=now, count=count or 0, evict=evict, wait=wait)
+    return cluster, plan_delete_pod(snapshot, ordinal, now=now, evict=evict, force=force, wait=wait)
 
 
 def make_force_plan(
@@ -347,10 +375,12 @@ def rollback(
 @cluster_command
 def delete_pod(
     target: TargetArg,
-    ordinal: OrdinalArg,
+    ordinal: PodOrdinalArg = None,
     evict: EvictOpt = False,
     force: ForceOpt = False,
     wait: WaitOpt = True,
+    outdated: OutdatedOpt = False,
+    count: CountOpt = None,
     dry_run: DryRunOpt = "none",
     yes: YesOpt = False,
     timeout: TimeoutOpt = "10m",
@@ -358,9 +388,15 @@ def delete_pod(
     *,
     g: Globals,
 ) -> None:
-    """Delete (or --evict) one pod with uid/resourceVersion preconditions; a Ready pod needs --force."""
+    """Delete (or --evict) one pod with uid/resourceVersion preconditions; a Ready pod needs --force.
+
+    With --outdated instead of an ORDINAL (OnDelete sets), roll out the update: delete each pod off
+    the update revision, highest ordinal first, each once the one before is Ready again at the
+    update revision; a replacement that fails stops the run (exit 6). --count 1 replaces one pod,
+    a canary.
+    """
     check_dry_run(dry_run)
-    cluster, plan = make_delete_plan(g, target, ordinal, evict, force, wait)
+    cluster, plan = make_delete_plan(g, target, ordinal, evict, force, wait, outdated=outdated, count=count)
     run_plan(g, cluster, plan, dry_run=dry_run, yes=yes, timeout=timeout, progress=progress)
 
 

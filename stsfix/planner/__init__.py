@@ -10,7 +10,14 @@ PURE: standard library, `stsfix.model`, `stsfix.errors` and `stsfix.analysis` on
 
 from __future__ import annotations
 
-from stsfix.planner.pods import expected_revision, node_lost_evidence, plan_delete_pod, plan_force_delete
+from stsfix.planner.pods import (
+    expected_revision,
+    node_lost_evidence,
+    outdated_pods,
+    plan_delete_outdated,
+    plan_delete_pod,
+    plan_force_delete,
+)
 from stsfix.planner.rules import check_preconditions, choose_target, plan_rollback, replan
 from stsfix.planner.steps import (
     DEFAULT_NODE_LOST_AFTER,
@@ -59,6 +66,8 @@ __all__ = [
     "choose_target",
     "expected_revision",
     "node_lost_evidence",
+    "outdated_pods",
+    "plan_delete_outdated",
     "plan_delete_pod",
     "plan_force_delete",
     "plan_from_dict",

@@ -1,5 +1,8 @@
 """Plans for one named pod: `delete-pod` (a Ready pod only with --force) and `force-delete` (only
-with evidence its node is lost, judged on the API server's clock).
+with evidence its node is lost, judged on the API server's clock); and `delete-pod --outdated`, the
+OnDelete update: only deleting a pod moves it to the update revision (semantics reference §5.9,
+§7.1), so the plan deletes the pods off it one at a time, highest ordinal first, each once the one
+before is Ready again at the update revision, and stops at the first that fails (a canary).
 
 PURE: standard library, `stsfix.model`, `stsfix.errors` and the planner steps.
 """
@@ -9,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from stsfix.analysis.pods import failing_reason, is_healthy
-from stsfix.errors import NotFoundError, RefusedError
+from stsfix.errors import NotFoundError, RefusedError, UsageError
 from stsfix.model import PodState, Snapshot, StatefulSetState
 from stsfix.planner.steps import (
     DEFAULT_NODE_LOST_AFTER,
@@ -198,3 +201,114 @@ def plan_force_delete(
         reasons=(evidence,),
         warnings=(warning,),
     )
+
+
+def outdated_pods(snapshot: Snapshot) -> list[PodState]:
+    """Pods in the replica range off the update revision and not terminating, highest ordinal first."""
+    sts = snapshot.statefulset
+    found = [
+        p
+        for p in snapshot.pods
+        if p.ordinal is not None
+        and p.ordinal in sts.ordinals
+        and p.revision != sts.update_revision
+        and not p.deleting
+    ]
+    return sorted(found, key=lambda p: p.ordinal or 0, reverse=True)
+
+
+def _refuse_outdated(snapshot: Snapshot) -> None:
+    """--outdated is the OnDelete update, on an observed spec whose updated pods do not fail."""
+    sts = snapshot.statefulset
+    if sts.update_strategy != "OnDelete":
+        raise RefusedError(
+            f"{_what(sts)} uses updateStrategy {sts.update_strategy}: the controller replaces outdated pods "
+            f"itself; --outdated is for OnDelete sets (see `stsfix diagnose -n {sts.namespace} {sts.name}`)",
+            code="unsupported_strategy",
+        )
+    if sts.observed_generation < sts.meta.generation:
+        raise RefusedError(
+            f"the controller has not observed generation {sts.meta.generation} of {_what(sts)} yet "
+            f"(observed {sts.observed_generation}): its update revision is not known; try again in a moment",
+            code="not_observed",
+        )
+    failing = [
+        p
+        for p in snapshot.pods
+        if p.revision == sts.update_revision and p.ordinal in sts.ordinals and failing_reason(p)
+    ]
+    if failing:
+        pod = failing[0]
+        raise RefusedError(
+            f"{pod.name} already fails at the update revision {_rev(snapshot, sts.update_revision)} "
+            f"({failing_reason(pod)}): replacing more pods would spread it. Fix the template or roll back "
+            f"(`stsfix rollback -n {sts.namespace} {sts.name}`)",
+            code="updated_pod_failing",
+        )
+
+
+def plan_delete_outdated(
+    snapshot: Snapshot, *, now: datetime, count: int = 0, evict: bool = False, wait: bool = True
+) -> Plan:
+    """The OnDelete update: delete up to `count` (0: every) pod off the update revision, highest
+    ordinal first, each followed by a wait until its replacement is Ready at the update revision.
+
+    The pods are Ready, and deleting them is still safe to plan without --force: under OnDelete it
+    is the only way they update, and one pod at a time is replaced, each only once the one before
+    is back Ready at the update revision (a replacement that fails stops the run, exit 6). The
+    first one is a canary when no pod runs the update revision Ready yet.
+    """
+    if count < 0:
+        raise UsageError("--count must be at least 1")
+    _refuse_outdated(snapshot)
+    sts = snapshot.statefulset
+    chosen = outdated_pods(snapshot)
+    if count:
+        chosen = chosen[:count]
+    target = sts.update_revision
+    step_type = EvictPod if evict else DeletePod
+    steps: list[Step] = []
+    for pod in chosen:
+        steps.append(
+            step_type(
+                ordinal=int(pod.ordinal or 0),
+                pod_name=pod.name,
+                pod_uid=pod.meta.uid,
+                resource_version=pod.meta.resource_version,
+                revision=pod.revision,
+                reason=f"OnDelete: off the update revision {target}",
+                requires_update_revision=target,
+                allow_ready=True,
+            )
+        )
+        if wait:
+            steps.append(await_replacement(sts, pod, target))
+    proven = any(p.revision == target and is_healthy(p) for p in snapshot.pods)
+    reasons = [
+        f"OnDelete: the controller replaces no pod for an update; a deleted pod comes back at the update "
+        f"revision {_rev(snapshot, target)}.",
+        "One pod at a time, highest ordinal first, each only once the one before is Ready again at "
+        "the update revision; a replacement that fails stops the run (exit 6).",
+    ]
+    if chosen and not proven:
+        reasons.append(
+            f"No pod runs {target} Ready yet: {chosen[0].name} goes first, as a canary."
+        )
+    if not chosen:
+        reasons.append(f"Every pod already runs the update revision {_rev(snapshot, target)}.")
+    return new_plan(
+        snapshot,
+        # NB: no ordinal means --outdated; `count` 0 means every outdated pod.
+        PlanRequest(command="delete-pod", ordinal=None, evict=evict, wait=wait, count=count),
+        steps,
+        chosen,
+        now,
+        target_revision=target,
+        target_revision_number=_number(snapshot, target),
+        reasons=tuple(reasons),
+    )
+
+
+def _number(snapshot: Snapshot, name: str) -> int:
+    revision = snapshot.revision_named(name)
+    return revision.revision if revision is not None else 0

@@ -147,7 +147,8 @@ def rollout_in_flight(
             return RolloutInFlight(
                 "pending",
                 f"an OnDelete update to {to} is waiting for pods to be deleted ({', '.join(pending)}); "
-                "a restart would roll it out with the restart",
+                "a restart would roll it out with the restart. Roll the update out first: "
+                f"`stsfix delete-pod -n {sts.namespace} {sts.name} --outdated`",
                 "ondelete_update_pending",
             )
         return None

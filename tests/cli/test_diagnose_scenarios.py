@@ -32,7 +32,7 @@ CASES = [
                  ["verify-node-gone", "force-delete-pod"], id="terminating on a lost node"),
     pytest.param("partition-canary", "paused", "partition-holds-rollout", "unknown", ["set-partition"],
                  id="partition held on purpose is paused"),
-    pytest.param("ondelete", "paused", "ondelete-pending", "unknown", [], id="OnDelete waiting for deletes is paused"),
+    pytest.param("ondelete", "paused", "ondelete-pending", "unknown", ["replace-outdated-pods"], id="OnDelete waiting for deletes is paused"),
     pytest.param("parallel-maxunavailable", "stuck", "maxunavailable-regression", "crash-loop", ["delete-pod"],
                  id="1.35.0 Parallel and maxUnavailable regression"),
 ]  # fmt: skip

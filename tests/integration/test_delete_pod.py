@@ -142,3 +142,48 @@ def test_force_delete_removes_a_pod_stuck_terminating_on_a_lost_node(sim, stsfix
     assert result.json()["outcome"]["steps"][0]["status"] == "applied"
     assert _deletes(cluster) == [name]
     assert pod(cluster, name)["metadata"]["uid"] != stuck["metadata"]["uid"]
+
+
+# -- the OnDelete update: delete-pod --outdated ------------------------------------------------------
+def test_delete_pod_outdated_replaces_every_ondelete_pod_one_at_a_time_highest_first(sim, stsfix) -> None:
+    cluster = sim("ondelete")
+    update = sts(cluster)["status"]["updateRevision"]
+    result = stsfix("delete-pod", "web", "--outdated", "-n", "default", "--yes", "-o", "json")
+    assert result.code == ExitCode.OK, result
+    steps = result.json()["outcome"]["steps"]
+    assert [(s["kind"], s["status"]) for s in steps] == [("DeletePod", "applied"), ("AwaitReady", "done")] * 3
+    assert _deletes(cluster) == ["web-2", "web-1", "web-0"]
+    assert [revision_of(pod(cluster, f"web-{o}")) for o in range(3)] == [update] * 3
+
+
+def test_delete_pod_outdated_count_1_replaces_only_the_canary(sim, stsfix) -> None:
+    cluster = sim("ondelete")
+    result = stsfix("delete-pod", "web", "--outdated", "--count", "1", "-n", "default", "--yes")
+    assert result.code == ExitCode.OK, result
+    assert _deletes(cluster) == ["web-2"]
+    assert "canary" in result.stderr
+
+
+def test_delete_pod_outdated_stops_at_a_canary_that_fails(sim, stsfix) -> None:
+    cluster = sim("ondelete")
+    cluster.add_rule(action="crash", pod="web-.*", exit_code=1)  # whatever starts from now on crashes
+    result = stsfix("delete-pod", "web", "--outdated", "-n", "default", "--yes", "-o", "json")
+    assert result.code == ExitCode.NOT_CONVERGED, result
+    assert _deletes(cluster) == ["web-2"]  # web-1 and web-0 keep serving the old revision
+    assert [s["status"] for s in result.json()["outcome"]["steps"]][2:] == ["not_run"] * 4
+
+
+def test_delete_pod_outdated_is_refused_outside_ondelete(sim, stsfix) -> None:
+    cluster = sim("partition-canary")
+    result = stsfix("delete-pod", "web", "--outdated", "-n", "default", "--yes", "-o", "json")
+    assert result.code == ExitCode.REFUSED, result
+    assert result.json()["errors"][0]["code"] == "unsupported_strategy"
+    assert mutations(cluster) == []
+
+
+def test_delete_pod_takes_an_ordinal_or_outdated_not_both(sim, stsfix) -> None:
+    cluster = sim("ondelete")
+    for args in (("web", "2", "--outdated"), ("web",), ("web", "2", "--count", "1")):
+        result = stsfix("delete-pod", *args, "-n", "default", "--yes")
+        assert result.code == ExitCode.USAGE, (args, result)
+    assert mutations(cluster) == []

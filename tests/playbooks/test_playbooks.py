@@ -29,10 +29,11 @@ NAMES = bundled_names()
 
 
 # -- the files ----------------------------------------------------------------------------------
-def test_the_five_incident_playbooks_are_bundled() -> None:
+def test_the_six_incident_playbooks_are_bundled() -> None:
     assert NAMES == [
         "canary-partition",
         "forced-rollback",
+        "ondelete-update",
         "pvc-pending",
         "safe-restart",
         "stuck-terminating",

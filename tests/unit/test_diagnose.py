@@ -446,7 +446,7 @@ def test_partition_with_a_broken_canary_is_stuck_not_paused() -> None:
     assert run(snapshot).verdict is RolloutState.STUCK
 
 
-def test_ondelete_pending_deletes_outdated_pods_once_the_update_is_proven() -> None:
+def test_ondelete_pending_replaces_every_outdated_pod_once_the_update_is_proven() -> None:
     snapshot = make_snapshot(
         [make_pod(0), make_pod(1), make_pod(2, REV_B)],
         template=BAD,
@@ -455,15 +455,14 @@ def test_ondelete_pending_deletes_outdated_pods_once_the_update_is_proven() -> N
         revisions=ab_revisions(),
     )
     diagnosis = run(snapshot)
-    assert steps_of(diagnosis, "ondelete-pending") == [
-        ("delete-pod", {"pod": "web-1"}),
-        ("delete-pod", {"pod": "web-0"}),
-    ]
+    assert steps_of(diagnosis, "ondelete-pending") == [("replace-outdated-pods", {"count": 0})]
     finding = diagnosis.finding("ondelete-pending")
-    assert finding is not None and finding.severity is Severity.INFO and finding.playbook == "safe-restart"
+    assert finding is not None and finding.severity is Severity.INFO and finding.playbook == "ondelete-update"
+    assert finding.repair is not None
+    assert [s.command for s in finding.repair.steps] == ["stsfix delete-pod -n default web --outdated"]
 
 
-def test_ondelete_pending_only_warns_while_the_update_is_unproven() -> None:
+def test_ondelete_pending_replaces_one_pod_as_a_canary_while_the_update_is_unproven() -> None:
     snapshot = make_snapshot(
         template=BAD, update_revision=REV_B, strategy="OnDelete", revisions=ab_revisions()
     )
@@ -471,7 +470,8 @@ def test_ondelete_pending_only_warns_while_the_update_is_unproven() -> None:
     finding = diagnosis.finding("ondelete-pending")
     assert diagnosis.verdict is RolloutState.PAUSED
     assert finding is not None and finding.severity is Severity.WARNING and finding.repair is not None
-    assert finding.repair.steps == ()
+    assert [s.command for s in finding.repair.steps] == ["stsfix delete-pod -n default web --outdated --count 1"]
+    assert finding.playbook == "ondelete-update"
 
 
 @pytest.mark.parametrize(
