@@ -40,6 +40,7 @@ REPAIRS = {
     "never-ready": ("forced-rollback", ()),
     "partition-canary": ("canary-partition", ("-p", "soak=10s")),
     "healthy": ("safe-restart", ()),
+    "ondelete": ("ondelete-update", ()),
 }
 STUCK_AFTER = "0s"  # the simulator fast-forwards time; judge both clusters on state, not age
 
