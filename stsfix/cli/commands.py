@@ -40,7 +40,7 @@ COMMANDS: Final[dict[str, tuple[tuple[str, ...], str]]] = {
     "apply": (("plans",), "Apply a saved plan after re-checking its preconditions (exit 4 listing what changed)."),
     "partition": (("partition",), "Hold, set or step spec.updateStrategy.rollingUpdate.partition, with readiness gates."),
     "restart": (("restart",), "Restart every pod (kubectl.kubernetes.io/restartedAt), refusing while a rollout is in flight."),
-    "demo": (("demo",), "Run the forced-rollback incident on the embedded simulated cluster (about a minute)."),
+    "demo": (("demo",), "Run the forced-rollback incident on the embedded simulated cluster (about 15 seconds)."),
     "guard": (("guard",), "Watch every StatefulSet (or those of -n), export the diagnosis as Prometheus metrics, and repair the sets whose stsfix.dev/auto-repair annotation allows it, under rate limits."),
     "plan": (("plans", "partition", "restart"), "Make a repair plan without acting: print it, or --save it for review and `stsfix apply`."),
     "playbook": (("playbook",), "Runbooks for StatefulSet incidents: list them, read one, or run it step by step."),
