@@ -83,11 +83,29 @@ class RepairAction(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class RepairStep:
-    """One step: the action, its parameters, and the stsfix command line that carries it out."""
+    """One step: the action, its parameters, and the command line that carries it out.
+
+    `effects` are what that command does itself beyond the action (a rollback's pod deletions):
+    shown as what it will do, never as further commands. An effect has no command of its own.
+    """
 
     action: RepairAction
     params: dict[str, str | int] = field(hash=False)
     command: str
+    effects: tuple[RepairStep, ...] = field(default=(), hash=False)
+
+    def describe(self) -> str:
+        """One line for people: `delete pod web-4`, `revert the template to revision 1`, ..."""
+        words = {
+            RepairAction.REVERT_TEMPLATE: "revert the template to revision {toRevision}",
+            RepairAction.DELETE_POD: "delete pod {pod}",
+            RepairAction.EVICT_POD: "evict pod {pod}",
+            RepairAction.VERIFY_NODE_GONE: "verify that node {node} is gone",
+            RepairAction.FORCE_DELETE_POD: "force-delete pod {pod} (node {node})",
+            RepairAction.SET_PARTITION: "set the partition to {value}",
+            RepairAction.REPLACE_OUTDATED_PODS: "replace the outdated pods one at a time (count {count})",
+        }
+        return words[self.action].format(**self.params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,18 +169,22 @@ def _target(sts: StatefulSetState) -> str:
     return f"-n {sts.namespace} {sts.name}"
 
 
-def revert_template(sts: StatefulSetState, number: int) -> RepairStep:
-    """params: toRevision."""
+def revert_template(sts: StatefulSetState, number: int, *, deletes: tuple[str, ...] = ()) -> RepairStep:
+    """params: toRevision. `stsfix rollback` reverts, waits until the controller observes the
+    revert, then deletes the stuck pods itself: `deletes` (highest ordinal first) are its effects."""
     return RepairStep(
         RepairAction.REVERT_TEMPLATE,
         {"toRevision": number},
         f"stsfix rollback {_target(sts)} --to-revision {number}",
+        tuple(RepairStep(RepairAction.DELETE_POD, {"pod": pod}, "") for pod in deletes),
     )
 
 
-def delete_pod(sts: StatefulSetState, pod: str, ordinal: int) -> RepairStep:
-    """params: pod."""
-    return RepairStep(RepairAction.DELETE_POD, {"pod": pod}, f"stsfix delete-pod {_target(sts)} {ordinal}")
+def delete_pod(sts: StatefulSetState, pod: str, ordinal: int, *, wait: bool = True) -> RepairStep:
+    """params: pod. `wait=False` adds --no-wait: the replacement cannot come yet (OrderedReady
+    recreates it only once every lower ordinal is Ready), so waiting for it would fail."""
+    command = f"stsfix delete-pod {_target(sts)} {ordinal}" + ("" if wait else " --no-wait")
+    return RepairStep(RepairAction.DELETE_POD, {"pod": pod}, command)
 
 
 def evict_pod(sts: StatefulSetState, pod: str, ordinal: int) -> RepairStep:

@@ -64,14 +64,25 @@ def _blocks(ctx: Context, pod: PodState) -> bool:
 # --- forced rollback -------------------------------------------------------------------------------
 
 
-def _delete_steps(ctx: Context, target: str) -> list[f.RepairStep]:
-    """delete-pod for each replica not on `target`, not Ready, not terminating: highest first."""
-    victims = [
+def _victims(ctx: Context, target: str) -> list[PodState]:
+    """Each replica not on `target`, not Ready, not terminating: highest ordinal first (the pods
+    `stsfix rollback` deletes: planner `_stuck_pods`)."""
+    return [
         p
         for p in reversed(set_pods(ctx))
         if in_range(ctx, p) and p.revision != target and not is_running_and_ready(p) and not p.deleting
     ]
-    return [f.delete_pod(ctx.sts, p.name, p.ordinal or 0) for p in victims]
+
+
+def _delete_steps(ctx: Context, victims: list[PodState]) -> list[f.RepairStep]:
+    """One delete-pod command per victim, highest first, each of which succeeds when run in order:
+    under OrderedReady a deleted pod comes back only once every lower ordinal is Ready (§5.4), so
+    every delete but the last (lowest) one skips the wait for its replacement."""
+    ordered = ctx.sts.pod_management_policy != "Parallel"
+    return [
+        f.delete_pod(ctx.sts, p.name, p.ordinal or 0, wait=not ordered or i == len(victims) - 1)
+        for i, p in enumerate(victims)
+    ]
 
 
 def _revert_to(ctx: Context, bad: bool) -> tuple[int | None, str]:
@@ -103,18 +114,27 @@ def _rollback_steps(ctx: Context, bad: bool, *, delete: bool) -> tuple[tuple[f.R
             else "the new template is not observed yet"
         )
         return (), f"No automatic repair: {note}; run diagnose again once the template is good and observed."
-    revert = [f.revert_template(ctx.sts, number)] if number is not None else []
-    deletes = _delete_steps(ctx, target) if delete else []
-    names = [str(s.params["pod"]) for s in deletes]
+    victims = _victims(ctx, target) if delete else []
+    names = [p.name for p in victims]
     to = revision_label(ctx, target)
-    if not deletes:
-        return tuple(revert), f"Revert the template to {to}; the controller replaces the pods itself."
+    if number is not None:
+        # NB: one command: `stsfix rollback` deletes the stuck pods itself once the revert is
+        # observed, so a delete-pod after it would find a Ready replacement and refuse.
+        revert = f.revert_template(ctx.sts, number, deletes=tuple(names))
+        if not victims:
+            return (revert,), f"Revert the template to {to}; the controller replaces the pods itself."
+        order = f"{', '.join(names)} (highest ordinal first)" if len(names) > 1 else names[0]
+        summary = (
+            f"Revert the template to {to}, then delete {order} so the controller recreates {_them(names)} "
+            "from that revision (stsfix rollback does both)."
+        )
+        return (revert,), summary
+    if not victims:
+        return (), f"Nothing to delete: the controller replaces the pods at {to} itself."
     order = f"{', '.join(names)} (highest ordinal first)" if len(names) > 1 else names[0]
-    if revert:
-        summary = f"Revert the template to {to}, then delete {order} so the controller recreates {_them(names)} from that revision."
-    else:
-        summary = f"Delete {order}; the controller recreates {_them(names)} at {to}."
-    return (*revert, *deletes), summary
+    return tuple(
+        _delete_steps(ctx, victims)
+    ), f"Delete {order}; the controller recreates {_them(names)} at {to}."
 
 
 def _policy(ctx: Context) -> str:
@@ -147,9 +167,8 @@ def _trap_message(ctx: Context, pods: list[PodState], bad: bool) -> str:
 def _trap_finding(ctx: Context, stuck: list[tuple[PodState, tuple[str, ...]]], bad: bool) -> f.Finding:
     pods = [p for p, _ in stuck]
     steps, summary = _rollback_steps(ctx, bad, delete=True)
-    names = tuple(
-        dict.fromkeys([p.name for p in pods] + [str(s.params["pod"]) for s in steps if "pod" in s.params])
-    )
+    deleted = [x for s in steps for x in (s, *s.effects) if "pod" in x.params]
+    names = tuple(dict.fromkeys([p.name for p in pods] + [str(x.params["pod"]) for x in deleted]))
     return f.Finding(
         code=f.FORCED_ROLLBACK_NEEDED,
         severity=f.Severity.CRITICAL,

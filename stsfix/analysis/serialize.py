@@ -28,11 +28,17 @@ def revision_ref_to_dict(ref: RevisionRef) -> dict[str, Any]:
 
 
 def finding_to_dict(finding: Finding) -> dict[str, Any]:
-    """{code, severity, cause, pods, message, evidence, repair:{summary, steps:[{action, params, command}]}, playbook}."""
+    """{code, severity, cause, pods, message, evidence, repair:{summary, steps:[{action, params, command,
+    effects:[{action, params}]}]}, playbook}."""
     repair = None
     if finding.repair is not None:
         steps = [
-            {"action": s.action.value, "params": dict(s.params), "command": s.command}
+            {
+                "action": s.action.value,
+                "params": dict(s.params),
+                "command": s.command,
+                "effects": [{"action": e.action.value, "params": dict(e.params)} for e in s.effects],
+            }
             for s in finding.repair.steps
         ]
         repair = {"summary": finding.repair.summary, "steps": steps}

@@ -41,7 +41,9 @@ def diagnosis_text(diagnosis: Diagnosis) -> str:
         lines += [f"      - {line}" for line in finding.evidence]
         if finding.repair is not None and finding.repair.steps:
             lines.append(f"    repair: {finding.repair.summary}")
-            lines += [f"      {i}. {step.command}" for i, step in enumerate(finding.repair.steps, 1)]
+            for i, step in enumerate(finding.repair.steps, 1):
+                lines.append(f"      {i}. {step.command}")
+                lines += [f"         which will {effect.describe()}" for effect in step.effects]
         if finding.playbook:
             lines.append(f"    playbook: stsfix playbook show {finding.playbook}")
     if diagnosis.missing:

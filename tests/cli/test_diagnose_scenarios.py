@@ -13,7 +13,7 @@ import pytest
 from stsfix.errors import ExitCode
 
 CASES = [
-    # scenario, verdict, first finding code, its cause, its repair actions
+    # scenario, verdict, first finding code, its cause, its repair actions (each step's, then its effects')
     pytest.param("healthy", "complete", "rollout-complete", "unknown", [], id="healthy is complete"),
     pytest.param("rollout-in-progress", "progressing", "rollout-in-progress", "unknown", [],
                  id="fresh rollout is progressing, not stuck"),
@@ -41,7 +41,8 @@ CASES = [
 def _summary(body: dict) -> tuple[str, str, str, list[str]]:
     item = body["items"][0]
     finding = item["findings"][0]
-    actions = [s["action"] for s in (finding["repair"] or {}).get("steps", [])]
+    steps = (finding["repair"] or {}).get("steps", [])
+    actions = [a for s in steps for a in [s["action"], *(e["action"] for e in s["effects"])]]
     return item["verdict"], finding["code"], finding["cause"], actions
 
 
@@ -112,10 +113,16 @@ def _codes(body: dict, name: str) -> list[tuple[str, str, list[str]]]:
 
 
 def _diagnose_live_and_offline(cli, env, tmp_path: Path, name: str) -> tuple[dict, int]:
-    """Diagnose live and from a collect file; both must agree. Returns the live body and exit code."""
+    """Diagnose live and from a collect file; both must agree. Returns the live body and exit code.
+
+    NB: the simulated clock stands still meanwhile, so a crash-looping container cannot move from
+    waiting to running (another cause) between the live read and the collect.
+    """
+    speed, env.sim.clock.speed = env.sim.clock.speed, 0.0
     live = cli(*env.args("diagnose", name, "--stuck-after", "30s", "-o", "json"))
     saved = tmp_path / f"{name}.yaml"
     assert cli(*env.args("collect", name, "--save", str(saved))).code == ExitCode.OK
+    env.sim.clock.speed = speed
     offline = cli("diagnose", "-f", str(saved), "--stuck-after", "30s", "-o", "json")
     assert (live.code, _codes(live.json(), name)) == (offline.code, _codes(offline.json(), name))
     return live.json(), live.code

@@ -117,7 +117,7 @@ def test_fleet_view_filters_by_state(cli, make_sim) -> None:
     assert cli(*env.args("inspect", "--state", "broken")).code == ExitCode.USAGE
 
 
-def test_diagnose_forced_rollback_exits_3_with_revert_then_delete(cli, make_sim) -> None:
+def test_diagnose_forced_rollback_exits_3_with_one_rollback_that_deletes_web_4(cli, make_sim) -> None:
     env = make_sim("forced-rollback")
     result = cli(*env.args("diagnose", "web", "-o", "json"))
     assert result.code == ExitCode.ACTION_NEEDED, result
@@ -127,9 +127,12 @@ def test_diagnose_forced_rollback_exits_3_with_revert_then_delete(cli, make_sim)
     assert item["verdict"] == "stuck"
     finding = next(f for f in item["findings"] if f["code"] == "forced-rollback-needed")
     assert finding["cause"] == "crash-loop" and finding["pods"] == ["web-4"]
-    actions = [(s["action"], s["params"]) for s in finding["repair"]["steps"]]
-    assert actions[0][0] == "revert-template"
-    assert [p.get("pod") for a, p in actions if a == "delete-pod"] == ["web-4"]
+    (step,) = finding["repair"]["steps"]
+    assert step["action"] == "revert-template" and step["command"].startswith("stsfix rollback")
+    assert step["effects"] == [{"action": "delete-pod", "params": {"pod": "web-4"}}]
+    text = cli(*env.args("diagnose", "web")).stdout
+    assert "1. stsfix rollback -n default web --to-revision 1\n         which will delete pod web-4" in text
+    assert "stsfix delete-pod" not in text
 
 
 def test_diagnose_reverted_template_needs_delete_only(cli, make_sim) -> None:

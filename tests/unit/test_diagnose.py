@@ -71,9 +71,15 @@ def run(snapshot: Snapshot, **kwargs: Any) -> Diagnosis:
 
 
 def steps_of(diagnosis: Diagnosis, code: str) -> list[tuple[str, dict[str, Any]]]:
+    """The repair's commands' actions, each followed by what that command does itself (`effects`,
+    marked "by ...")."""
     finding = diagnosis.finding(code)
     assert finding is not None and finding.repair is not None, diagnosis.codes
-    return [(s.action.value, dict(s.params)) for s in finding.repair.steps]
+    found: list[tuple[str, dict[str, Any]]] = []
+    for s in finding.repair.steps:
+        found.append((s.action.value, dict(s.params)))
+        found += [(f"by {s.action.value}: {e.action.value}", dict(e.params)) for e in s.effects]
+    return found
 
 
 # --- codes and verdicts, table-driven ----------------------------------------------------------------
@@ -213,7 +219,7 @@ def test_delete_steps_never_name_a_ready_pod(
     for finding in run(snapshot).findings:
         if finding.code == "ondelete-pending":
             continue  # OnDelete only moves by deleting the outdated (Ready) pods: that is its repair.
-        for step in finding.repair.steps if finding.repair else ():
+        for step in (x for s in finding.repair.steps for x in (s, *s.effects)) if finding.repair else ():
             if step.action in (
                 RepairAction.DELETE_POD,
                 RepairAction.EVICT_POD,
@@ -231,14 +237,15 @@ def test_forced_rollback_with_bad_template_reverts_then_deletes_highest_first() 
     assert finding is not None and finding.severity is Severity.CRITICAL and finding.cause == "crash-loop"
     assert steps_of(diagnosis, "forced-rollback-needed") == [
         ("revert-template", {"toRevision": 1}),
-        ("delete-pod", {"pod": "web-4"}),
-        ("delete-pod", {"pod": "web-3"}),
+        ("by revert-template: delete-pod", {"pod": "web-4"}),
+        ("by revert-template: delete-pod", {"pod": "web-3"}),
     ]
+    # One command: the rollback deletes the pods itself once the revert is observed (a delete-pod
+    # after it would find a Ready replacement and refuse).
     assert [s.command for s in finding.repair.steps] == [  # type: ignore[union-attr]
         "stsfix rollback -n default web --to-revision 1",
-        "stsfix delete-pod -n default web 4",
-        "stsfix delete-pod -n default web 3",
     ]
+    assert [e.command for s in finding.repair.steps for e in s.effects] == ["", ""]  # type: ignore[union-attr]
     assert finding.playbook == "forced-rollback" and finding.pods == ("web-3", "web-4")
     assert "kubernetes/kubernetes#67250" in finding.message
     assert (diagnosis.current_revision.number, diagnosis.update_revision.number) == (1, 2)
@@ -250,6 +257,16 @@ def test_forced_rollback_after_revert_only_deletes() -> None:
     finding = diagnosis.finding("forced-rollback-needed")
     assert finding is not None and finding.repair is not None
     assert finding.repair.summary == f"Delete web-4; the controller recreates it at {REV_A} (3)."
+
+
+def test_reverted_trap_with_two_stuck_pods_deletes_the_higher_without_waiting() -> None:
+    # OrderedReady recreates web-4 only once web-3 is Ready: waiting for web-4 first would fail.
+    finding = run(trap(reverted=True, broken=(3, 4))).finding("forced-rollback-needed")
+    assert finding is not None and finding.repair is not None
+    assert [s.command for s in finding.repair.steps] == [
+        "stsfix delete-pod -n default web 4 --no-wait",
+        "stsfix delete-pod -n default web 3",
+    ]
 
 
 def test_forced_rollback_skips_a_ready_pod_on_the_old_revision() -> None:
@@ -264,7 +281,7 @@ def test_unobserved_revert_reverts_first_so_the_plan_waits_for_observation() -> 
     diagnosis = run(trap(template=GOOD, generation=3, observed_generation=2))
     assert steps_of(diagnosis, "forced-rollback-needed") == [
         ("revert-template", {"toRevision": 1}),
-        ("delete-pod", {"pod": "web-4"}),
+        ("by revert-template: delete-pod", {"pod": "web-4"}),
     ]
 
 
@@ -554,11 +571,14 @@ def test_diagnosis_json_keys_are_stable() -> None:
     finding = data["findings"][0]
     assert list(finding) == ["code", "severity", "cause", "pods", "message", "evidence", "repair", "playbook"]
     assert list(finding["repair"]) == ["summary", "steps"]
-    assert finding["repair"]["steps"][0] == {
-        "action": "revert-template",
-        "params": {"toRevision": 1},
-        "command": "stsfix rollback -n default web --to-revision 1",
-    }
+    assert finding["repair"]["steps"] == [
+        {
+            "action": "revert-template",
+            "params": {"toRevision": 1},
+            "command": "stsfix rollback -n default web --to-revision 1",
+            "effects": [{"action": "delete-pod", "params": {"pod": "web-4"}}],
+        }
+    ]
     assert data["missing"] == ["nodes", "persistentvolumeclaims"]
 
 
@@ -667,7 +687,7 @@ def test_unobserved_replicas_change_still_reverts_to_the_current_revision() -> N
     diagnosis = run(trap(generation=3, observed_generation=2))
     assert steps_of(diagnosis, "forced-rollback-needed") == [
         ("revert-template", {"toRevision": 1}),
-        ("delete-pod", {"pod": "web-4"}),
+        ("by revert-template: delete-pod", {"pod": "web-4"}),
     ]
 
 
