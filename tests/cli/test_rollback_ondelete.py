@@ -25,10 +25,14 @@ def test_ondelete_bad_revision_is_rolled_back_by_revert_then_delete(cli, make_si
     finding = next(
         f for f in diagnosis.json()["items"][0]["findings"] if f["code"] == "forced-rollback-needed"
     )
-    assert [s["action"] for s in finding["repair"]["steps"]] == ["revert-template", "delete-pod"]
+    (step,) = finding["repair"]["steps"]
+    assert step["action"] == "revert-template"
+    assert step["effects"] == [{"action": "delete-pod", "params": {"pod": "web-2"}}]
 
     env.sim.requests.clear()
-    result = cli(*env.args("rollback", "web", "--yes", "--timeout", "2m", "-o", "json"))
+    command = step["command"].split()  # what diagnose proposes, as written
+    assert command[:2] == ["stsfix", "rollback"]
+    result = cli(*env.args(*command[1:], "--yes", "--timeout", "2m", "-o", "json"))
     assert result.code == ExitCode.OK, result
     deletes = [r.path for r in env.sim.requests if r.method == "DELETE"]
     assert deletes == ["/api/v1/namespaces/default/pods/web-2"]
