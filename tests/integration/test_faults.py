@@ -194,6 +194,10 @@ def test_a_rollback_killed_mid_way_completes_when_re_run(sim, stsfix) -> None:
         if line.startswith("{") and json.loads(line).get("event") == "retry":
             proc.send_signal(signal.SIGKILL)
             killed = True
+    # NB: stop the simulated clock at the kill: at speed 60 the killed run's lease would otherwise
+    # expire after a second or two of real time, and a loaded machine takes that long to start the
+    # next stsfix.
+    speed, cluster.clock.speed = cluster.clock.speed, 0.0
     proc.wait(10)
     assert killed, "the subprocess finished before it could be killed"
     cluster.server.faults.clear()
@@ -204,6 +208,7 @@ def test_a_rollback_killed_mid_way_completes_when_re_run(sim, stsfix) -> None:
     # The killed run still holds the lease: a re-run is refused until it expires (server clock).
     locked = stsfix("rollback", "web", "-n", "default", "--yes", "-o", "json")
     assert locked.code == ExitCode.REFUSED and locked.json()["errors"][0]["code"] == "lease_held", locked
+    cluster.clock.speed = speed
     cluster.advance(61)
     again = stsfix("rollback", "web", "-n", "default", "--yes", "-o", "json")
     assert again.code == ExitCode.OK, again
