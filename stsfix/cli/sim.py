@@ -17,6 +17,7 @@ import typer
 
 if TYPE_CHECKING:
     from stsfix.sim.cluster import SimCluster
+    from stsfix.sim.kubelet.kubelet import KubeletConfig
 
 sim_app = typer.Typer(
     help="Run the simulated cluster.", no_args_is_help=True, pretty_exceptions_show_locals=False
@@ -79,6 +80,7 @@ def serve(
             anonymous=None if tls else "admin",  # kubectl sends no token over plain HTTP
             add_nodes=add_nodes,
             storage_classes=storage_class or (),
+            kubelet=serving_kubelet(speed),
         )
         sim.start()
     except (ScenarioError, ValueError, OSError) as err:
@@ -98,6 +100,18 @@ def serve(
             pass
     finally:
         sim.stop()
+
+
+STOP_REAL_SECONDS = 0.5  # how long a stopping container takes on a real node, roughly
+
+
+def serving_kubelet(speed: float) -> KubeletConfig:
+    """The kubelet of an interactive server: a container takes about half a real second to stop on
+    SIGTERM (never less than one simulated second, never more than its grace period), as on a real
+    node, so `kubectl delete --wait=false` then `kubectl wait --for=delete` still sees it go."""
+    from stsfix.sim.kubelet.kubelet import KubeletConfig
+
+    return KubeletConfig(stop_seconds=max(1.0, STOP_REAL_SECONDS * speed))
 
 
 def load_report(sim: SimCluster) -> str:

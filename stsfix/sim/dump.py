@@ -39,6 +39,7 @@ DEFAULT_CLASS: Final = "storageclass.kubernetes.io/is-default-class"
 KINDS: Final = {
     "Namespace": "namespaces",
     "Node": "nodes",
+    "Service": "services",
     "PersistentVolumeClaim": "persistentvolumeclaims",
     "ControllerRevision": "controllerrevisions",
     "StatefulSet": "statefulsets",

@@ -58,3 +58,35 @@ def run_kubectl(
     env["KUBECACHEDIR"] = str(cache_dir)
     env["HOME"] = str(Path(cache_dir).parent)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, input=stdin)
+
+
+PARITY_VERSIONS = ("1.27", "1.28", "1.33")  # openapi v2 readers, and the newest gcloud build
+
+
+@cache
+def kubectl_versions() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(version, argv) of every kubectl here that parity tests run: the versioned gcloud builds in
+    PARITY_VERSIONS beside the dispatcher, and the v1.34.4 build of the real control plane."""
+    found: list[tuple[str, tuple[str, ...]]] = []
+    dispatcher = shutil.which("kubectl")
+    if dispatcher is not None:
+        folder = Path(dispatcher).resolve().parent
+        for version in PARITY_VERSIONS:
+            binary = folder / f"kubectl.{version}"
+            if os.access(binary, os.X_OK):
+                found.append((version, (str(binary),)))
+    real = Path.home() / ".cache/stsfix-controlplane/v1.34.4/bin/kubectl"
+    if os.access(real, os.X_OK):
+        found.append(("1.34.4", (str(real),)))
+    return tuple(found)
+
+
+def run_version(
+    argv: tuple[str, ...], kubeconfig: str | os.PathLike[str], cache_dir: str | os.PathLike[str], *args: str,
+    timeout: float = 60.0, env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run one given kubectl binary in isolation (see run_kubectl)."""
+    cmd = [*argv, f"--kubeconfig={kubeconfig}", f"--cache-dir={cache_dir}", *args]
+    base = {k: v for k, v in os.environ.items() if not k.startswith("KUBE")}
+    base.update(KUBECACHEDIR=str(cache_dir), HOME=str(Path(cache_dir).parent), **(env or {}))
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=base)

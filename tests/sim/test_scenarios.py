@@ -215,7 +215,7 @@ def test_load_creates_nodes_named_by_loaded_pods_and_skips_unknown_kinds(tmp_pat
     pods = sim.list("pods", "default")
     for pod in pods:
         pod["spec"]["nodeName"] = "gke-pool-1-abc"
-    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"}}
+    service = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web", "namespace": "default"}}
     dump = tmp_path / "dump.json"
     dump.write_text(json.dumps({"kind": "List", "items": [sim.get("sts", "default", "web"), *pods, service]}))
     loaded = SimCluster(serve=False, autorun=False, loads=[dump]).start()

@@ -36,7 +36,7 @@ from stsfix.sim.store.store import SimApiError, clone
 Obj = dict[str, Any]
 
 STATUS_RESOURCES: Final = frozenset(
-    {"pods", "statefulsets", "persistentvolumeclaims", "poddisruptionbudgets", "nodes", "namespaces"}
+    {"pods", "statefulsets", "persistentvolumeclaims", "poddisruptionbudgets", "nodes", "namespaces", "services"}
 )
 GENERATION_RESOURCES: Final = frozenset({"statefulsets", "poddisruptionbudgets"})
 STS_MUTABLE_SPEC: Final = (
@@ -124,6 +124,7 @@ def initial_status(resource: str) -> Obj | None:
             "expectedPods": 0,
         },
         "namespaces": {"phase": "Active"},
+        "services": {"loadBalancer": {}},
     }
     return clone(statuses.get(resource))
 

@@ -119,3 +119,10 @@ def rules_review(role: str, body: Obj) -> Obj:
             "metadata": {"creationTimestamp": None},
             "status": {"resourceRules": rules, "nonResourceRules": [{"verbs": ["get"], "nonResourceURLs": ["*"]}],
                        "incomplete": False}}  # fmt: skip
+
+
+def self_review(user: str, role: str) -> Obj:
+    """Answer a SelfSubjectReview (`kubectl auth whoami`): who the caller is authenticated as."""
+    groups = ["system:masters", "system:authenticated"] if role == "admin" else ["system:authenticated"]
+    return {"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {"creationTimestamp": None}, "status": {"userInfo": {"username": user, "groups": groups}}}  # fmt: skip

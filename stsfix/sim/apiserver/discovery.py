@@ -15,6 +15,7 @@ Obj = dict[str, Any]
 
 GROUP_VERSIONS: Final = (
     "v1", "apps/v1", "policy/v1", "autoscaling/v1", "coordination.k8s.io/v1", "authorization.k8s.io/v1",
+    "authentication.k8s.io/v1",
 )  # fmt: skip
 
 # Subresource discovery entries: (kind, group, version, verbs) of what the subresource speaks.

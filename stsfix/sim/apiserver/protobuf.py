@@ -1,11 +1,13 @@
-"""Just enough Kubernetes protobuf to read what kubectl sends that way: access reviews.
+"""Just enough Kubernetes protobuf to read what kubectl sends that way: access reviews, DeleteOptions.
 
 kubectl's typed clients (e.g. `kubectl auth can-i`) POST bodies as
 `application/vnd.kubernetes.protobuf`: the 4-byte magic `k8s\\x00`, then a `runtime.Unknown`
 envelope {typeMeta, raw}. The simulator answers in JSON (clients accept it) and only needs to
-*read* SelfSubjectAccessReview and SelfSubjectRulesReview, so this decodes the protobuf wire format
-generically and maps field numbers for those two messages (from k8s.io/api/authorization/v1
-generated.proto). Anything else is a 415. Standard library only.
+*read* SelfSubjectAccessReview, SelfSubjectRulesReview, SelfSubjectReview (`kubectl auth whoami`)
+and DeleteOptions (`kubectl drain --disable-eviction` from 1.33 deletes pods with a protobuf body),
+so this decodes the protobuf wire format generically and maps field numbers for those messages
+(k8s.io/api/authorization/v1 and apimachinery meta/v1 generated.proto). Anything else is a 415.
+Standard library only.
 """
 
 from __future__ import annotations
@@ -90,3 +92,28 @@ def decode_review(body: bytes, plural: str) -> Obj:
     if 2 in spec_msg:
         spec["nonResourceAttributes"] = _strings(_bytes(spec_msg, 2), _NON_RESOURCE_ATTRIBUTES)
     return {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview", "spec": spec}
+
+
+def _signed(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def decode_delete_options(body: bytes) -> Obj:
+    """A protobuf DeleteOptions (meta/v1: gracePeriodSeconds 1, preconditions 2 {uid 1,
+    resourceVersion 2}, orphanDependents 3, propagationPolicy 4, dryRun 5) as its JSON form."""
+    if not body.startswith(MAGIC):
+        raise unsupported()
+    envelope = fields(body[len(MAGIC) :])
+    msg = fields(_bytes(envelope, 2))
+    options: Obj = {}
+    if 1 in msg and isinstance(msg[1][0], int):
+        options["gracePeriodSeconds"] = _signed(msg[1][0])
+    if 2 in msg:
+        options["preconditions"] = _strings(_bytes(msg, 2), {1: "uid", 2: "resourceVersion"})
+    if 3 in msg and isinstance(msg[3][0], int):
+        options["orphanDependents"] = bool(msg[3][0])
+    if 4 in msg:
+        options["propagationPolicy"] = _bytes(msg, 4).decode()
+    if 5 in msg:
+        options["dryRun"] = [v.decode() for v in msg[5] if isinstance(v, bytes)]
+    return options

@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from stsfix.sim.apiserver import discovery, protobuf, subresources, tables, watch
+from stsfix.sim.apiserver import discovery, openapi, protobuf, subresources, tables, watch
 from stsfix.sim.apiserver.api import Api, bad_request, parse_body
-from stsfix.sim.apiserver.auth import access_review, authorize, rules_review
+from stsfix.sim.apiserver.auth import access_review, authorize, rules_review, self_review
 from stsfix.sim.apiserver.selectors import field_predicate, label_predicate
 from stsfix.sim.store.resources import REVIEWS, Resource, resource_for
 from stsfix.sim.store.store import SimApiError, encode
@@ -131,8 +131,8 @@ class Router:
         self.version = version
         self.address = address
 
-    def discovery(self, path: str) -> Response | None:
-        """Non-resource paths: version, health, discovery and the OpenAPI stub."""
+    def discovery(self, path: str, accept: str = "") -> Response | None:
+        """Non-resource paths: version, health, discovery and the OpenAPI stubs."""
         if path == "/version":
             return json_response(200, discovery.version_info(self.version()))
         if path in ("/healthz", "/livez", "/readyz"):
@@ -141,6 +141,10 @@ class Router:
             return json_response(200, discovery.api_versions(self.address()))
         if path == "/apis":
             return json_response(200, discovery.api_group_list())
+        if path in ("/openapi/v2", "/swagger-2.0.0.pb-v1"):
+            if "protobuf" in accept or path.endswith("pb-v1"):
+                return Response(200, openapi.document_protobuf(self.version()), openapi.PROTOBUF)
+            return json_response(200, openapi.document_json(self.version()))
         if path == "/openapi/v3":
             return json_response(200, discovery.openapi_root())
         if path.startswith("/openapi/v3/"):
@@ -161,9 +165,9 @@ class Router:
         if route is None:
             raise not_found_path()
         protobuf_body = bool(req.body) and "protobuf" in req.content_type
-        if protobuf_body and route.res.plural not in REVIEWS:
-            raise protobuf.unsupported()
         verb = _verb(req.method, route, req.query)
+        if protobuf_body and route.res.plural not in REVIEWS and verb != "delete":
+            raise protobuf.unsupported()
         rbac_resource = f"{route.res.plural}/{route.sub}" if route.sub else route.res.plural
         authorize(
             req.user, req.role, verb, rbac_resource, route.res.group, route.namespace, route.name or None
@@ -171,6 +175,8 @@ class Router:
         if route.res.plural in REVIEWS:
             if verb != "create":
                 raise _method_not_allowed()
+            if route.res.plural == "selfsubjectreviews":  # the body carries nothing to read
+                return json_response(201, self_review(req.user, req.role))
             body = (
                 protobuf.decode_review(req.body, route.res.plural) if protobuf_body else parse_body(req.body)
             )
@@ -243,7 +249,9 @@ class Router:
 
     def _delete_options(self, req: Request) -> Obj:
         options: Obj = {}
-        if req.body.strip():
+        if req.body and "protobuf" in req.content_type:
+            options = protobuf.decode_delete_options(req.body)
+        elif req.body.strip():
             body = parse_body(req.body)
             if not isinstance(body, dict):
                 raise bad_request("DeleteOptions must be an object")
@@ -272,15 +280,15 @@ class Router:
         raise _method_not_allowed()
 
     # -- collections ------------------------------------------------------------------------
-    def _predicate(self, req: Request) -> Callable[[Obj], bool] | None:
+    def _predicate(self, req: Request, resource: str) -> Callable[[Obj], bool] | None:
         labels = label_predicate(req.query.get("labelSelector"))
-        fields = field_predicate(req.query.get("fieldSelector"))
+        fields = field_predicate(req.query.get("fieldSelector"), resource)
         if labels and fields:
             return lambda o: labels(o) and fields(o)
         return labels or fields
 
     def _collection(self, req: Request, route: Route, verb: str, dry_run: bool) -> Response:
-        predicate = self._predicate(req)
+        predicate = self._predicate(req, route.res.plural)
         res = route.res
         if verb == "deletecollection":
             done = self.api.delete_collection(res.plural, route.namespace, predicate, self._delete_options(req),

@@ -20,25 +20,59 @@ _SET_RE: Final = re.compile(r"^\s*([A-Za-z0-9_./-]+)\s+(in|notin)\s*\(([^)]*)\)\
 _EQ_RE: Final = re.compile(r"^\s*([A-Za-z0-9_./-]+)\s*(==|!=|=)\s*([A-Za-z0-9_.-]*)\s*$")
 _KEY_RE: Final = re.compile(r"^\s*(!?)\s*([A-Za-z0-9_./-]+)\s*$")
 
+def _at(*path: str) -> Callable[[Obj], str]:
+    def get(obj: Obj) -> str:
+        value: Any = obj
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return "" if value is None else str(value)
+
+    return get
+
+
+def _pod_ips(obj: Obj) -> str:
+    return ",".join(str(ip.get("ip", "")) for ip in (obj.get("status") or {}).get("podIPs") or [])
+
+
 FIELDS: Final[dict[str, Callable[[Obj], str]]] = {
-    "metadata.name": lambda o: o.get("metadata", {}).get("name", ""),
-    "metadata.namespace": lambda o: o.get("metadata", {}).get("namespace", ""),
-    "status.phase": lambda o: (o.get("status") or {}).get("phase", ""),
-    "spec.nodeName": lambda o: (o.get("spec") or {}).get("nodeName", ""),
-    "spec.schedulerName": lambda o: (o.get("spec") or {}).get("schedulerName", ""),
-    "spec.serviceAccountName": lambda o: (o.get("spec") or {}).get("serviceAccountName", ""),
-    "status.podIP": lambda o: (o.get("status") or {}).get("podIP", ""),
-    "involvedObject.kind": lambda o: (o.get("involvedObject") or {}).get("kind", ""),
-    "involvedObject.name": lambda o: (o.get("involvedObject") or {}).get("name", ""),
-    "involvedObject.namespace": lambda o: (o.get("involvedObject") or {}).get("namespace", ""),
-    "involvedObject.uid": lambda o: (o.get("involvedObject") or {}).get("uid", ""),
-    "involvedObject.apiVersion": lambda o: (o.get("involvedObject") or {}).get("apiVersion", ""),
-    "involvedObject.fieldPath": lambda o: (o.get("involvedObject") or {}).get("fieldPath", ""),
-    "involvedObject.resourceVersion": lambda o: (o.get("involvedObject") or {}).get("resourceVersion", ""),
-    "reason": lambda o: o.get("reason", ""),
-    "type": lambda o: o.get("type", ""),
-    "source": lambda o: (o.get("source") or {}).get("component", ""),
-}
+    "metadata.name": _at("metadata", "name"),
+    "metadata.namespace": _at("metadata", "namespace"),
+    "status.phase": _at("status", "phase"),
+    "spec.nodeName": _at("spec", "nodeName"),
+    "spec.restartPolicy": _at("spec", "restartPolicy"),
+    "spec.schedulerName": _at("spec", "schedulerName"),
+    "spec.serviceAccountName": _at("spec", "serviceAccountName"),
+    "spec.hostNetwork": lambda o: "true" if (o.get("spec") or {}).get("hostNetwork") else "false",
+    "spec.unschedulable": lambda o: "true" if (o.get("spec") or {}).get("unschedulable") else "false",
+    "spec.clusterIP": _at("spec", "clusterIP"),
+    "spec.type": _at("spec", "type"),
+    "status.podIP": _at("status", "podIP"),
+    "status.podIPs": _pod_ips,
+    "status.nominatedNodeName": _at("status", "nominatedNodeName"),
+    **{f"involvedObject.{k}": _at("involvedObject", k)
+       for k in ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")},
+    "reason": _at("reason"),
+    "reportingComponent": _at("reportingComponent"),
+    "source": _at("source", "component"),
+    "type": _at("type"),
+}  # fmt: skip
+_DEFAULT: Final = ("metadata.name", "metadata.namespace")
+# The kinds with their own field-label conversion (pkg/apis/core/v1/conversion.go); every other kind
+# takes the default pair and words a refusal differently.
+SUPPORTED: Final[dict[str, tuple[str, ...]]] = {
+    "pods": ("metadata.name", "metadata.namespace", "spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
+             "spec.serviceAccountName", "spec.hostNetwork", "status.phase", "status.podIP", "status.podIPs",
+             "status.nominatedNodeName"),
+    "nodes": ("metadata.name", "spec.unschedulable"),
+    "events": ("involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
+               "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason",
+               "reportingComponent", "source", "type", "metadata.namespace", "metadata.name"),
+    "namespaces": ("status.phase", "metadata.name"),
+    "services": ("metadata.namespace", "metadata.name", "spec.clusterIP", "spec.type"),
+}  # fmt: skip
+_ALIASES: Final = {("pods", "spec.host"): "spec.nodeName"}
 
 
 def _bad(kind: str, text: str, why: str) -> SimApiError:
@@ -103,21 +137,25 @@ def _field_requirement(getter: Callable[[Obj], str], value: str, *, negate: bool
     return lambda obj: getter(obj) == value
 
 
-def field_predicate(text: str | None) -> Predicate | None:
-    """A predicate for a `fieldSelector` string; 400 for fields the server does not index."""
+def field_predicate(text: str | None, resource: str = "") -> Predicate | None:
+    """A predicate for a `fieldSelector` string on `resource`; 400 for fields its kind does not index,
+    worded as the server words it for that kind."""
     if not text or not text.strip():
         return None
     reqs: list[Predicate] = []
     for req in _split_top(text):
-        m = re.match(r"^\s*([A-Za-z.]+)\s*(==|!=|=)\s*(.*?)\s*$", req)
+        m = re.match(r"^\s*([A-Za-z0-9_./-]+)\s*(==|!=|=)\s*(.*?)\s*$", req)
         if not m:
-            raise _bad("field", text, f"invalid requirement {req!r}")
+            raise SimApiError(400, "BadRequest", f"invalid selector: '{text}'; can't understand '{req.strip()}'")
         name, op, value = m.groups()
-        getter = FIELDS.get(name)
-        if getter is None:
+        name = _ALIASES.get((resource, name), name)
+        supported = SUPPORTED.get(resource, _DEFAULT)
+        if name not in supported:
+            if resource in SUPPORTED:
+                raise SimApiError(400, "BadRequest", f"field label not supported: {name}")
             raise SimApiError(400, "BadRequest", f'"{name}" is not a known field selector: only "metadata.name", '
                               '"metadata.namespace"')  # fmt: skip
-        reqs.append(_field_requirement(getter, value, negate=op == "!="))
+        reqs.append(_field_requirement(FIELDS[name], value, negate=op == "!="))
     return lambda obj: all(r(obj) for r in reqs)
 
 

@@ -201,7 +201,7 @@ class _Handler(BaseHTTPRequestHandler):
         req = Request(self.command, path, query, body, self.headers.get("Content-Type", ""),
                       self.headers.get("Accept", ""), self.headers.get("User-Agent", ""), user, role,
                       stopped=stopped)  # fmt: skip
-        resp = owner.router.discovery(path) if self.command == "GET" else None
+        resp = owner.router.discovery(path, self.headers.get("Accept", "")) if self.command == "GET" else None
         resp = resp if resp is not None else owner.router.handle(req)
         resp.cut = fault is not None and fault.cut_after is not None and resp.stream is not None
         return resp

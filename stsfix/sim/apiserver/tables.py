@@ -195,6 +195,14 @@ def _ns_cells(ns: Obj, now: datetime) -> list[Any]:
     return [_name(ns), phase, age(ns["metadata"].get("creationTimestamp"), now)]
 
 
+def _svc_cells(svc: Obj, now: datetime) -> list[Any]:
+    spec = svc.get("spec") or {}
+    ports = ",".join(f"{p.get('port')}/{p.get('protocol', 'TCP')}" for p in spec.get("ports") or []) or "<none>"
+    selector = ",".join(f"{k}={v}" for k, v in sorted((spec.get("selector") or {}).items())) or "<none>"
+    return [_name(svc), spec.get("type", "ClusterIP"), spec.get("clusterIP") or "<none>", "<none>", ports,
+            age(svc["metadata"].get("creationTimestamp"), now), selector]  # fmt: skip
+
+
 def _generic_cells(obj: Obj, now: datetime) -> list[Any]:
     return [_name(obj), age(obj.get("metadata", {}).get("creationTimestamp"), now)]
 
@@ -220,6 +228,9 @@ PRINTERS: Final[dict[str, tuple[list[Column], Cells]]] = {
                               ("Max Unavailable", "string", 0), ("Allowed Disruptions", "integer", 0),
                               ("Age", "string", 0)], _pdb_cells),
     "namespaces": ([("Name", "string", 0), ("Status", "string", 0), ("Age", "string", 0)], _ns_cells),
+    "services": ([("Name", "string", 0), ("Type", "string", 0), ("Cluster-IP", "string", 0),
+                  ("External-IP", "string", 0), ("Port(s)", "string", 0), ("Age", "string", 0),
+                  ("Selector", "string", 1)], _svc_cells),
 }  # fmt: skip
 GENERIC: Final[tuple[list[Column], Cells]] = ([("Name", "string", 0), ("Age", "string", 0)], _generic_cells)
 

@@ -12,6 +12,7 @@ Pod-level admission plugins (service account, default tolerations, priority) are
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Final
 
 from stsfix.sim.store.gotypes import prune_object
@@ -260,6 +261,31 @@ def namespace(obj: Obj) -> None:
     spec.setdefault("finalizers", ["kubernetes"])
 
 
+def service(obj: Obj) -> None:
+    """SetDefaults_Service and the registry's allocations, as far as a headless or ClusterIP
+    Service needs them: type ClusterIP, sessionAffinity None, a cluster IP (stable per name),
+    single-stack IPv4, internalTrafficPolicy Cluster, TCP ports with targetPort = port."""
+    spec = obj.setdefault("spec", {})
+    spec["type"] = spec.get("type") or "ClusterIP"
+    spec["sessionAffinity"] = spec.get("sessionAffinity") or "None"
+    if spec["type"] in ("ClusterIP", "NodePort", "LoadBalancer"):
+        if not spec.get("clusterIP"):
+            digest = hashlib.sha1(
+                f"{obj.get('metadata', {}).get('namespace')}/{obj.get('metadata', {}).get('name')}".encode()
+            ).digest()
+            spec["clusterIP"] = f"10.96.{digest[0]}.{digest[1] % 254 + 1}"
+        spec.setdefault("clusterIPs", [spec["clusterIP"]])
+        spec.setdefault("ipFamilies", ["IPv4"])
+        spec.setdefault("ipFamilyPolicy", "SingleStack")
+        spec.setdefault("internalTrafficPolicy", "Cluster")
+    for port in _dicts(spec.get("ports")):
+        port["protocol"] = port.get("protocol") or "TCP"
+        if port.get("targetPort") in (None, 0, ""):
+            port["targetPort"] = port.get("port")
+    if not isinstance(obj.get("status"), dict):
+        obj["status"] = {"loadBalancer": {}}
+
+
 def default_object(resource: str, obj: Obj, *, max_unavailable_gate: bool) -> None:
     """Default `obj` of `resource` in place, as the server does on decode: round trip, defaults, quantities."""
     prune_object(resource, obj)
@@ -273,3 +299,5 @@ def default_object(resource: str, obj: Obj, *, max_unavailable_gate: bool) -> No
         node(obj)
     elif resource == "namespaces":
         namespace(obj)
+    elif resource == "services":
+        service(obj)

@@ -53,6 +53,10 @@ RESOURCES: Final[dict[str, Resource]] = {
         Resource("persistentvolumeclaims", "persistentvolumeclaim", "PersistentVolumeClaim", "", "v1",
                  short_names=("pvc",), subresources=("status",)),
         Resource("events", "event", "Event", "", "v1", short_names=("ev",)),
+        # Stored and listed only (no endpoints, no proxying): `kubectl cluster-info` lists them, and
+        # scenario manifests carry the StatefulSet's governing Service.
+        Resource("services", "service", "Service", "", "v1", short_names=("svc",), categories=("all",),
+                 subresources=("status",)),
         Resource("statefulsets", "statefulset", "StatefulSet", "apps", "v1", short_names=("sts",),
                  categories=("all",), subresources=("status", "scale")),
         Resource("controllerrevisions", "controllerrevision", "ControllerRevision", "apps", "v1"),
@@ -63,6 +67,8 @@ RESOURCES: Final[dict[str, Resource]] = {
                  "authorization.k8s.io", "v1", namespaced=False, verbs=("create",)),
         Resource("selfsubjectrulesreviews", "selfsubjectrulesreview", "SelfSubjectRulesReview",
                  "authorization.k8s.io", "v1", namespaced=False, verbs=("create",)),
+        Resource("selfsubjectreviews", "selfsubjectreview", "SelfSubjectReview", "authentication.k8s.io", "v1",
+                 namespaced=False, verbs=("create",)),
         # Served so that autoscaling/v1 (home of the Scale subresource kind) is not an empty group,
         # which kubectl reports as "received empty response for: autoscaling/v1".
         Resource("horizontalpodautoscalers", "horizontalpodautoscaler", "HorizontalPodAutoscaler", "autoscaling",
@@ -70,8 +76,8 @@ RESOURCES: Final[dict[str, Resource]] = {
     )
 }  # fmt: skip
 
-# Answered from the caller's role, never stored (what `kubectl auth can-i` posts).
-REVIEWS: Final = frozenset({"selfsubjectaccessreviews", "selfsubjectrulesreviews"})
+# Answered from the caller's role, never stored (what `kubectl auth can-i` and `auth whoami` post).
+REVIEWS: Final = frozenset({"selfsubjectaccessreviews", "selfsubjectrulesreviews", "selfsubjectreviews"})
 
 
 def resource_for(group_version: str, plural: str) -> Resource | None:
