@@ -133,3 +133,11 @@ def test_cluster_info_and_auth_whoami(kubectl) -> None:  # type: ignore[no-untyp
 
 def test_the_serving_kubelet_stops_containers_in_half_a_real_second() -> None:
     assert serving_kubelet(60.0).stop_seconds == 30.0 and serving_kubelet(1.0).stop_seconds == 1.0
+
+
+def test_create_namespace_posts_protobuf_and_is_created(kubectl) -> None:  # type: ignore[no-untyped-def]
+    name = "ns-" + kubectl.version.replace(".", "-")
+    code, out, err = kubectl("create", "namespace", name)
+    assert code == 0 and f"namespace/{name} created" in out, err
+    code, out, err = kubectl("get", "namespace", name, "-o", "jsonpath={.metadata.labels}")
+    assert code == 0 and f'"kubernetes.io/metadata.name":"{name}"' in out, err

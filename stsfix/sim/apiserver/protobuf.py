@@ -4,7 +4,8 @@ kubectl's typed clients (e.g. `kubectl auth can-i`) POST bodies as
 `application/vnd.kubernetes.protobuf`: the 4-byte magic `k8s\\x00`, then a `runtime.Unknown`
 envelope {typeMeta, raw}. The simulator answers in JSON (clients accept it) and only needs to
 *read* SelfSubjectAccessReview, SelfSubjectRulesReview, SelfSubjectReview (`kubectl auth whoami`)
-and DeleteOptions (`kubectl drain --disable-eviction` from 1.33 deletes pods with a protobuf body),
+DeleteOptions (`kubectl drain --disable-eviction` from 1.33 deletes pods with a protobuf body) and
+Namespace (`kubectl create namespace` posts one),
 so this decodes the protobuf wire format generically and maps field numbers for those messages
 (k8s.io/api/authorization/v1 and apimachinery meta/v1 generated.proto). Anything else is a 415.
 Standard library only.
@@ -117,3 +118,38 @@ def decode_delete_options(body: bytes) -> Obj:
     if 5 in msg:
         options["dryRun"] = [v.decode() for v in msg[5] if isinstance(v, bytes)]
     return options
+
+
+def _string_map(entries: list[bytes | int]) -> dict[str, str]:
+    out = {}
+    for entry in entries:
+        if isinstance(entry, bytes):
+            pair = fields(entry)
+            out[_bytes(pair, 1).decode()] = _bytes(pair, 2).decode()
+    return out
+
+
+def decode_object_meta(data: bytes) -> Obj:
+    """The parts of a protobuf ObjectMeta a create sends: name 1, generateName 2, namespace 3,
+    labels 11, annotations 12, finalizers 14."""
+    msg = fields(data)
+    meta: Obj = {k: v for k, v in _strings(data, {1: "name", 2: "generateName", 3: "namespace"}).items() if v}
+    if 11 in msg:
+        meta["labels"] = _string_map(msg[11])
+    if 12 in msg:
+        meta["annotations"] = _string_map(msg[12])
+    if 14 in msg:
+        meta["finalizers"] = [v.decode() for v in msg[14] if isinstance(v, bytes)]
+    return meta
+
+
+def decode_namespace(body: bytes) -> Obj:
+    """A protobuf Namespace (metadata 1, spec 2 {finalizers 1}) as its JSON form."""
+    if not body.startswith(MAGIC):
+        raise unsupported()
+    msg = fields(_bytes(fields(body[len(MAGIC) :]), 2))
+    namespace: Obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": decode_object_meta(_bytes(msg, 1))}
+    spec = fields(_bytes(msg, 2))
+    if 1 in spec:
+        namespace["spec"] = {"finalizers": [v.decode() for v in spec[1] if isinstance(v, bytes)]}
+    return namespace

@@ -166,7 +166,8 @@ class Router:
             raise not_found_path()
         protobuf_body = bool(req.body) and "protobuf" in req.content_type
         verb = _verb(req.method, route, req.query)
-        if protobuf_body and route.res.plural not in REVIEWS and verb != "delete":
+        namespace_create = verb == "create" and route.res.plural == "namespaces"
+        if protobuf_body and route.res.plural not in REVIEWS and verb != "delete" and not namespace_create:
             raise protobuf.unsupported()
         rbac_resource = f"{route.res.plural}/{route.sub}" if route.sub else route.res.plural
         authorize(
@@ -221,7 +222,9 @@ class Router:
         if verb == "create":
             if route.name:
                 raise _method_not_allowed()
-            obj = self.api.create(plural, ns, parse_body(req.body), dry_run=dry_run, manager=manager)
+            protobuf_body = bool(req.body) and "protobuf" in req.content_type
+            body = protobuf.decode_namespace(req.body) if protobuf_body else parse_body(req.body)
+            obj = self.api.create(plural, ns, body, dry_run=dry_run, manager=manager)
             return json_response(201, obj)
         if verb == "update":
             obj = self.api.update(plural, ns, name, parse_body(req.body), subresource=route.sub, dry_run=dry_run,
