@@ -10,7 +10,10 @@ server no longer serves, so it fails there too).
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,7 +57,14 @@ def kubectl(request: pytest.FixtureRequest, sim: SimCluster, tmp_path: Path):  #
         done = run_version(argv, kubeconfig, tmp_path / "cache", *args, env=env)
         return done.returncode, done.stdout, done.stderr
 
+    def start(*args: str) -> subprocess.Popen[str]:
+        cmd = [*argv, f"--kubeconfig={kubeconfig}", f"--cache-dir={tmp_path / 'cache'}", *args]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KUBE")}
+        env.update(KUBECACHEDIR=str(tmp_path / "cache"), HOME=str(tmp_path))
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
     run.version = version  # type: ignore[attr-defined]
+    run.start = start  # type: ignore[attr-defined]
     return run
 
 
@@ -112,12 +122,26 @@ def test_drain_without_eviction_deletes_the_pods(kubectl, sim: SimCluster) -> No
 
 
 def test_wait_for_delete_sees_a_pod_deleted_without_waiting(kubectl, sim: SimCluster) -> None:  # type: ignore[no-untyped-def]
-    # A container takes about half a real second to stop under `sim serve` (serving_kubelet), as on
-    # a real node, so the pod is still Terminating when kubectl starts waiting.
-    code, _, err = kubectl("delete", "pod", "web-0", "--wait=false")
-    assert code == 0, err
-    code, out, err = kubectl("wait", "--for=delete", "pod/web-0", "--timeout=30s")
-    assert code == 0 and "pod/web-0 condition met" in out, err
+    # The clock stands still while kubectl starts: the pod stays Terminating until its watch is
+    # open, whatever the machine's load (under `sim serve` it is half a real second, serving_kubelet).
+    sim.clock.speed = 0.0
+    try:
+        code, _, err = kubectl("delete", "pod", "web-0", "--wait=false")
+        assert code == 0, err
+        before = len(sim.requests)
+        waiting = kubectl.start("wait", "--for=delete", "pod/web-0", "--timeout=60s")
+        deadline = time.monotonic() + 60  # a bound on failure only, never a timing assertion
+        while not [r for r in sim.requests.snapshot()[before:]
+                   if r.query.get("watch") == "true" and "metadata.name=web-0" in r.query.get("fieldSelector", "")]:
+            assert waiting.poll() is None and time.monotonic() < deadline, "kubectl never watched web-0"
+            time.sleep(0.05)
+    finally:
+        sim.clock.speed = 60.0
+        sim.runner.wake()
+    out, err = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0 and "pod/web-0 condition met" in out, err
+    assert sim.wait_for(lambda s: (p := s.get("pods", "default", "web-0")) is not None
+                        and not p["metadata"].get("deletionTimestamp"), timeout=60)  # fmt: skip
 
 
 def test_cluster_info_and_auth_whoami(kubectl) -> None:  # type: ignore[no-untyped-def]
