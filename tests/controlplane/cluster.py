@@ -3,7 +3,7 @@
 etcd, kube-apiserver (RBAC, the default admission plugins, an audit log of every write),
 kube-controller-manager (every default controller, each with its own service account), kube-scheduler
 and one kwok process per node (tests/controlplane/stages: the simulated kubelets) plus one kwok for
-storage, all built by tests/controlplane/build.sh and started here as plain processes on free ports
+storage and the kubelets' uid-bound pod removal (reaper.py), all built by tests/controlplane/build.sh and started here as plain processes on free ports
 of 127.0.0.1. Nodes carry 127.0.0.x addresses, so nothing ever leaves the machine.
 
 A node is lost by stopping its kwok process (`lose_node`): its lease stops, the node lifecycle
@@ -366,6 +366,15 @@ class ControlPlane:
             argv += ["--manage-single-node=stsfix-no-such-node"]
         return self._spawn(name, argv)
 
+    def _start_reaper(self) -> None:
+        """The kubelets' pod removal, uid-bound (reaper.py), as a component process of its own."""
+        proc = Process("reaper", [
+            sys.executable, "-m", "tests.controlplane.reaper", self.server, str(self.pki / "ca.crt"),
+            str(self.pki / "kwok.crt"), str(self.pki / "kwok.key"),
+        ], self.workdir / "logs" / "reaper.log")  # fmt: skip
+        proc.start(env={**os.environ, "PYTHONPATH": str(REPO)})
+        self.processes["reaper"] = proc
+
     def _bootstrap(self, deadline: float) -> None:
         self.apply(
             [
@@ -387,6 +396,7 @@ class ControlPlane:
         for index, node in enumerate(self.nodes):
             self._start_kwok(f"kwok-{node}", node=node, stages=HERE / "stages/nodes-pods.yaml", index=index)
         self._start_kwok("kwok-storage", node=None, stages=HERE / "stages/volumes.yaml")
+        self._start_reaper()
         self._wait("nodes Ready", lambda: all(self.node_ready(n) for n in self.nodes), deadline)
         self._wait(
             "the default service account",
