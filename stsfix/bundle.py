@@ -2,15 +2,20 @@
 
 Live reads (`stsfix.kube.reads`) and offline files (`stsfix.offline`) both produce a `RawBundle`;
 `assemble` picks out what belongs to one set (controlled by it, or for files without uids, matching
-its selector) and parses it with `stsfix.model`. Pure: standard library and `stsfix.model` only.
+its selector) and parses it with `stsfix.model`. Also the one label-selector parser
+(`parse_label_selector`, the `-l` syntax of kubectl and the API server) and evaluator
+(`selector_matches`), used for offline files and to validate a live `-l` before it is sent.
+Pure: standard library, `stsfix.model` and `stsfix.errors` only.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
+from stsfix.errors import UsageError
 from stsfix.model import (
     EventInfo,
     PvcState,
@@ -28,6 +33,72 @@ from stsfix.model import (
     parse_revision,
     parse_statefulset,
 )
+
+_NAME: Final = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_KEY_RE: Final = re.compile(rf"([a-z0-9]([-a-z0-9.]{{0,251}}[a-z0-9])?/)?{_NAME}")
+_VALUE_RE: Final = re.compile(rf"({_NAME})?")
+_SET_RE: Final = re.compile(r"(\S+)\s+(in|notin)\s*\((.*)\)")
+_EQ_RE: Final = re.compile(r"([^!=\s]+)\s*(==|!=|=)\s*(\S*)")
+_EXISTS_RE: Final = re.compile(r"(!?)\s*(\S+)")
+_OPERATORS: Final = {"=": "In", "==": "In", "!=": "NotIn", "in": "In", "notin": "NotIn"}
+
+
+def _requirements(text: str) -> list[str]:
+    """Split on the commas that separate requirements (not those inside `in (a,b)`)."""
+    parts, depth, start = [], 0, 0
+    for index, char in enumerate(text):
+        if char in "()":
+            depth += 1 if char == "(" else -1
+            if depth not in (0, 1):
+                raise UsageError(f'invalid label selector "{text}": unbalanced parentheses')
+        elif char == "," and depth == 0:
+            parts.append(text[start:index])
+            start = index + 1
+    if depth:
+        raise UsageError(f'invalid label selector "{text}": unbalanced parentheses')
+    return [*parts, text[start:]]
+
+
+def _checked(text: str, key: str, values: list[str]) -> tuple[str, list[str]]:
+    if not _KEY_RE.fullmatch(key):
+        raise UsageError(f'invalid label selector "{text}": "{key}" is not a valid label key')
+    for value in values:
+        if not _VALUE_RE.fullmatch(value):
+            raise UsageError(f'invalid label selector "{text}": "{value}" is not a valid label value')
+    return key, values
+
+
+def _requirement(text: str, term: str) -> dict[str, Any]:
+    if match := _SET_RE.fullmatch(term):
+        values = [v.strip() for v in match[3].split(",")]
+        if values == [""]:
+            raise UsageError(f'invalid label selector "{text}": "{match[2]}" needs at least one value')
+        key, values = _checked(text, match[1], values)
+        return {"key": key, "operator": _OPERATORS[match[2]], "values": values}
+    if match := _EQ_RE.fullmatch(term):
+        key, values = _checked(text, match[1], [match[3]])
+        return {"key": key, "operator": _OPERATORS[match[2]], "values": values}
+    if (match := _EXISTS_RE.fullmatch(term)) and not set(match[2]) & set("=!<>()"):
+        key, _ = _checked(text, match[2], [])
+        return {"key": key, "operator": "DoesNotExist" if match[1] else "Exists", "values": []}
+    raise UsageError(
+        f'invalid label selector "{text}": "{term}" is not key=value, key!=value, key in (...), '
+        "key notin (...), key or !key"
+    )
+
+
+def parse_label_selector(text: str) -> dict[str, Any]:
+    """A `-l` selector string as a LabelSelector: `{"matchExpressions": [...]}`.
+
+    The syntax of kubectl and the API server (`labels.Parse`): requirements separated by commas,
+    each `key=value` / `key==value` (In), `key!=value` (NotIn: true when the key is absent too),
+    `key in (a,b)`, `key notin (a,b)`, `key` (Exists) or `!key` (DoesNotExist). "" selects
+    everything. UsageError (exit 2) for anything else, including `>`/`<`, which stsfix does not
+    support. `selector_string` turns the result back into a string the API server accepts.
+    """
+    if not text.strip():
+        return {"matchExpressions": []}
+    return {"matchExpressions": [_requirement(text, term.strip()) for term in _requirements(text)]}
 
 
 def selector_matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
@@ -53,7 +124,9 @@ def selector_string(selector: dict[str, Any]) -> str:
     parts = [f"{k}={v}" for k, v in sorted(_dict(selector.get("matchLabels")).items())]
     for expr in _list(selector.get("matchExpressions")):
         key, op, values = _str(expr.get("key")), _str(expr.get("operator")), _list(expr.get("values"))
-        if op == "In":
+        if op in ("In", "NotIn") and len(values) == 1:  # `tier=` has no set form: `tier in ()` is invalid
+            parts.append(f"{key}{'=' if op == 'In' else '!='}{values[0]}")
+        elif op == "In":
             parts.append(f"{key} in ({','.join(values)})")
         elif op == "NotIn":
             parts.append(f"{key} notin ({','.join(values)})")

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -36,7 +36,15 @@ NowOpt = Annotated[
     str | None, typer.Option("--now", help="Judge ages against this time (RFC 3339), for offline files.")
 ]
 AllNamespacesOpt = Annotated[bool, typer.Option("--all-namespaces", "-A", help="Every namespace.")]
-SelectorOpt = Annotated[str | None, typer.Option("--selector", "-l", help="Label selector for StatefulSets.")]
+SelectorOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--selector",
+        "-l",
+        help="Label selector for StatefulSets, as kubectl's: k=v, k!=v, 'k in (a,b)', 'k notin (a)', k, !k "
+        "(comma-separated). The same rules live and with -f.",
+    ),
+]
 StuckAfterOpt = Annotated[
     str, typer.Option("--stuck-after", help="How long a pod must fail before it counts as stuck.")
 ]
@@ -68,28 +76,27 @@ def parse_stuck_after(text: str) -> timedelta:
     return timedelta(seconds=parse_duration(text))
 
 
-def _matches(raw: dict, namespace: str | None, name: str | None, selector: str | None) -> bool:
+def _matches(raw: dict, namespace: str | None, name: str | None, selector: dict[str, Any] | None) -> bool:
+    from stsfix.bundle import selector_matches
+
     meta = raw.get("metadata") or {}
     if namespace and meta.get("namespace", namespace) != namespace:
         return False
     if name and meta.get("name") != name:
         return False
-    if selector:
-        labels = meta.get("labels") or {}
-        for term in selector.split(","):
-            key, _, value = term.partition("=")
-            if labels.get(key.strip()) != value.strip() if value else key.strip() not in labels:
-                return False
-    return True
+    labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
+    return selector is None or selector_matches(selector, labels)
 
 
 def load_offline(
     files: list[str], *, namespace: str | None, name: str | None, selector: str | None, now_text: str | None
 ) -> Loaded:
+    from stsfix.bundle import parse_label_selector
     from stsfix.offline import load_bundle
 
+    parsed = parse_label_selector(selector) if selector else None
     bundle = load_bundle(files)
-    chosen = [s for s in bundle.statefulsets if _matches(s, namespace, name, selector)]
+    chosen = [s for s in bundle.statefulsets if _matches(s, namespace, name, parsed)]
     if name and not chosen:
         where = f' in namespace "{namespace}"' if namespace else ""
         raise NotFoundError(
@@ -130,9 +137,11 @@ def load(
     if files:
         namespace = None if all_namespaces else g.namespace
         return load_offline(files, namespace=namespace, name=name, selector=selector, now_text=now_text)
-    from stsfix.bundle import assemble, assemble_all
+    from stsfix.bundle import assemble, assemble_all, parse_label_selector, selector_string
     from stsfix.kube import reads
 
+    if selector and not name:  # the parser offline files use: a malformed -l is exit 2, no request made
+        selector = selector_string(parse_label_selector(selector))
     cluster, namespace = connect(g)
     conn = cluster.conn
     if name:

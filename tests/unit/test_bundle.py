@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from stsfix.bundle import RawBundle, assemble, selector_matches, selector_string
+from stsfix.bundle import RawBundle, assemble, parse_label_selector, selector_matches, selector_string
+from stsfix.errors import UsageError
 
 SELECTOR = {
     "matchLabels": {"app": "web"},
@@ -18,7 +19,7 @@ SELECTOR = {
 
 
 def test_selector_string_is_what_the_api_server_accepts() -> None:
-    assert selector_string(SELECTOR) == "app=web,tier in (db,cache),!canary,zone,env notin (dev)"
+    assert selector_string(SELECTOR) == "app=web,tier in (db,cache),!canary,zone,env!=dev"
 
 
 @pytest.mark.parametrize(
@@ -164,3 +165,52 @@ def test_assemble_all_picks_what_a_per_set_scan_picks() -> None:
     assert [p.name for p in by_name["db2"].pods] == ["db2-0", "db2-1"]
     assert [e.name for e in by_name["db3"].events] == ["e30", "e31", "no-ns"]
     assert len(by_name["db4"].pvcs or ()) == 3 and by_name["db0"].nodes == by_name["db5"].nodes
+
+
+@pytest.mark.parametrize(
+    ("text", "expressions"),
+    [
+        pytest.param("", [], id="empty selects everything"),
+        pytest.param("app=web", [("app", "In", ["web"])], id="equals"),
+        pytest.param("app==web", [("app", "In", ["web"])], id="double equals"),
+        pytest.param("app!=web", [("app", "NotIn", ["web"])], id="not equals"),
+        pytest.param(" tier in ( db , cache ) ", [("tier", "In", ["db", "cache"])], id="in, with spaces"),
+        pytest.param("tier notin (db)", [("tier", "NotIn", ["db"])], id="notin"),
+        pytest.param("zone", [("zone", "Exists", [])], id="exists"),
+        pytest.param("!canary", [("canary", "DoesNotExist", [])], id="does not exist"),
+        pytest.param("tier=", [("tier", "In", [""])], id="empty value"),
+        pytest.param(
+            "app.kubernetes.io/name=web,tier in (a,b),!x",
+            [
+                ("app.kubernetes.io/name", "In", ["web"]),
+                ("tier", "In", ["a", "b"]),
+                ("x", "DoesNotExist", []),
+            ],
+            id="several, prefixed key",
+        ),
+    ],
+)
+def test_parse_label_selector(text: str, expressions: list[tuple[str, str, list[str]]]) -> None:
+    parsed = parse_label_selector(text)
+    assert [(e["key"], e["operator"], e["values"]) for e in parsed["matchExpressions"]] == expressions
+    assert parse_label_selector(selector_string(parsed)) == parsed  # round trip through the query form
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "tier in db",
+        "tier in (db",
+        "tier in ()",
+        "=db",
+        "tier=db=x",
+        "a > 1",
+        "bad key=x",
+        "a=b c",
+        ",",
+        "a,,b",
+    ],
+)
+def test_parse_label_selector_refuses_what_the_api_server_refuses(text: str) -> None:
+    with pytest.raises(UsageError, match="invalid label selector"):
+        parse_label_selector(text)
