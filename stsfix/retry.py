@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Final, TypeVar
 
 import tenacity
 
@@ -33,6 +33,11 @@ class RetryPolicy:
     max_s: float = 8.0
     jitter_s: float = 0.5
     max_retry_after_s: float = 30.0
+
+
+#: The budget for a read that a command (or the guard) makes outside an executor run: shorter than a
+#: repair's, since nothing has been changed yet and the runbook may simply retry later.
+READ_POLICY: Final = RetryPolicy(attempts=4, budget_s=20.0, max_s=4.0)
 
 
 def _wait(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:

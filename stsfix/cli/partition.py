@@ -35,6 +35,7 @@ from stsfix.cli.repair import (
     render_plan,
     run_plan,
 )
+from stsfix.cli.sources import read_snapshot
 from stsfix.errors import ExitCode, NotConvergedError, RefusedError
 from stsfix.render import Result
 
@@ -147,7 +148,7 @@ def hold_after_failure(cluster: ClusterPort, plan: Plan, sink: Callable[[Progres
     from stsfix.executor import ProgressEvent
     from stsfix.planner.partition import partition_request, plan_partition
 
-    snapshot = cluster.read_snapshot(plan.namespace, plan.name)
+    snapshot = read_snapshot(cluster, plan.namespace, plan.name)
     sts = snapshot.statefulset
     hold: Outcome | None = None
     if (sts.partition or 0) < sts.replicas:
@@ -158,7 +159,7 @@ def hold_after_failure(cluster: ClusterPort, plan: Plan, sink: Callable[[Progres
         )
         hold_plan = plan_partition(snapshot, partition_request(sts, hold=True), now=cluster.server_now())
         hold = _execute(hold_plan, cluster, sink, dry_run=False, timeout_s=HOLD_TIMEOUT_S)  # type: ignore[arg-type]
-    after = cluster.read_snapshot(plan.namespace, plan.name, events=True)
+    after = read_snapshot(cluster, plan.namespace, plan.name, events=True)
     now = after.observed_at or cluster.server_now()
     return Paused(hold, diagnose(after, now=now, stuck_after=timedelta(0)), after.statefulset.partition)
 

@@ -39,6 +39,7 @@ from stsfix.cli.repair import (
     make_rollback_plan,
     run_plan,
 )
+from stsfix.cli.sources import read_snapshot
 from stsfix.errors import PreconditionFailedError, UsageError
 
 PlanFileArg = Annotated[Path, typer.Argument(help="A plan file written by `stsfix plan ... --save`.")]
@@ -129,7 +130,7 @@ def apply(
     if g.namespace and g.namespace != plan.namespace:
         raise UsageError(f"the plan is for namespace {plan.namespace}, not {g.namespace}")
     cluster, _ = connect(g)
-    snapshot = cluster.read_snapshot(plan.namespace, plan.name)
+    snapshot = read_snapshot(cluster, plan.namespace, plan.name)
     changes = check_preconditions(plan, snapshot)
     if changes and not replan:
         listed = "; ".join(changes)

@@ -31,6 +31,7 @@ from stsfix.cli.common import (
     parse_duration,
     parse_target,
 )
+from stsfix.cli.sources import read_snapshot
 from stsfix.errors import ConfirmationRequiredError, ExitCode, UsageError
 from stsfix.render import Result, table
 
@@ -243,7 +244,7 @@ def with_diagnosis(result: Result, cluster: ClusterPort, plan: Plan) -> Result:
     from stsfix.errors import StsfixError
 
     try:
-        snapshot = cluster.read_snapshot(plan.namespace, plan.name)
+        snapshot = read_snapshot(cluster, plan.namespace, plan.name)
         found = diagnose(snapshot, now=snapshot.observed_at or cluster.server_now())
     except StsfixError as err:
         note(f"warning: could not diagnose the current state: {err.message}")
@@ -271,7 +272,7 @@ def outcome_result(outcome: Outcome) -> Result:
 def read(g: Globals, target: str) -> tuple[ClusterPort, Any]:
     name = parse_target(target)
     cluster, namespace = connect(g)
-    return cluster, cluster.read_snapshot(namespace, name)
+    return cluster, read_snapshot(cluster, namespace, name)
 
 
 def _now(cluster: ClusterPort, snapshot: Any) -> Any:

@@ -21,6 +21,7 @@ from stsfix.errors import NotFoundError, UsageError
 if TYPE_CHECKING:  # imported where used: a command's --help needs neither
     from stsfix.bundle import RawBundle
     from stsfix.model import Snapshot
+    from stsfix.ports import ClusterPort
 
 T = TypeVar("T")
 
@@ -109,16 +110,28 @@ def load_offline(
     return Loaded(snapshots=assemble_all(bundle, tuple(chosen)), now=now, offline=True, bundle=bundle)
 
 
+#: How the CLI's reads sleep between attempts (tests replace it).
+SLEEP: Callable[[float], None] = time.sleep
+
+
 def _retried(read: Callable[[], T], *, what: str) -> T:
-    """Reads retry transient failures (connection errors, 5xx, 429) like repairs do, on a shorter budget."""
-    from stsfix.retry import (  # lazy: tenacity is not needed for --help
-        RetryPolicy,
-        call_with_retries,
+    """Reads retry transient failures (connection errors, 5xx, 429) like repairs do, on a shorter budget.
+
+    Every read a command makes before or after its executor run goes through here (`load`,
+    `read_snapshot`); the executor retries its own re-reads with the same `stsfix.retry` policy.
+    """
+    from stsfix.retry import READ_POLICY, call_with_retries  # lazy: tenacity is not needed for --help
+
+    return call_with_retries(
+        read, what=what, policy=READ_POLICY, sleep=SLEEP, log=lambda message, _: note(message)
     )
 
-    policy = RetryPolicy(attempts=4, budget_s=20.0, max_s=4.0)
-    return call_with_retries(
-        read, what=what, policy=policy, sleep=time.sleep, log=lambda message, _: note(message)
+
+def read_snapshot(cluster: ClusterPort, namespace: str, name: str, *, events: bool = False) -> Snapshot:
+    """One StatefulSet's Snapshot through the cluster port, retried like every CLI read."""
+    return _retried(
+        lambda: cluster.read_snapshot(namespace, name, events=events),
+        what=f"read statefulset {namespace}/{name}",
     )
 
 

@@ -35,6 +35,7 @@ from stsfix.guard.repairs import describe_plan, plan_for
 from stsfix.guard.state import Counts
 from stsfix.model import Snapshot
 from stsfix.ports import ClusterPort
+from stsfix.retry import READ_POLICY, call_with_retries
 
 log = logging.getLogger("stsfix.guard")
 CUT_AHEAD_S = 1e9  # added to the executor's clock once cut: every wait is past its deadline
@@ -98,7 +99,14 @@ class Repair(threading.Thread):
 
     def _recheck(self) -> tuple[Decision, Snapshot, datetime]:
         ns, name = self.key
-        snapshot = self.cluster.read_snapshot(ns, name)
+        snapshot = call_with_retries(
+            lambda: self.cluster.read_snapshot(ns, name),
+            what=f"read statefulset {ns}/{name}",
+            policy=READ_POLICY,
+            sleep=self.sleep,
+            log=lambda message, _: log.warning("%s/%s: %s", ns, name, message,
+                                               extra={"event": "read_retry", "namespace": ns, "statefulset": name}),
+        )  # fmt: skip
         now = snapshot.observed_at or self.cluster.server_now()
         found = diagnose(snapshot, now=now, stuck_after=self.settings.policy.stuck_after)
         decision = decide(found, snapshot, now=now, policy=self.settings.policy, running=self.running() - 1)

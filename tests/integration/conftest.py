@@ -1,6 +1,6 @@
 """Fixtures for repair tests over HTTP: a SimCluster per test, its kubeconfig, and the real CLI.
 
-Retries sleep through `stsfix.cli.repair.SLEEP`, replaced here by a recorder that remembers the
+Retries sleep through `stsfix.cli.repair.SLEEP` (repairs) and `stsfix.cli.sources.SLEEP` (reads), replaced here by a recorder that remembers the
 requested delays and sleeps only briefly, so Retry-After is checked without waiting for it.
 """
 
@@ -35,10 +35,11 @@ def _ensure_registered() -> None:
 
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> Sleeps:
-    from stsfix.cli import repair
+    from stsfix.cli import repair, sources
 
     recorder = Sleeps()
     monkeypatch.setattr(repair, "SLEEP", recorder)
+    monkeypatch.setattr(sources, "SLEEP", recorder)
     return recorder
 
 
