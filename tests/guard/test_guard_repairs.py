@@ -68,7 +68,10 @@ def test_dry_run_emits_what_it_would_do_and_changes_nothing(make_sim, guard) -> 
     opt_in(sim)
     g = guard(sim, "--dry-run")
     eventually(lambda: g.value("stsfix_guard_repairs_would_run_total", **WEB, playbook="forced-rollback") == 1)
-    (event,) = [e for e in sim.list("events", "default") if e["reason"] == "StsfixGuardWouldRepair"]
+    # NB: the counter moves just before the Event is written: wait for the Event too
+    (event,) = eventually(
+        lambda: [e for e in sim.list("events", "default") if e["reason"] == "StsfixGuardWouldRepair"]
+    )
     assert "Delete pod web-4" in event["message"] and "Revert the pod template" in event["message"]
     assert g.value("stsfix_statefulset_guard_action", **WEB, action="would_repair", reason="dry_run") == 1
     assert repair_mutations(sim) == [] and not healthy(sim)
