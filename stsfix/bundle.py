@@ -262,11 +262,6 @@ class BundleIndex:
                 key=lambda r: (r.revision, r.name),
             )
         )
-        names = dict.fromkeys([sts.name, *(p.name for p in pods)])
-        keys = [(ns, name) for name in names for ns in dict.fromkeys((sts.namespace, ""))]
-        events = tuple(
-            event for _, event in sorted(pair for key in keys for pair in self._events.get(key, ()))
-        )
         claim_prefixes = tuple(f"{t}-{sts.name}-" for t in sts.claim_templates)
         pvcs = None
         if bundle.pvcs is not None:
@@ -275,6 +270,13 @@ class BundleIndex:
                 for index, raw in _in_namespace(self._pvcs, sts.namespace)
                 if str(_dict(raw.get("metadata")).get("name", "")).startswith(claim_prefixes or ("\0",))
             )
+        # The set's, its pods' and its claims' events (a claim's ProvisioningFailed names the cause).
+        claims = [c for p in pods for c in p.claim_names] + [c.name for c in pvcs or ()]
+        names = dict.fromkeys([sts.name, *(p.name for p in pods), *claims])
+        keys = [(ns, name) for name in names for ns in dict.fromkeys((sts.namespace, ""))]
+        events = tuple(
+            event for _, event in sorted(pair for key in keys for pair in self._events.get(key, ()))
+        )
         pdbs = tuple(parse_pdb(raw) for _, raw in _in_namespace(self._pdbs, sts.namespace))
         return Snapshot(
             statefulset=sts,

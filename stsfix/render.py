@@ -8,6 +8,7 @@ with keys in a stable order. Errors with `-o json` are envelopes too (kind `Erro
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -86,12 +87,128 @@ def render_machine(result: Result, output: str) -> str:
     return to_yaml(body) if output == "yaml" else to_json(body)
 
 
-def table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
-    """A kubectl-style plain table (no borders, upper-case headers)."""
-    from tabulate import tabulate
+_ANSI: Final = re.compile(r"\x1b\[[0-9;]*m")
+#: The shortest a shrinkable column gets when a table must fit the screen.
+MIN_SHRUNK: Final = 12
 
+
+def visible_len(text: str) -> int:
+    """Length on screen: ANSI colour codes take no columns."""
+    return len(_ANSI.sub("", text))
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` in at most `limit` characters: a longer one keeps its start (what it is about) and its
+    end (where the cause usually is: "... lookup registry.invalid: no such host") around a visible
+    " … ". JSON output never shortens: this is for screens."""
+    if len(text) <= limit:
+        return text
+    if limit < 8:
+        return text[: max(limit - 1, 0)] + "…"
+    head = max(limit // 3, 1)
+    tail = limit - head - 3
+    return f"{text[:head].rstrip()} … {text[len(text) - tail :].lstrip()}"
+
+
+def wrap(text: str, width: int | None, *, indent: str = "", hang: str = "") -> list[str]:
+    """`indent + text` wrapped to `width` columns (None: one line), continuation lines under `hang`."""
+    if width is None or len(indent) + len(text) <= width:
+        return [indent + text]
+    import textwrap
+
+    return textwrap.wrap(
+        text,
+        width=max(width, len(hang) + 20),
+        initial_indent=indent,
+        subsequent_indent=hang,
+        break_long_words=True,
+        break_on_hyphens=False,
+    )
+
+
+def _fit(cells: list[list[str]], headers: list[str], width: int, shrink: Sequence[int]) -> None:
+    """Shorten the `shrink` columns (in place), widest first, until the table fits `width`."""
+    gap = len(_GAP)
+    widths = [max([len(h)] + [visible_len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    excess = sum(widths) + gap * (len(widths) - 1) - width
+    for index in sorted(shrink, key=lambda i: -widths[i]):
+        if excess <= 0:
+            return
+        floor = max(len(headers[index]), MIN_SHRUNK)
+        target = max(floor, widths[index] - excess)
+        if target >= widths[index]:
+            continue
+        excess -= widths[index] - target
+        for row in cells:
+            if visible_len(row[index]) > target and row[index] == _ANSI.sub("", row[index]):
+                row[index] = shorten(row[index], target)
+
+
+_GAP: Final = "   "  # kubectl's tabwriter padding
+
+
+def table(
+    rows: Sequence[Sequence[object]],
+    headers: Sequence[str],
+    *,
+    width: int | None = None,
+    shrink: Sequence[int] = (),
+) -> str:
+    """A kubectl-style plain table: no borders, upper-case headers, three spaces between columns.
+
+    With `width`, the `shrink` columns are shortened (visibly, keeping their end) until the table
+    fits; other columns keep their text. ANSI colour codes in cells take no columns.
+    """
+    from tabulate import DataRow, TableFormat, tabulate
+
+    plain = TableFormat(
+        lineabove=None, linebelowheader=None, linebetweenrows=None, linebelow=None,
+        headerrow=DataRow("", _GAP, ""), datarow=DataRow("", _GAP, ""), padding=0, with_header_hide=None,
+    )  # fmt: skip
     cells = [["" if c is None else str(c) for c in row] for row in rows]
-    return str(tabulate(cells, headers=[h.upper() for h in headers], tablefmt="plain", disable_numparse=True))
+    names = [h.upper() for h in headers]
+    if width is not None and cells:
+        _fit(cells, names, width, shrink)
+    # NB: the header goes in as a row: tabulate pads `headers=` by MIN_PADDING, kubectl does not.
+    text = str(tabulate([names, *cells], tablefmt=plain, disable_numparse=True))
+    return "\n".join(line.rstrip() for line in text.splitlines())
+
+
+@dataclass(frozen=True, slots=True)
+class Screen:
+    """Where text output goes: `width` columns to fit (None: -o wide, one line per detail) and
+    whether verdicts are coloured."""
+
+    width: int | None = 80
+    color: bool = False
+
+
+#: 80 columns, no colour: what a pipe or a file gets.
+PLAIN: Final = Screen()
+
+
+# -- colour: verdicts on a terminal, never in files or pipes ---------------------------------------
+_COLOURS: Final = {"red": "31", "yellow": "33", "green": "32", "cyan": "36", "bold": "1"}
+VERDICT_COLOURS: Final = {
+    "stuck": "red",
+    "failing": "yellow",
+    "complete": "green",
+    "healthy": "green",
+    "progressing": "cyan",
+    "critical": "red",
+    "warning": "yellow",
+}
+
+
+def colour(text: str, name: str | None, *, enabled: bool) -> str:
+    """`text` in an ANSI colour (red, yellow, green, cyan, bold) when `enabled`, else unchanged."""
+    code = _COLOURS.get(name or "")
+    return f"\x1b[{code}m{text}\x1b[0m" if enabled and code else text
+
+
+def verdict_colour(text: str, verdict: str, *, enabled: bool) -> str:
+    """A verdict (or severity) word in its colour: red stuck, yellow failing, green complete."""
+    return colour(text, VERDICT_COLOURS.get(verdict.lower()), enabled=enabled)
 
 
 def age(since: datetime | None, now: datetime) -> str:

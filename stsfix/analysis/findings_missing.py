@@ -72,7 +72,7 @@ def missing_pod_findings(ctx: Context) -> list[f.Finding]:
         if any("pvc" in m.lower() or "claim" in m.lower() for m in failures)
         else f.Cause.UNKNOWN
     )
-    message = f"{pod} does not exist and the controller fails to create it: {failures[0][:300]}"
+    message = f"{pod} does not exist and the controller fails to create it: {failures[0]}"
     summary = (
         "Fix what the FailedCreate event names (quota, admission webhook, claim); the controller retries."
     )

@@ -256,7 +256,7 @@ def container_lines(pod: PodState, now: datetime) -> list[str]:
         kind = "init container" if c.init else "container"
         detail = f"{c.state}" + (f": {c.reason}" if c.reason else "")
         if c.message:
-            detail += f" ({c.message[:160]})"
+            detail += f" ({c.message})"  # whole: the cause is often at the end (render shortens text)
         extra = f", {c.restart_count} restarts" if c.restart_count else ""
         if c.last_reason:
             when = f" {human_duration(now - c.last_finished)} ago" if c.last_finished else ""
@@ -321,7 +321,7 @@ def event_lines(
             else ""
         )
         last = f", last {human_duration(now - e.last_seen)} ago" if e.last_seen else ""
-        lines.append(f"event {kind}/{name}: {e.type} {e.reason} (x{e.count}{span}{last}): {e.message[:200]}")
+        lines.append(f"event {kind}/{name}: {e.type} {e.reason} (x{e.count}{span}{last}): {e.message}")
     return lines
 
 

@@ -20,13 +20,43 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 import typer
 
 from stsfix.errors import ExitCode, StsfixError, UsageError
-from stsfix.render import OUTPUT_FORMATS, Result, error_line, error_result, render_machine
+from stsfix.render import OUTPUT_FORMATS, Result, Screen, error_line, error_result, render_machine
 
 if TYPE_CHECKING:
     from stsfix.kube import KubeCluster
 
 _NAME_RE: Final = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 _KINDS: Final = ("statefulset", "statefulsets", "sts", "statefulset.apps", "statefulsets.apps")
+
+
+DEFAULT_WIDTH: Final = 80
+
+
+def screen_width() -> int:
+    """Columns to fit text output into: $COLUMNS, else the terminal's width, else 80 (a pipe, a file)."""
+    import os
+
+    value = os.environ.get("COLUMNS", "")
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    try:
+        if sys.stdout.isatty():
+            return os.get_terminal_size(sys.stdout.fileno()).columns or DEFAULT_WIDTH
+    except (OSError, ValueError):
+        pass
+    return DEFAULT_WIDTH
+
+
+def colour_wanted(*, no_color: bool) -> bool:
+    """Colour only on a terminal, never with --no-color or NO_COLOR set (no-color.org)."""
+    import os
+
+    if no_color or os.environ.get("NO_COLOR"):
+        return False
+    try:
+        return sys.stdout.isatty()
+    except (OSError, ValueError):
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +67,24 @@ class Globals:
     output: str = "table"
     request_timeout: float | None = None
     verbose: int = 0
+    no_color: bool = False
 
     @property
     def machine(self) -> bool:
         return self.output in ("json", "yaml")
+
+    @property
+    def wide(self) -> bool:
+        return self.output == "wide"
+
+    @property
+    def width(self) -> int | None:
+        """Columns text output fits into; None for -o wide (every detail, one line each)."""
+        return None if self.wide else screen_width()
+
+    @property
+    def color(self) -> bool:
+        return self.output in ("table", "wide") and colour_wanted(no_color=self.no_color)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +132,9 @@ RequestTimeoutOpt = Annotated[
     str | None, typer.Option("--request-timeout", help="Timeout for one API request (e.g. 30s).")
 ]
 VerboseOpt = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More detail on stderr.")]
+NoColorOpt = Annotated[
+    bool, typer.Option("--no-color", help="No colour, even on a terminal (as NO_COLOR=1 does).")
+]
 
 _SHARED: Final = {
     "namespace": NamespaceOpt,
@@ -96,7 +143,9 @@ _SHARED: Final = {
     "output": OutputOpt,
     "request_timeout": RequestTimeoutOpt,
     "verbose": VerboseOpt,
+    "no_color": NoColorOpt,
 }
+_DEFAULTS: Final = {"verbose": 0, "no_color": False}
 
 
 def build_globals(parent: Globals | None, **given: Any) -> Globals:
@@ -113,7 +162,13 @@ def build_globals(parent: Globals | None, **given: Any) -> Globals:
         output=output,
         request_timeout=parse_duration(timeout) if timeout else base.request_timeout,
         verbose=max(given.get("verbose") or 0, base.verbose),
+        no_color=bool(given.get("no_color")) or base.no_color,
     )
+
+
+def screen_of(g: Globals) -> Screen:
+    """The width and colour text output uses for these flags and this terminal."""
+    return Screen(width=g.width, color=g.color)
 
 
 def emit(result: Result, g: Globals, human: str | None = None) -> None:
@@ -153,7 +208,7 @@ def cluster_command(command: Callable[..., None]) -> Callable[..., None]:
             name,
             inspect.Parameter.KEYWORD_ONLY,
             annotation=annotation,
-            default=0 if name == "verbose" else None,
+            default=_DEFAULTS.get(name),
         )
         for name, annotation in _SHARED.items()
     ]

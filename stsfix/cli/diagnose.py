@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from stsfix.cli.common import Globals, cluster_command, emit, parse_target
+from stsfix.cli.common import Globals, cluster_command, emit, parse_target, screen_of
 from stsfix.cli.sources import (
     AllNamespacesOpt,
     FilesOpt,
@@ -20,34 +20,51 @@ from stsfix.cli.sources import (
     load,
     parse_stuck_after,
 )
-from stsfix.render import Result
+from stsfix.render import PLAIN, Result, Screen, shorten, verdict_colour, wrap
 
 if TYPE_CHECKING:
     from stsfix.analysis.findings import Diagnosis
 
 
-def diagnosis_text(diagnosis: Diagnosis) -> str:
+#: Evidence lines longer than this are shortened on screen, keeping their end (-o wide: never).
+EVIDENCE_LIMIT = 240
+
+
+def diagnosis_text(diagnosis: Diagnosis, *, screen: Screen = PLAIN) -> str:
+    """The diagnosis for people: fits `screen.width` (long lines wrap under their start, long
+    evidence is shortened visibly, keeping the end where the cause is); commands never wrap, so
+    they can be copied. -o wide (`width` None): every line whole, one line each."""
+
     def ref(r: object) -> str:
         name, number = getattr(r, "name", ""), getattr(r, "number", None)
         return f"{name or '-'} ({number if number is not None else '?'})"
 
-    lines = [
-        f"{diagnosis.namespace}/{diagnosis.name}: {diagnosis.verdict.value.upper()} "
+    width = screen.width
+    verdict = diagnosis.verdict.value
+    head = (
+        f"{diagnosis.namespace}/{diagnosis.name}: {verdict.upper()} "
         f"(current {ref(diagnosis.current_revision)}, update {ref(diagnosis.update_revision)})"
-    ]
+    )
+    lines = wrap(head, width, hang="    ")
+    lines[0] = lines[0].replace(verdict.upper(), verdict_colour(verdict.upper(), verdict, enabled=screen.color), 1)
     for finding in diagnosis.findings:
         pods = f" [{', '.join(finding.pods)}]" if finding.pods else ""
-        lines.append(f"  {finding.severity.value}: {finding.code}{pods}: {finding.message}")
-        lines += [f"      - {line}" for line in finding.evidence]
+        first = wrap(f"{finding.severity.value}: {finding.code}{pods}: {finding.message}", width, indent="  ", hang="    ")
+        severity = finding.severity.value
+        first[0] = first[0].replace(severity, verdict_colour(severity, severity, enabled=screen.color), 1)
+        lines += first
+        for line in finding.evidence:
+            shown = line if width is None else shorten(line, EVIDENCE_LIMIT)
+            lines += wrap(shown, width, indent="      - ", hang="        ")
         if finding.repair is not None and finding.repair.steps:
-            lines.append(f"    repair: {finding.repair.summary}")
+            lines += wrap(f"repair: {finding.repair.summary}", width, indent="    ", hang="      ")
             for i, step in enumerate(finding.repair.steps, 1):
                 lines.append(f"      {i}. {step.command}")
                 lines += [f"         which will {effect.describe()}" for effect in step.effects]
         if finding.playbook:
             lines.append(f"    playbook: stsfix playbook show {finding.playbook}")
     if diagnosis.missing:
-        lines.append(f"  not read: {', '.join(diagnosis.missing)}")
+        lines += wrap(f"not read: {', '.join(diagnosis.missing)}", width, indent="  ", hang="    ")
     return "\n".join(lines)
 
 
@@ -83,7 +100,8 @@ def diagnose(
     )
     diagnoses = [run_diagnosis(s, now=loaded.now, stuck_after=threshold) for s in loaded.snapshots]
     code = exit_code_for(diagnoses)
-    human = "\n\n".join(diagnosis_text(d) for d in diagnoses) or "No StatefulSets found."
+    screen = screen_of(g)
+    human = "\n\n".join(diagnosis_text(d, screen=screen) for d in diagnoses) or "No StatefulSets found."
     payload = {"items": [diagnosis_to_dict(d) for d in diagnoses]}
     emit(Result(kind="DiagnosisList", exit_code=code, payload=payload), g, human=human)
 

@@ -55,7 +55,9 @@ def history(target: TargetArg, files: FilesOpt = None, now: NowOpt = None, *, g:
     sts = snapshot.statefulset
     rows = [[i["revision"], i["name"], i["age"], _role(i), i["pods"], i["change"]] for i in items]
     human = (
-        table(rows, ["revision", "name", "age", "role", "pods", "change"]) if rows else "No revisions found."
+        table(rows, ["revision", "name", "age", "role", "pods", "change"], width=g.width, shrink=(5, 1))
+        if rows
+        else "No revisions found."
     )
     emit(
         Result(

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from stsfix.cli.common import Globals, cluster_command, connect, emit, note, parse_target
+from stsfix.cli.common import Globals, cluster_command, connect, emit, note, parse_target, screen_of
 from stsfix.cli.sources import (
     AllNamespacesOpt,
     FilesOpt,
@@ -23,7 +23,7 @@ from stsfix.cli.sources import (
     parse_stuck_after,
 )
 from stsfix.errors import ExitCode, UsageError
-from stsfix.render import Result, age, render_machine, table
+from stsfix.render import PLAIN, Result, Screen, age, render_machine, table, verdict_colour, wrap
 
 if TYPE_CHECKING:
     from stsfix.analysis.diagnose import Assessment
@@ -52,24 +52,22 @@ def _ready_cell(row: OrdinalRow, now: datetime) -> str:
     return f"True {age(row.ready_since, now)}" if row.ready else "False"
 
 
-def ordinal_table(progress: RolloutProgress, now: datetime, *, wide: bool) -> str:
-    headers = ["ordinal", "pod", "revision", "phase", "ready", "restarts", "reason", "node", "age"]
-    if wide:
-        headers += ["images", "containers"]
+def ordinal_table(progress: RolloutProgress, now: datetime, *, screen: Screen) -> str:
+    """Per ordinal; STATUS is kubectl's (the reason, else the phase). -o wide adds PHASE, NODE,
+    IMAGES and CONTAINERS and shortens nothing; otherwise STATUS is shortened to fit the screen."""
+    wide = screen.width is None
+    headers = ["ordinal", "pod", "revision"] + (["phase"] if wide else []) + ["ready", "restarts", "status"]
+    headers += (["node", "age", "images", "containers"] if wide else ["age"])
     rows = []
     for row in progress.rows:
         mark = "*" if row.waiting else (" " if not row.condemned else "x")
-        cells: list[Any] = [
-            f"{mark}{row.ordinal}",
-            row.pod,
-            _revision_cell(row),
-            row.phase if row.exists else "Missing",
-            _ready_cell(row, now),
-            row.restarts if row.exists else "",
-            row.reason or "",
-            row.node or "",
-            _duration(row.age) if row.age is not None else "",
-        ]
+        phase = row.phase if row.exists else "Missing"
+        cells: list[Any] = [f"{mark}{row.ordinal}", row.pod, _revision_cell(row)]
+        cells += [phase] if wide else []
+        cells += [_ready_cell(row, now), row.restarts if row.exists else "", row.reason or phase]
+        if wide:
+            cells.append(row.node or "")
+        cells.append(_duration(row.age) if row.age is not None else "")
         if wide:
             cells.append(",".join(row.images))
             cells.append(
@@ -79,10 +77,10 @@ def ordinal_table(progress: RolloutProgress, now: datetime, *, wide: bool) -> st
                 )
             )
         rows.append(cells)
-    return table(rows, headers)
+    return table(rows, headers, width=screen.width, shrink=(headers.index("status"), headers.index("pod")))
 
 
-def header(assessment: Assessment, snapshot: Snapshot) -> str:
+def header(assessment: Assessment, snapshot: Snapshot, *, screen: Screen = PLAIN) -> str:
     progress, diagnosis = assessment.progress, assessment.diagnosis
     sts = snapshot.statefulset
     strategy = sts.update_strategy
@@ -92,6 +90,8 @@ def header(assessment: Assessment, snapshot: Snapshot) -> str:
         strategy += f" (partition {partition}, maxUnavailable {unavailable})"
     current = f"{progress.current_revision or '-'} ({progress.current_revision_number or '?'})"
     update = f"{progress.update_revision or '-'} ({progress.update_revision_number or '?'})"
+    verdict = diagnosis.verdict.value
+    word = verdict_colour(verdict.upper(), verdict, enabled=screen.color)
     lines = [
         f"StatefulSet {progress.namespace}/{progress.name}: {strategy}, {progress.pod_management_policy}, "
         f"minReadySeconds {progress.min_ready_seconds}",
@@ -99,22 +99,24 @@ def header(assessment: Assessment, snapshot: Snapshot) -> str:
         f"available, {progress.current_replicas} current, {progress.updated_replicas} updated",
         f"Generation: {progress.generation} (observed {progress.observed_generation})",
         f"Revisions: current {current}, update {update}",
-        f"Rollout:   {diagnosis.verdict.value.upper()}: {diagnosis.message}",
     ]
-    return "\n".join(lines)
+    out = [w for line in lines for w in wrap(line, screen.width, hang="           ")]
+    rollout = wrap(f"{verdict.upper()}: {diagnosis.message}", screen.width, indent="Rollout:   ", hang="           ")
+    rollout[0] = rollout[0].replace(verdict.upper(), word, 1)
+    return "\n".join(out + rollout)
 
 
 def single_view(
-    snapshot: Snapshot, now: datetime, *, stuck_after: timedelta, wide: bool
+    snapshot: Snapshot, now: datetime, *, stuck_after: timedelta, screen: Screen = PLAIN
 ) -> tuple[Assessment, str]:
     from stsfix.analysis.diagnose import assess
 
     assessment = assess(snapshot, now=now, stuck_after=stuck_after)
     progress = assessment.progress
-    text = header(assessment, snapshot) + "\n\n" + ordinal_table(progress, now, wide=wide)
+    text = header(assessment, snapshot, screen=screen) + "\n\n" + ordinal_table(progress, now, screen=screen)
     waiting = [r for r in progress.rows if r.waiting]
     for row in waiting:
-        text += f"\n\n* {row.pod}: {row.waiting_why}"
+        text += "\n\n" + "\n".join(wrap(f"{row.pod}: {row.waiting_why}", screen.width, indent="* ", hang="  "))
     return assessment, text
 
 
@@ -147,15 +149,16 @@ def fleet_rows(
     return items
 
 
-def _fleet_text(items: list[dict[str, Any]], wide: bool) -> str:
+def _fleet_text(items: list[dict[str, Any]], screen: Screen) -> str:
     if not items:
         return "No StatefulSets found."
+    wide = screen.width is None
     headers = ["namespace", "name", "state", "updated", "ready", "blocking"] + (["message"] if wide else [])
     rows = [
         [
             i["statefulset"]["namespace"],
             i["statefulset"]["name"],
-            i["state"],
+            verdict_colour(i["state"], i["state"], enabled=screen.color),
             f"{i['updatedReplicas']}/{i['replicas']}",
             f"{i['readyReplicas']}/{i['replicas']}",
             i["blockingPod"] or "-",
@@ -163,7 +166,7 @@ def _fleet_text(items: list[dict[str, Any]], wide: bool) -> str:
         + ([i["message"]] if wide else [])
         for i in items
     ]
-    return table(rows, headers)
+    return table(rows, headers, width=screen.width, shrink=(1, 0, 5))
 
 
 def _watch(g: Globals, name: str, stuck_after: timedelta) -> None:
@@ -174,7 +177,7 @@ def _watch(g: Globals, name: str, stuck_after: timedelta) -> None:
     tty = sys.stdout.isatty()
     for snapshot in cluster.watch_changes(namespace, name, timeout_seconds=24 * 3600, events=True):
         now = cluster.server_now()
-        assessment, text = single_view(snapshot, now, stuck_after=stuck_after, wide=g.output == "wide")
+        assessment, text = single_view(snapshot, now, stuck_after=stuck_after, screen=screen_of(g))
         if g.machine:
             from stsfix.analysis.serialize import inspection_to_dict
 
@@ -233,7 +236,7 @@ def inspect(
         emit(
             Result(kind="FleetInspection", payload={"items": items}),
             g,
-            human=_fleet_text(items, g.output == "wide"),
+            human=_fleet_text(items, screen_of(g)),
         )
         return
     name = parse_target(target)
@@ -241,9 +244,7 @@ def inspect(
         _watch(g, name, threshold)
         return
     loaded = load(g, name=name, files=files, now_text=now, full=True, events=True)
-    assessment, text = single_view(
-        loaded.snapshots[0], loaded.now, stuck_after=threshold, wide=g.output == "wide"
-    )
+    assessment, text = single_view(loaded.snapshots[0], loaded.now, stuck_after=threshold, screen=screen_of(g))
     payload = inspection_to_dict(assessment)
     payload["missing"] = list(loaded.snapshots[0].missing)
     emit(Result(kind="Inspection", exit_code=ExitCode.OK, payload=payload), g, human=text)

@@ -250,7 +250,7 @@ def run_partition_plan(
             f"note: the cluster changed during the run ({outcome.replans} re-plan(s)); the gates were applied to "
             "whatever revision the controller rolled out, and nothing was overwritten"
         )
-    emit(outcome_result(outcome), g, human=render_outcome(outcome))
+    emit(outcome_result(outcome), g, human=render_outcome(outcome, width=g.width))
 
 
 @cluster_command

@@ -33,7 +33,7 @@ from stsfix.cli.common import (
 )
 from stsfix.cli.sources import read_snapshot
 from stsfix.errors import ConfirmationRequiredError, ExitCode, UsageError
-from stsfix.render import Result, table
+from stsfix.render import Result, Screen, table
 
 if TYPE_CHECKING:
     from stsfix.executor import Outcome, ProgressEvent
@@ -157,7 +157,7 @@ def render_plan(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def render_outcome(outcome: Outcome) -> str:
+def render_outcome(outcome: Outcome, *, width: int | None = None) -> str:
     rows = [[s.index, s.kind, s.status, s.message or s.description] for s in outcome.steps]
     plan = outcome.plan
     head = (
@@ -165,7 +165,7 @@ def render_outcome(outcome: Outcome) -> str:
         f"{' (server dry run)' if outcome.dry_run else ''} in {outcome.seconds:.1f}s"
         + (f" after {outcome.replans} re-plan(s)" if outcome.replans else "")
     )
-    parts = [table(rows, ["step", "kind", "result", "message"]) if rows else "", head]
+    parts = [table(rows, ["step", "kind", "result", "message"], width=width, shrink=(3,)) if rows else "", head]
     if outcome.error is not None:
         parts.append(f"error: {outcome.error.message}")
     return "\n".join(p for p in parts if p)
@@ -233,7 +233,7 @@ def run_plan(
     result = outcome_result(outcome)
     if outcome.exit_code == ExitCode.NOT_CONVERGED:
         result = with_diagnosis(result, cluster, plan)
-    emit(result, g, human=render_outcome(outcome))
+    emit(result, g, human=render_outcome(outcome, width=g.width))
 
 
 def with_diagnosis(result: Result, cluster: ClusterPort, plan: Plan) -> Result:
@@ -249,7 +249,9 @@ def with_diagnosis(result: Result, cluster: ClusterPort, plan: Plan) -> Result:
     except StsfixError as err:
         note(f"warning: could not diagnose the current state: {err.message}")
         return result
-    note("Diagnosis of the current state:\n" + diagnosis_text(found))
+    from stsfix.cli.common import screen_width
+
+    note("Diagnosis of the current state:\n" + diagnosis_text(found, screen=Screen(width=screen_width())))
     return Result(
         kind=result.kind,
         exit_code=result.exit_code,

@@ -20,6 +20,7 @@ from stsfix.cli.common import (
     ContextOpt,
     KubeconfigOpt,
     NamespaceOpt,
+    NoColorOpt,
     OutputOpt,
     RequestTimeoutOpt,
     VerboseOpt,
@@ -66,6 +67,7 @@ def root(
     output: OutputOpt = None,
     request_timeout: RequestTimeoutOpt = None,
     verbose: VerboseOpt = 0,
+    no_color: NoColorOpt = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
@@ -79,6 +81,7 @@ def root(
         output=output,
         request_timeout=request_timeout,
         verbose=verbose,
+        no_color=no_color,
     )
 
 

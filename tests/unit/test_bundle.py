@@ -64,6 +64,44 @@ def test_assemble_takes_owned_objects_and_selector_matching_orphans_only() -> No
     assert set(snapshot.missing) == {"events", "persistentvolumeclaims", "nodes", "poddisruptionbudgets"}
 
 
+def _event(kind: str, name: str, reason: str) -> dict:
+    return {
+        "kind": "Event",
+        "metadata": {"name": f"{name}.1", "namespace": "ns"},
+        "involvedObject": {"kind": kind, "name": name, "namespace": "ns"},
+        "reason": reason,
+        "message": "m",
+    }
+
+
+def test_assemble_keeps_the_events_of_the_set_its_pods_and_its_claims() -> None:
+    sts = {
+        "kind": "StatefulSet",
+        "metadata": {"name": "web", "namespace": "ns", "uid": "u1"},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "web"}},
+            "volumeClaimTemplates": [{"metadata": {"name": "data"}}],
+        },
+    }
+    pod = _obj("Pod", "web-0", {"app": "web"}, "u1")
+    pod["spec"] = {"volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data-web-0"}}]}
+    claim = {"kind": "PersistentVolumeClaim", "metadata": {"name": "data-web-0", "namespace": "ns"}}
+    events = (
+        _event("StatefulSet", "web", "SuccessfulCreate"),
+        _event("Pod", "web-0", "FailedScheduling"),
+        _event("PersistentVolumeClaim", "data-web-0", "ProvisioningFailed"),
+        _event("PersistentVolumeClaim", "data-api-0", "ProvisioningFailed"),
+    )
+    bundle = RawBundle(statefulsets=(sts,), pods=(pod,), pvcs=(claim,), events=events)
+    snapshot = assemble(bundle, sts)
+    assert [(e.kind, e.object_name, e.reason) for e in snapshot.events] == [
+        ("StatefulSet", "web", "SuccessfulCreate"),
+        ("Pod", "web-0", "FailedScheduling"),
+        ("PersistentVolumeClaim", "data-web-0", "ProvisioningFailed"),
+    ]
+
+
 # -- assembling many sets indexes the bundle once; it must pick exactly what a per-set scan picks ------
 def _reference_assemble(bundle: RawBundle, raw_sts: dict) -> tuple:
     """The per-set scan `assemble` did before the index (O(sets x objects)): the oracle."""

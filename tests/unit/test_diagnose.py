@@ -696,3 +696,19 @@ def test_unready_pod_on_a_lost_node_is_node_lost() -> None:
     snapshot = make_snapshot(pods, nodes=[make_node("node-1"), make_node("node-2", "Unknown")])
     finding = run(snapshot).finding("pod-not-ready")
     assert finding is not None and finding.cause == "node-lost"
+
+
+# --- evidence is whole: the cause is often at the end of a message -----------------------------------
+NO_SUCH_HOST = (
+    'Failed to pull image "registry.invalid/nginx:1.28": failed to pull and unpack image '
+    '"registry.invalid/nginx:1.28": failed to resolve reference "registry.invalid/nginx:1.28": failed to '
+    'do request: Head "https://registry.invalid/v2/": dial tcp: lookup registry.invalid: no such host'
+)
+
+
+def test_evidence_keeps_whole_container_and_event_messages() -> None:
+    event = make_event("Pod", "web-4", "Failed", NO_SUCH_HOST)
+    snapshot = trap(state="imagepull", events=[event])
+    finding = run(snapshot).finding("forced-rollback-needed")
+    assert finding is not None
+    assert f"event Pod/web-4: Warning Failed (x1, last 60s ago): {NO_SUCH_HOST}" in finding.evidence
