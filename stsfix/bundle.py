@@ -26,6 +26,7 @@ from stsfix.model import (
     _list,
     _str,
     parse_event,
+    parse_log,
     parse_node,
     parse_pdb,
     parse_pod,
@@ -172,6 +173,8 @@ class RawBundle:
     pdbs: tuple[RawObject, ...] | None = None
     server_version: str = ""
     observed_at: datetime | None = None
+    #: previous-run log tails of crash-looping containers ({namespace, pod, container, lines, ...}).
+    logs: tuple[RawObject, ...] | None = None
 
 
 _NOWHERE: Any = object()  # an object without metadata.namespace belongs to every namespace
@@ -278,6 +281,12 @@ class BundleIndex:
             event for _, event in sorted(pair for key in keys for pair in self._events.get(key, ()))
         )
         pdbs = tuple(parse_pdb(raw) for _, raw in _in_namespace(self._pdbs, sts.namespace))
+        pod_names = {p.name for p in pods}
+        logs = tuple(
+            tail
+            for tail in (parse_log(raw) for raw in bundle.logs or ())
+            if tail.pod in pod_names and tail.namespace in (sts.namespace, "")
+        )
         return Snapshot(
             statefulset=sts,
             pods=pods,
@@ -289,6 +298,7 @@ class BundleIndex:
             server_version=bundle.server_version,
             observed_at=bundle.observed_at,
             missing=self._missing,
+            logs=logs,
         )
 
     def _pvc(self, index: int, raw: RawObject) -> PvcState:

@@ -427,6 +427,48 @@ def parse_event(raw: RawObject) -> EventInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class LogTail:
+    """The last lines a container logged before its last restart (`pods/log?previous=true`).
+
+    Read only for crash-looping containers, bounded and with secrets masked at read time;
+    `error` says why it could not be read (no permission, a kubelet that serves no logs), and then
+    `lines` is empty.
+    """
+
+    namespace: str
+    pod: str
+    container: str
+    lines: tuple[str, ...] = ()
+    truncated: bool = False
+    error: str = ""
+
+
+def parse_log(raw: RawObject) -> LogTail:
+    """A log tail as `stsfix collect` stores it: {namespace, pod, container, lines, truncated, error}."""
+    return LogTail(
+        namespace=_str(raw.get("namespace")),
+        pod=_str(raw.get("pod")),
+        container=_str(raw.get("container")),
+        lines=tuple(str(line) for line in _list(raw.get("lines"))),
+        truncated=bool(raw.get("truncated")),
+        error=_str(raw.get("error")),
+    )
+
+
+def log_to_raw(tail: LogTail) -> RawObject:
+    """The inverse of `parse_log`, for collect files and JSON."""
+    return {
+        "namespace": tail.namespace,
+        "pod": tail.pod,
+        "container": tail.container,
+        "previous": True,
+        "lines": list(tail.lines),
+        "truncated": tail.truncated,
+        "error": tail.error,
+    }
+
+
+@dataclass(frozen=True, slots=True)
 class PvcState:
     meta: ObjectMeta
     phase: str
@@ -519,6 +561,7 @@ class Snapshot:
     server_version: str = ""
     observed_at: datetime | None = None
     missing: tuple[str, ...] = ()
+    logs: tuple[LogTail, ...] = ()
 
     def pod_at(self, ordinal: int) -> PodState | None:
         return next((p for p in self.pods if p.ordinal == ordinal), None)
@@ -528,3 +571,6 @@ class Snapshot:
 
     def node_named(self, name: str) -> NodeState | None:
         return next((n for n in self.nodes or () if n.name == name), None)
+
+    def logs_of(self, pod: str) -> tuple[LogTail, ...]:
+        return tuple(t for t in self.logs if t.pod == pod)

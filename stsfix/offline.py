@@ -19,6 +19,8 @@ from stsfix.model import RawObject, format_time, parse_time
 COLLECTED_AT: Final = "stsfix.dev/collected-at"
 SERVER_VERSION: Final = "stsfix.dev/server-version"
 COLLECTED_KINDS: Final = "stsfix.dev/collected-kinds"
+#: Previous-run log tails of crash-looping containers, as JSON (secrets already masked).
+LOGS: Final = "stsfix.dev/previous-logs"
 
 _FIELDS: Final = {
     "StatefulSet": "statefulsets",
@@ -77,6 +79,7 @@ def load_bundle(paths: Sequence[str]) -> RawBundle:
     collected: set[str] = set()
     observed_at: datetime | None = None
     version = ""
+    logs: list[RawObject] | None = None
     for path in paths:
         for doc in _documents(path):
             annotations = ((doc.get("metadata") or {}).get("annotations") or {}) if isinstance(doc, dict) else {}
@@ -84,6 +87,8 @@ def load_bundle(paths: Sequence[str]) -> RawBundle:
                 observed_at = parse_time(annotations[COLLECTED_AT]) or observed_at
                 version = str(annotations.get(SERVER_VERSION) or version)
                 collected |= {k for k in str(annotations.get(COLLECTED_KINDS, "")).split(",") if k}
+            if LOGS in annotations:
+                logs = (logs or []) + _logs(annotations[LOGS], path)
             for obj in _flatten(doc, path):
                 field = _FIELDS.get(obj["kind"])
                 if field is not None:
@@ -106,7 +111,18 @@ def load_bundle(paths: Sequence[str]) -> RawBundle:
         pdbs=pick("PodDisruptionBudget"),
         server_version=version,
         observed_at=observed_at or _newest_timestamp(everything),
+        logs=tuple(logs) if logs is not None else None,
     )
+
+
+def _logs(text: object, path: str) -> list[RawObject]:
+    import json
+
+    try:
+        parsed = json.loads(str(text))
+    except ValueError:
+        raise UsageError(f"{path}: annotation {LOGS} is not JSON") from None
+    return [item for item in parsed if isinstance(item, dict)] if isinstance(parsed, list) else []
 
 
 def collect_document(bundle: RawBundle, *, collected_at: datetime) -> dict[str, Any]:
@@ -118,15 +134,13 @@ def collect_document(bundle: RawBundle, *, collected_at: datetime) -> dict[str, 
         if objects is not None:
             kinds.append(kind)
             items.extend(objects)
-    return {
-        "apiVersion": "v1",
-        "kind": "List",
-        "metadata": {
-            "annotations": {
-                COLLECTED_AT: format_time(collected_at),
-                SERVER_VERSION: bundle.server_version,
-                COLLECTED_KINDS: ",".join(kinds),
-            }
-        },
-        "items": items,
+    annotations = {
+        COLLECTED_AT: format_time(collected_at),
+        SERVER_VERSION: bundle.server_version,
+        COLLECTED_KINDS: ",".join(kinds),
     }
+    if bundle.logs is not None:
+        import json
+
+        annotations[LOGS] = json.dumps(list(bundle.logs), ensure_ascii=False)
+    return {"apiVersion": "v1", "kind": "List", "metadata": {"annotations": annotations}, "items": items}

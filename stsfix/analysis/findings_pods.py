@@ -21,6 +21,7 @@ from stsfix.analysis.context import (
     stuck_pods,
     update_revision_is_bad,
 )
+from stsfix.analysis.logs import log_evidence
 from stsfix.analysis.pods import (
     cause_of,
     event_lines,
@@ -39,6 +40,7 @@ def _evidence(ctx: Context, pods: list[tuple[PodState, tuple[str, ...]]]) -> tup
     lines: list[str] = []
     for pod, evidence in pods:
         lines.extend(evidence)
+        lines.extend(log_evidence(ctx.snapshot.logs_of(pod.name)))
         lines.extend(pod_events(ctx.snapshot, pod, ctx.now))
     return tuple(lines)
 
@@ -365,7 +367,8 @@ def _unready_finding(
     )
     return f.Finding(
         f.UNSCHEDULABLE if unschedulable else f.POD_NOT_READY, severity, _cause(ctx, [pod]), message, (pod.name,),
-        (*evidence, *pod_events(ctx.snapshot, pod, ctx.now)), f.Repair(summary + "; deleting the pod alone will not help."),
+        (*evidence, *log_evidence(ctx.snapshot.logs_of(pod.name)), *pod_events(ctx.snapshot, pod, ctx.now)),
+        f.Repair(summary + "; deleting the pod alone will not help."),
     )  # fmt: skip
 
 

@@ -53,9 +53,12 @@ def diagnosis_text(diagnosis: Diagnosis, *, screen: Screen = PLAIN) -> str:
         severity = finding.severity.value
         first[0] = first[0].replace(severity, verdict_colour(severity, severity, enabled=screen.color), 1)
         lines += first
-        for line in finding.evidence:
+        for entry in finding.evidence:
+            # NB: an entry may carry lines of its own (a log tail): each goes under it, after "| ".
+            line, *more = entry.split("\n")
             shown = line if width is None else shorten(line, EVIDENCE_LIMIT)
             lines += wrap(shown, width, indent="      - ", hang="        ")
+            lines += [f"        | {m if width is None else shorten(m, max(width - 10, 20))}" for m in more]
         if finding.repair is not None and finding.repair.steps:
             lines += wrap(f"repair: {finding.repair.summary}", width, indent="    ", hang="      ")
             for i, step in enumerate(finding.repair.steps, 1):

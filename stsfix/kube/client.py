@@ -143,11 +143,12 @@ class Connection:
         content_type: str | None,
         timeout: float | None,
         what: str,
+        accept: str = "application/json",
     ) -> Any:
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError as Urllib3Error
 
-        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        headers = {"Accept": accept, "User-Agent": USER_AGENT}
         if body is not None:
             headers["Content-Type"] = content_type or "application/json"
         params = [(k, v) for k, v in (query or {}).items() if v is not None]
@@ -219,6 +220,27 @@ class Connection:
         except ValueError:
             raise ClusterError(f"the server answered {what} with something that is not JSON") from None
         return parsed if isinstance(parsed, dict) else {"items": parsed}
+
+    def request_text(
+        self, path: str, *, query: dict[str, Any] | None = None, timeout: float | None = None
+    ) -> str:
+        """GET a text answer (a pod's log); stsfix errors as for `request`."""
+        what = f"GET {path}"
+        started = time.monotonic()
+        resp = self._send(
+            "GET", path, query=query, body=None, content_type=None, timeout=timeout, what=what, accept="*/*"
+        )
+        if self.verbose:
+            took = (time.monotonic() - started) * 1000
+            print(f"{what} -> {resp.status} ({took:.0f} ms)", file=sys.stderr)
+        try:
+            data = resp.read()
+        except Exception as exc:  # urllib3 read errors surface here with preload_content=False
+            raise ApiUnavailableError(f"Connection lost reading the answer ({what}): {type(exc).__name__}") from None
+        self._note_date(resp.getheaders())
+        if resp.status >= 400:
+            raise translate_status(resp.status, resp.reason or "", data, what=what)
+        return bytes(data or b"").decode("utf-8", "replace")
 
     def stream(
         self, path: str, *, query: dict[str, Any], timeout: float | None = None

@@ -10,9 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from stsfix.bundle import RawBundle, assemble, selector_string
-from stsfix.errors import AccessDeniedError, NotFoundError
+from stsfix.errors import AccessDeniedError, ApiUnavailableError, NotFoundError, StsfixError
 from stsfix.kube.client import Connection, path_for
-from stsfix.model import RawObject, Snapshot
+from stsfix.model import LogTail, RawObject, Snapshot, log_to_raw, parse_pod
+
+#: A kubelet that serves no logs (a kwok node, a lost node) must not stall a diagnosis.
+LOG_TIMEOUT_S = 5.0
 
 
 def _items(answer: dict[str, Any], kind: str) -> tuple[RawObject, ...]:
@@ -100,10 +103,47 @@ def _bundle(
     )
 
 
+def _log_error(err: StsfixError) -> str:
+    status = err.details.get("status")
+    if status in (401, 403):
+        return f"not allowed to get pods/log ({err.message})"
+    return err.message
+
+
+def read_logs(conn: Connection, namespace: str, raw_pods: tuple[RawObject, ...]) -> tuple[RawObject, ...]:
+    """The previous-run log tails of the crash-looping containers (`analysis.logs.log_targets`):
+    one bounded GET each, masked; a log that cannot be read is kept with its error, never raised."""
+    from stsfix.analysis.logs import LIMIT_BYTES, TAIL_LINES, log_tail, log_targets, secret_env_values
+
+    by_name = {str((raw.get("metadata") or {}).get("name", "")): raw for raw in raw_pods}
+    tails = []
+    unavailable = ""
+    for pod, container in log_targets([parse_pod(raw) for raw in raw_pods]):
+        if unavailable:  # one slow or failing kubelet is enough: do not wait for each log in turn
+            tails.append(log_to_raw(LogTail(namespace, pod.name, container.name, error=unavailable)))
+            continue
+        values = secret_env_values(by_name.get(pod.name, {}))
+        query = {"container": container.name, "previous": "true", "tailLines": str(TAIL_LINES),
+                 "limitBytes": str(LIMIT_BYTES)}  # fmt: skip
+        try:
+            text = conn.request_text(
+                f"{path_for('pods', namespace, pod.name)}/log", query=query, timeout=LOG_TIMEOUT_S
+            )
+            tail = log_tail(namespace, pod.name, container.name, text, values=values)
+        except ApiUnavailableError as err:
+            tail = LogTail(namespace, pod.name, container.name, error=_log_error(err))
+            unavailable = f"not read after an earlier log read failed ({err.message})"
+        except StsfixError as err:
+            tail = LogTail(namespace, pod.name, container.name, error=_log_error(err))
+        tails.append(log_to_raw(tail))
+    return tuple(tails)
+
+
 def read_bundle(
     conn: Connection, namespace: str, name: str, *, full: bool, events: bool
 ) -> tuple[RawBundle, RawObject]:
-    """The raw objects around one StatefulSet. `full` adds PVCs, nodes, PDBs and the server version."""
+    """The raw objects around one StatefulSet. `full` adds PVCs, nodes, PDBs and the server version;
+    `events` adds events and the previous-run log tails of crash-looping containers."""
     raw_sts = get_statefulset(conn, namespace, name)
     selector = selector_string((raw_sts.get("spec") or {}).get("selector") or {})
     pods = _list_all(conn, "pods", "Pod", namespace=namespace, labelSelector=selector)
@@ -113,6 +153,10 @@ def read_bundle(
     bundle = _bundle(
         conn, namespace, statefulsets=(raw_sts,), pods=pods, revisions=revisions, full=full, events=events
     )
+    if events:
+        from dataclasses import replace
+
+        bundle = replace(bundle, logs=read_logs(conn, namespace, pods))
     return bundle, raw_sts
 
 

@@ -24,6 +24,7 @@ READS = {
     ("controllerrevisions", "list"),
     ("pods", "list"),
     ("pods", "watch"),
+    ("pods/log", "get"),
     ("persistentvolumeclaims", "list"),
     ("events", "list"),
     ("poddisruptionbudgets", "list"),
