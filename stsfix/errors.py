@@ -29,7 +29,7 @@ EXIT_CODE_MEANINGS: Final[dict[ExitCode, str]] = {
     ExitCode.OK: "ok: healthy, nothing to do, or repair done and verified",
     ExitCode.INTERNAL: "internal error (a bug): attach stderr",
     ExitCode.USAGE: "usage: bad arguments or input file",
-    ExitCode.ACTION_NEEDED: "action needed: a stuck rollout was found, or a dry-run plan is not empty",
+    ExitCode.ACTION_NEEDED: "action needed: a stuck (or certainly failing) rollout, or a non-empty dry-run plan",
     ExitCode.REFUSED: "refused: unsafe, stale plan, changed object, or no confirmation (--yes)",
     ExitCode.CLUSTER_ERROR: "cluster error: kubeconfig, access (401/403), not found, API unreachable",
     ExitCode.NOT_CONVERGED: "applied but not converged within --timeout (partial progress reported)",

@@ -67,6 +67,42 @@ def _list(value: object) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+_QUANTITY_RE: Final = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)([a-zA-Z]*)$")
+_SUFFIXES: Final = {
+    "": 1.0, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+    "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50, "Ei": 2.0**60,
+}  # fmt: skip
+
+
+def parse_quantity(value: object) -> float | None:
+    """A resource quantity ("500m", "2", "8Gi", "1e3") as a float (cores, bytes); None if malformed."""
+    match = _QUANTITY_RE.match(str(value).strip()) if value is not None else None
+    if match is None or match.group(2) not in _SUFFIXES:
+        return None
+    try:
+        return float(match.group(1)) * _SUFFIXES[match.group(2)]
+    except ValueError:
+        return None
+
+
+def _requests(spec: dict[str, Any]) -> tuple[tuple[str, float], ...]:
+    """What the scheduler fits: the sum of the containers' cpu/memory requests, or the largest init
+    container's when that is more (the pod's effective request)."""
+
+    def of(container: Any) -> dict[str, float]:
+        raw = _dict(_dict(_dict(container).get("resources")).get("requests"))
+        return {k: q for k in ("cpu", "memory") if (q := parse_quantity(raw.get(k))) is not None}
+
+    total: dict[str, float] = {}
+    for container in _list(spec.get("containers")):
+        for key, amount in of(container).items():
+            total[key] = total.get(key, 0.0) + amount
+    for container in _list(spec.get("initContainers")):
+        for key, amount in of(container).items():
+            total[key] = max(total.get(key, 0.0), amount)
+    return tuple(sorted(total.items()))
+
+
 @dataclass(frozen=True, slots=True)
 class OwnerRef:
     kind: str
@@ -215,6 +251,8 @@ class PodState:
     claim_names: tuple[str, ...]
     grace_period_seconds: int
     controller_uid: str
+    #: (resource, amount) the scheduler must fit: cpu in cores, memory in bytes.
+    requests: tuple[tuple[str, float], ...] = ()
 
     @property
     def name(self) -> str:
@@ -283,6 +321,7 @@ def parse_pod(raw: RawObject, *, set_name: str | None = None) -> PodState:
         claim_names=claims,
         grace_period_seconds=_int(grace, 30) if grace is not None else 30,
         controller_uid=controller.uid if controller else "",
+        requests=_requests(spec),
     )
 
 
@@ -499,6 +538,8 @@ class NodeState:
     ready_since: datetime | None
     unschedulable: bool
     taints: tuple[str, ...]
+    #: (resource, amount) status.allocatable: cpu in cores, memory in bytes.
+    allocatable: tuple[tuple[str, float], ...] = ()
 
     @property
     def name(self) -> str:
@@ -518,6 +559,13 @@ def parse_node(raw: RawObject) -> NodeState:
             f"{_str(t.get('key'))}:{_str(t.get('effect'))}"
             for t in _list(spec.get("taints"))
             if isinstance(t, dict)
+        ),
+        allocatable=tuple(
+            sorted(
+                (k, q)
+                for k, v in _dict(_dict(raw.get("status")).get("allocatable")).items()
+                if k in ("cpu", "memory") and (q := parse_quantity(v)) is not None
+            )
         ),
     )
 

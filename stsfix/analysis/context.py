@@ -32,6 +32,8 @@ class Context:
     stuck_after: timedelta
     version: ServerVersion | None
     wait: ControllerWait | None = field(default=None)
+    #: Pods judged as if already stuck (`stuck_after` 0): failing ones, for the "failing" verdict.
+    promoted: frozenset[str] = field(default=frozenset())
 
     @property
     def sts(self) -> StatefulSetState:
@@ -61,7 +63,8 @@ def stuck_pods(ctx: Context) -> list[tuple[PodState, tuple[str, ...]]]:
     """Every pod of the set with evidence over time that it is stuck, ascending by ordinal."""
     found = []
     for pod in set_pods(ctx):
-        evidence = stuck_evidence(pod, now=ctx.now, stuck_after=ctx.stuck_after)
+        after = timedelta(0) if pod.name in ctx.promoted else ctx.stuck_after
+        evidence = stuck_evidence(pod, now=ctx.now, stuck_after=after)
         if evidence:
             found.append((pod, evidence))
     return found

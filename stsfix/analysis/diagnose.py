@@ -14,12 +14,12 @@ Pure: stdlib, `stsfix.model` and `stsfix.errors` only; the clock is the `now` ar
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
 
 from stsfix.analysis import findings as f
-from stsfix.analysis.context import Context, make_context
+from stsfix.analysis.context import Context, in_range, make_context, set_pods
 from stsfix.analysis.findings import Diagnosis, Finding, RevisionRef, Severity, Verdict
 from stsfix.analysis.findings_missing import missing_pod_findings
 from stsfix.analysis.findings_pods import pod_findings
@@ -30,6 +30,13 @@ from stsfix.analysis.findings_rollout import (
     partition_finding,
     summary_finding,
 )
+from stsfix.analysis.pods import (
+    failing_now,
+    failure_certainty,
+    human_duration,
+    not_ready_since,
+    stuck_evidence,
+)
 from stsfix.analysis.progress import (
     DEFAULT_STUCK_AFTER,
     RolloutProgress,
@@ -39,7 +46,7 @@ from stsfix.analysis.progress import (
 )
 from stsfix.analysis.versions import parse_version
 from stsfix.errors import ExitCode
-from stsfix.model import Snapshot
+from stsfix.model import PodState, Snapshot
 
 __all__ = ["DEFAULT_STUCK_AFTER", "Assessment", "assess", "diagnose", "exit_code_for", "verdict_of"]
 
@@ -75,6 +82,39 @@ def _rollout_findings(ctx: Context, progress: RolloutProgress, stuck: bool) -> l
     return found
 
 
+def _failing_findings(ctx: Context) -> list[Finding]:
+    """Findings for pods that fail now but have not failed for `stuck_after` yet (a fresh image
+    pull error, a young crash loop, an unschedulable pod): the same findings they get once stuck,
+    with `stuck_in` (time left) and `certain` (why waiting will not fix it, when it will not)."""
+    failing = {
+        p.name: p
+        for p in set_pods(ctx)
+        if in_range(ctx, p) and failing_now(p) and not stuck_evidence(p, now=ctx.now, stuck_after=ctx.stuck_after)
+    }
+    if not failing:
+        return []
+    promoted = replace(ctx, promoted=frozenset(failing))
+    found = []
+    for finding in pod_findings(promoted) + missing_pod_findings(promoted):
+        pods = [failing[name] for name in finding.pods if name in failing]
+        if finding.severity is not Severity.CRITICAL or not pods:
+            continue
+        left = min(_time_left(ctx, p) for p in pods)
+        certain = next((why for p in pods if (why := failure_certainty(p, ctx.snapshot))), "")
+        names = ", ".join(p.name for p in pods)
+        reasons = ", ".join(dict.fromkeys(failing_now(p) for p in pods))
+        verb = "is" if len(pods) == 1 else "are"
+        tail = f" {names} {verb} failing ({reasons}) and count{'s' if len(pods) == 1 else ''} as stuck in {human_duration(left)} (--stuck-after {human_duration(ctx.stuck_after)})"
+        tail += f"; waiting will not fix it: {certain}." if certain else "."
+        found.append(replace(finding, message=finding.message + tail, stuck_in=left, certain=certain))
+    return found
+
+
+def _time_left(ctx: Context, pod: PodState) -> timedelta:
+    since = not_ready_since(pod) or ctx.now
+    return max(ctx.stuck_after - (ctx.now - since), timedelta(0))
+
+
 def _pods_unread(snapshot: Snapshot) -> bool:
     return "pods" in snapshot.missing or "statefulset" in snapshot.missing
 
@@ -82,15 +122,19 @@ def _pods_unread(snapshot: Snapshot) -> bool:
 def verdict_of(findings: Sequence[Finding], *, pods_read: bool = True) -> tuple[Verdict, str]:
     """The verdict on a rollout, and the sentence that explains it: the one rule, for every command.
 
-    `stuck` when any finding is critical (the first one explains it); `paused` for a partition or
+    `stuck` when any finding is critical (the first one explains it); `failing` when the only
+    critical findings are failing, not stuck yet (`stuck_in` set); `paused` for a partition or
     OnDelete hold; `complete` for rollout-complete; else `progressing` (explained by
     rollout-in-progress); `unknown` when the pods were not read (`pods_read=False`).
     """
     if not pods_read:
         return RolloutState.UNKNOWN, UNREAD_MESSAGE
-    critical = next((x for x in findings if x.severity is Severity.CRITICAL), None)
-    if critical is not None:
-        return RolloutState.STUCK, critical.message
+    critical = [x for x in findings if x.severity is Severity.CRITICAL]
+    stuck = next((x for x in critical if x.stuck_in is None), None)
+    if stuck is not None:
+        return RolloutState.STUCK, stuck.message
+    if critical:
+        return RolloutState.FAILING, critical[0].message
     held = next((x for x in findings if x.code in _HOLDS), None)
     if held is not None:
         return RolloutState.PAUSED, held.message
@@ -125,7 +169,9 @@ def assess(
         findings: list[Finding] = [x for x in (operator_finding(ctx),) if x is not None]
     else:
         findings = pod_findings(ctx) + missing_pod_findings(ctx)
-        findings += _rollout_findings(ctx, progress, any(x.severity is Severity.CRITICAL for x in findings))
+        stuck = any(x.severity is Severity.CRITICAL for x in findings)
+        findings = ([] if stuck else _failing_findings(ctx)) + findings
+        findings += _rollout_findings(ctx, progress, stuck)
     findings.sort(key=lambda x: _RANK[x.severity])
     verdict, message = verdict_of(findings, pods_read=pods_read)
     diagnosis = Diagnosis(
@@ -158,11 +204,17 @@ def diagnose(
 
 
 def exit_code_for(diagnoses: Iterable[Diagnosis]) -> ExitCode:
-    """ACTION_NEEDED (3) when any set is stuck; OK (0) otherwise.
+    """ACTION_NEEDED (3) when any set is stuck, or failing for a reason waiting will not fix (a
+    finding with `certain`); OK (0) otherwise.
 
-    complete, progressing and paused are not actionable. `unknown` is OK too: it means the data
-    was incomplete (see `Diagnosis.missing`), not that a repair would help, and 3 would send a
-    runbook to `repair` for nothing; the CLI reports the missing data instead.
+    complete, progressing and paused are not actionable, nor is a failure that may still heal
+    (it becomes stuck, exit 3, once --stuck-after has passed). `unknown` is OK too: it means the
+    data was incomplete (see `Diagnosis.missing`), not that a repair would help, and 3 would send
+    a runbook to `repair` for nothing; the CLI reports the missing data instead.
     """
-    stuck = any(d.verdict is RolloutState.STUCK for d in diagnoses)
-    return ExitCode.ACTION_NEEDED if stuck else ExitCode.OK
+    for d in diagnoses:
+        if d.verdict is RolloutState.STUCK:
+            return ExitCode.ACTION_NEEDED
+        if d.verdict is RolloutState.FAILING and any(x.certain for x in d.findings):
+            return ExitCode.ACTION_NEEDED
+    return ExitCode.OK

@@ -9,6 +9,7 @@ Pure: stdlib and `stsfix.model` only.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from typing import Final
 
@@ -129,6 +130,10 @@ class Finding:
     evidence: tuple[str, ...] = ()
     repair: Repair | None = None
     playbook: str | None = None
+    #: Failing, not stuck yet: how long until it counts as stuck (None: stuck, or not about a pod).
+    stuck_in: timedelta | None = None
+    #: Why waiting will not fix it ("" when it may still heal): a certain failure is acted on now.
+    certain: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,6 +102,79 @@ def failing_reason(pod: PodState) -> str:
     return ""
 
 
+def failing_now(pod: PodState) -> str:
+    """Why the pod fails now in a way waiting alone rarely fixes: a FAILING_REASONS waiting reason,
+    or "Unschedulable" (Pending with PodScheduled=False); "" otherwise. Evidence of *failing*, not
+    yet of *stuck*: that takes `stuck_after` (see `stuck_evidence`)."""
+    if pod.deleting or pod.phase in ("Failed", "Succeeded"):
+        return ""
+    reason = failing_reason(pod)
+    if reason:
+        return reason
+    return "Unschedulable" if unscheduled(pod) else ""
+
+
+#: Image pull errors that a retry does not fix: the registry host, the image or the access is wrong.
+_PERMANENT_PULL: Final = (
+    "no such host", "not found", "manifest unknown", "unauthorized", "denied", "invalid reference format",
+)  # fmt: skip
+
+
+def failure_certainty(pod: PodState, snapshot: Snapshot) -> str:
+    """A sentence saying why waiting will not fix the pod's failure, or "" when it may still heal.
+
+    Certain: an image that cannot be pulled for a reason a retry does not change (the host does not
+    resolve, the image or tag does not exist, access is denied, the name is invalid), a container
+    whose configuration cannot be created (CreateContainerConfigError: a missing Secret or
+    ConfigMap key), and a pod that requests more cpu or memory than any Ready node can allocate.
+    """
+    for c in (*pod.init_containers, *pod.containers):
+        if c.state != "waiting":
+            continue
+        if c.reason in ("InvalidImageName", "ErrImageNeverPull"):
+            return f"container {c.name}: {c.reason} ({c.message or c.image})"
+        if c.reason in IMAGE_PULL_REASONS:
+            texts = [c.message] + [e.message for e in snapshot.events if e.kind == "Pod" and e.object_name == pod.name]
+            cause = next((_cause(t, word) for t in texts for word in _PERMANENT_PULL if word in t.lower()), "")
+            if cause:
+                return f"image {c.image} cannot be pulled: {cause}"
+        if c.reason == "CreateContainerConfigError":
+            return f"container {c.name} cannot be created: {c.message or c.reason}"
+    if unscheduled(pod):
+        return _fits_nowhere(pod, snapshot)
+    return ""
+
+
+def _cause(text: str, word: str) -> str:
+    """The end of an error chain that names the cause: "a: b: lookup x: no such host" -> "lookup x: no such host"."""
+    parts = text.split(": ")
+    last = max(i for i, part in enumerate(parts) if word in part.lower())
+    return ": ".join(parts[max(last - 1, 0) : last + 1])
+
+
+def _fits_nowhere(pod: PodState, snapshot: Snapshot) -> str:
+    """A sentence when the pod's requests exceed every Ready node's allocatable, else ""."""
+    if not snapshot.nodes or not pod.requests:
+        return ""
+    nodes = [n for n in snapshot.nodes if n.ready == "True" and n.allocatable]
+    if not nodes:
+        return ""
+    for resource, wanted in pod.requests:
+        largest = max(dict(n.allocatable).get(resource, 0.0) for n in nodes)
+        if wanted > largest:
+            return (
+                f"it requests {_amount(resource, wanted)} {resource}, more than any node can allocate "
+                f"(largest: {_amount(resource, largest)}, {len(nodes)} Ready node{'s' if len(nodes) != 1 else ''})"
+            )
+    return ""
+
+
+def _amount(resource: str, value: float) -> str:
+    if resource == "memory":
+        return f"{value / 2**30:.1f}Gi"
+    return f"{value:g}"
+
+
 def is_unavailable(
     pod: PodState, min_ready_seconds: int, now: datetime, *, server_version: str | ServerVersion | None = None
 ) -> bool:

@@ -41,6 +41,7 @@ class RolloutState(StrEnum):
     COMPLETE = "complete"
     PROGRESSING = "progressing"
     PAUSED = "paused"
+    FAILING = "failing"  # a pod fails now; it counts as stuck once --stuck-after has passed
     STUCK = "stuck"
     UNKNOWN = "unknown"
 

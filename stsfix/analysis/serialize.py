@@ -29,7 +29,8 @@ def revision_ref_to_dict(ref: RevisionRef) -> dict[str, Any]:
 
 def finding_to_dict(finding: Finding) -> dict[str, Any]:
     """{code, severity, cause, pods, message, evidence, repair:{summary, steps:[{action, params, command,
-    effects:[{action, params}]}]}, playbook}."""
+    effects:[{action, params}]}]}, playbook, stuckInSeconds, certain}: the last two are null unless the
+    finding is failing, not yet stuck."""
     repair = None
     if finding.repair is not None:
         steps = [
@@ -51,6 +52,8 @@ def finding_to_dict(finding: Finding) -> dict[str, Any]:
         "evidence": list(finding.evidence),
         "repair": repair,
         "playbook": finding.playbook,
+        "stuckInSeconds": int(finding.stuck_in.total_seconds()) if finding.stuck_in is not None else None,
+        "certain": finding.certain or None,
     }
 
 

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from stsfix.analysis.progress import OrdinalRow, RolloutProgress
     from stsfix.model import Snapshot
 
-STATES = ("complete", "progressing", "paused", "stuck", "unknown")
+STATES = ("complete", "progressing", "paused", "failing", "stuck", "unknown")
 
 
 def _duration(age: timedelta) -> str:

@@ -69,7 +69,7 @@ class GuardCollector(Collector):
     def _per_set(self) -> Iterator[Metric]:
         exported, left_out = self.guard.statuses.select()
         verdict = GaugeMetricFamily("stsfix_statefulset_verdict", "1 for the set's current verdict "
-                                    "(complete, progressing, paused, stuck, unknown).", labels=[*SET, "verdict"])  # fmt: skip
+                                    "(complete, progressing, paused, failing, stuck, unknown).", labels=[*SET, "verdict"])  # fmt: skip
         finding = GaugeMetricFamily("stsfix_statefulset_finding", "1 for each finding of the set "
                                     "(rollout-complete is left out).", labels=[*SET, "code", "severity", "playbook"])  # fmt: skip
         stuck = GaugeMetricFamily("stsfix_statefulset_stuck_seconds", "How long the set has been stuck, from "

@@ -25,10 +25,11 @@ Key = tuple[str, str]
 
 _URGENCY = {
     RolloutState.STUCK: 0,
-    RolloutState.UNKNOWN: 1,
-    RolloutState.PROGRESSING: 2,
-    RolloutState.PAUSED: 3,
-    RolloutState.COMPLETE: 4,
+    RolloutState.FAILING: 1,
+    RolloutState.UNKNOWN: 2,
+    RolloutState.PROGRESSING: 3,
+    RolloutState.PAUSED: 4,
+    RolloutState.COMPLETE: 5,
 }
 
 

@@ -187,3 +187,27 @@ def test_controller_not_observing_a_new_generation(cli, make_sim, tmp_path: Path
     env.sim.clock.advance(900)
     body, code = _diagnose_live_and_offline(cli, env, tmp_path, "web")
     assert "controller-not-observing" in [c for c, _, _ in _codes(body, "web")]
+
+
+@pytest.mark.parametrize(
+    ("scenario", "certain", "code"),
+    [
+        pytest.param("image-pull", "lookup registry.invalid: no such host", ExitCode.ACTION_NEEDED,
+                     id="a registry host that does not resolve is certain: exit 3 at once"),
+        pytest.param("unschedulable", "requests 64 cpu, more than any node can allocate", ExitCode.ACTION_NEEDED,
+                     id="requests no node can allocate are certain"),
+    ],
+)  # fmt: skip
+def test_failing_before_stuck_after_says_how_long_and_exits_3_only_when_certain(
+    cli, make_sim, scenario: str, certain: str, code: ExitCode
+) -> None:
+    env = make_sim(scenario, speed=30.0)
+    result = cli(*env.args("diagnose", "web", "--stuck-after", "10h", "-o", "json"))
+    assert result.code == code, result
+    item = result.json()["items"][0]
+    finding = item["findings"][0]
+    assert item["verdict"] == "failing" and finding["severity"] == "critical", item
+    assert 0 < finding["stuckInSeconds"] <= 10 * 3600
+    assert certain in finding["certain"]
+    text = cli(*env.args("inspect", "web", "--stuck-after", "10h")).stdout
+    assert "Rollout:   FAILING: " in text and "counts as stuck in" in " ".join(text.split())

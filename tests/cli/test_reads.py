@@ -259,7 +259,11 @@ def test_diagnose_makes_a_constant_number_of_requests(cli, make_sim) -> None:
     body = cli(*env.args("diagnose", "-A", "-o", "json")).json()
     assert len(body["items"]) == 4
     assert len(_requests(env)) == fleet_one
-    assert single <= 8 and fleet_one <= 8
+    # one set: 8 LISTs/GETs, plus at most MAX_TAILS previous-run logs (here web-4's); a fleet reads none
+    from stsfix.analysis.logs import MAX_TAILS
+
+    assert [path for _, path in _requests(env) if path.endswith("/log")] == []
+    assert single <= 8 + 1 <= 8 + MAX_TAILS and fleet_one <= 8
 
 
 def test_diff_masks_secret_looking_env_values_unless_asked(cli, make_sim) -> None:

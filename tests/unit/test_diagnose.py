@@ -88,7 +88,7 @@ CASES = [
     pytest.param(trap(), RolloutState.STUCK, ["forced-rollback-needed"], id="bad template blocks OrderedReady: forced rollback"),
     pytest.param(trap(reverted=True), RolloutState.STUCK, ["forced-rollback-needed"], id="reverted template, pod never replaced: forced rollback"),
     pytest.param(trap(created=-30 * SEC, state="creating"), RolloutState.PROGRESSING, ["rollout-in-progress"], id="fresh rollout is progressing, not stuck"),
-    pytest.param(trap(created=-90 * SEC, state="imagepull"), RolloutState.PROGRESSING, ["rollout-in-progress"], id="image pull for 90s is slow, not stuck"),
+    pytest.param(trap(created=-90 * SEC, state="imagepull"), RolloutState.FAILING, ["forced-rollback-needed", "rollout-in-progress"], id="image pull for 90s is failing, not stuck"),
     pytest.param(trap(state="imagepull"), RolloutState.STUCK, ["forced-rollback-needed"], id="image pull for 20m is stuck"),
     pytest.param(trap(policy="Parallel"), RolloutState.STUCK, ["bad-update-revision"], id="Parallel with the gate off: a revert is enough"),
     pytest.param(trap(policy="Parallel", reverted=True), RolloutState.PROGRESSING, ["rollout-in-progress"], id="Parallel after revert: the controller replaces the pod"),
@@ -569,7 +569,10 @@ def test_diagnosis_json_keys_are_stable() -> None:
     assert data["statefulset"] == {"namespace": "default", "name": "web"}
     assert data["verdict"] == "stuck" and data["currentRevision"] == {"name": REV_A, "number": 1}
     finding = data["findings"][0]
-    assert list(finding) == ["code", "severity", "cause", "pods", "message", "evidence", "repair", "playbook"]
+    assert list(finding) == [
+        "code", "severity", "cause", "pods", "message", "evidence", "repair", "playbook", "stuckInSeconds", "certain",
+    ]  # fmt: skip
+    assert (finding["stuckInSeconds"], finding["certain"]) == (None, None)
     assert list(finding["repair"]) == ["summary", "steps"]
     assert finding["repair"]["steps"] == [
         {
@@ -712,3 +715,71 @@ def test_evidence_keeps_whole_container_and_event_messages() -> None:
     finding = run(snapshot).finding("forced-rollback-needed")
     assert finding is not None
     assert f"event Pod/web-4: Warning Failed (x1, last 60s ago): {NO_SUCH_HOST}" in finding.evidence
+
+
+# --- failing: fails now, not stuck yet; exit 3 once waiting cannot fix it ------------------------------
+def _young(state: str, **pod: Any) -> Snapshot:
+    """The trap with web-4 created two minutes ago (stuck after five) in `state`."""
+    pods = [make_pod(o) for o in range(4)] + [make_pod(4, REV_B, state=state, created=-2 * MIN, **pod)]
+    return make_snapshot(pods, replicas=5, template=BAD, update_revision=REV_B, revisions=ab_revisions())
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "certain", "code"),
+    [
+        pytest.param(_young("errimagepull"), "cannot be pulled: manifest unknown", ExitCode.ACTION_NEEDED,
+                     id="an image that does not exist is certain"),
+        pytest.param(_young("createconfig"), 'cannot be created: secret "db" not found', ExitCode.ACTION_NEEDED,
+                     id="a missing secret is certain"),
+        pytest.param(_young("crashloop", restarts=1), "", ExitCode.OK, id="a young crash loop may still heal"),
+        pytest.param(_young("imagepull"), "", ExitCode.OK, id="a back-off without a permanent cause may heal"),
+    ],
+)  # fmt: skip
+def test_a_pod_failing_before_stuck_after_is_failing_with_the_time_left(
+    snapshot: Snapshot, certain: str, code: ExitCode
+) -> None:
+    diagnosis = run(snapshot)
+    assert diagnosis.verdict is RolloutState.FAILING
+    finding = diagnosis.findings[0]
+    assert finding.code == "forced-rollback-needed" and finding.severity is Severity.CRITICAL
+    assert finding.stuck_in == STUCK_AFTER - (2 * MIN - 10 * SEC)  # not Ready since 10s after creation
+    assert "web-4 is failing (" in finding.message and "counts as stuck in 3m10s (--stuck-after 5m)" in finding.message
+    assert certain in finding.certain and bool(finding.certain) is bool(certain)
+    assert exit_code_for([diagnosis]) is code
+    assert [s.action for s in finding.repair.steps][:1] == [RepairAction.REVERT_TEMPLATE]  # rollback may act
+    body = diagnosis_to_dict(diagnosis)
+    assert body["verdict"] == "failing" and body["findings"][0]["stuckInSeconds"] == int(finding.stuck_in.total_seconds())
+
+
+def test_failing_becomes_stuck_once_stuck_after_has_passed() -> None:
+    diagnosis = run(trap(state="errimagepull", created=-6 * MIN))
+    assert diagnosis.verdict is RolloutState.STUCK and diagnosis.findings[0].stuck_in is None
+
+
+def test_a_pod_still_being_created_is_progressing_not_failing() -> None:
+    assert run(_young("creating")).verdict is RolloutState.PROGRESSING
+
+
+def _requests(snapshot: Snapshot, cpu: str) -> Snapshot:
+    from dataclasses import replace
+
+    from stsfix.model import parse_node, parse_pod
+    from tests.unit.builders import raw_pod, ts
+
+    raw = raw_pod(4, REV_B, state="unschedulable", created=-2 * MIN)
+    raw["spec"]["containers"][0]["resources"] = {"requests": {"cpu": cpu}}
+    nodes = tuple(
+        parse_node({"metadata": {"name": f"n{i}"}, "spec": {}, "status": {"allocatable": {"cpu": "4", "memory": "8Gi"},
+                    "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": ts(-60 * MIN)}]}})
+        for i in range(3)
+    )  # fmt: skip
+    pods = tuple(p for p in snapshot.pods if p.name != "web-4") + (parse_pod(raw, set_name="web"),)
+    return replace(snapshot, pods=pods, nodes=nodes)
+
+
+def test_an_unschedulable_pod_that_fits_no_node_is_certain() -> None:
+    diagnosis = run(_requests(trap(), "64"))
+    assert diagnosis.verdict is RolloutState.FAILING and exit_code_for([diagnosis]) is ExitCode.ACTION_NEEDED
+    assert diagnosis.findings[0].certain == "it requests 64 cpu, more than any node can allocate (largest: 4, 3 Ready nodes)"
+    fits = run(_requests(trap(), "2"))  # capacity may come back: not certain
+    assert fits.verdict is RolloutState.FAILING and exit_code_for([fits]) is ExitCode.OK
