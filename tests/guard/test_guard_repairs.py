@@ -174,8 +174,9 @@ def test_a_managed_set_is_only_reported_even_when_opted_in(make_sim, guard) -> N
     opt_in(sim)
     g = guard(sim)
     eventually(lambda: g.value("stsfix_statefulset_guard_action", **WEB, action="report", reason="managed"))
-    assert g.value("stsfix_guard_repairs_held_total", **WEB, reason="managed") == 1
-    (event,) = [e for e in sim.list("events", "default") if e["reason"] == "StsfixGuardStuck"]
+    # NB: the gauge, the counter and the Event are written one after the other: wait for each
+    eventually(lambda: g.value("stsfix_guard_repairs_held_total", **WEB, reason="managed") == 1)
+    (event,) = eventually(lambda: [e for e in sim.list("events", "default") if e["reason"] == "StsfixGuardStuck"])
     assert "app.kubernetes.io/managed-by=Helm" in event["message"] and "allow-managed" in event["message"]
     assert repair_mutations(sim) == []
 
