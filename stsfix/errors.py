@@ -33,7 +33,7 @@ EXIT_CODE_MEANINGS: Final[dict[ExitCode, str]] = {
     ExitCode.REFUSED: "refused: unsafe, stale plan, changed object, or no confirmation (--yes)",
     ExitCode.CLUSTER_ERROR: "cluster error: kubeconfig, access (401/403), not found, API unreachable",
     ExitCode.NOT_CONVERGED: "applied but not converged within --timeout (partial progress reported)",
-    ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C or SIGTERM): stopped cleanly, says what was applied",
 }
 
 
@@ -122,6 +122,24 @@ class LockedError(RefusedError):
     """Another stsfix run holds the repair lease of this StatefulSet."""
 
     code = "lease_held"
+
+
+class InterruptedRunError(StsfixError):
+    """Ctrl-C or SIGTERM stopped the command; the message says what was applied and what was not."""
+
+    code = "interrupted"
+    exit_code = ExitCode.INTERRUPTED
+
+
+class TerminatedError(KeyboardInterrupt):
+    """SIGTERM (what a Kubernetes Job's pod gets): raised in the main thread by the CLI's handler.
+
+    NB: a KeyboardInterrupt on purpose, so SIGTERM takes exactly Ctrl-C's path: the executor stops
+    at the step it is in, releases the lease and reports what it applied; the CLI prints one
+    result (one envelope with -o json) and exits 130.
+    """
+
+    signal_name = "SIGTERM"
 
 
 class NotConvergedError(StsfixError):

@@ -25,6 +25,7 @@ _STATUS_BY_EXIT: Final = {
     ExitCode.ACTION_NEEDED: "action_needed",
     ExitCode.REFUSED: "refused",
     ExitCode.NOT_CONVERGED: "partial",
+    ExitCode.INTERRUPTED: "interrupted",
 }
 
 
@@ -126,8 +127,11 @@ def wrap(text: str, width: int | None, *, indent: str = "", hang: str = "") -> l
     )
 
 
-def _fit(cells: list[list[str]], headers: list[str], width: int, shrink: Sequence[int]) -> None:
-    """Shorten the `shrink` columns (in place), widest first, until the table fits `width`."""
+def _fit(
+    cells: list[list[str]], headers: list[str], width: int, shrink: Sequence[int], folded: Sequence[int] = ()
+) -> None:
+    """Narrow the `shrink` columns (in place), widest first, until the table fits `width`: a cell
+    of a `folded` column wraps onto more lines, any other is shortened visibly."""
     gap = len(_GAP)
     widths = [max([len(h)] + [visible_len(r[i]) for r in cells]) for i, h in enumerate(headers)]
     excess = sum(widths) + gap * (len(widths) - 1) - width
@@ -141,7 +145,7 @@ def _fit(cells: list[list[str]], headers: list[str], width: int, shrink: Sequenc
         excess -= widths[index] - target
         for row in cells:
             if visible_len(row[index]) > target and row[index] == _ANSI.sub("", row[index]):
-                row[index] = shorten(row[index], target)
+                row[index] = "\n".join(wrap(row[index], target)) if index in folded else shorten(row[index], target)
 
 
 _GAP: Final = "   "  # kubectl's tabwriter padding
@@ -153,11 +157,13 @@ def table(
     *,
     width: int | None = None,
     shrink: Sequence[int] = (),
+    fold: Sequence[int] = (),
 ) -> str:
     """A kubectl-style plain table: no borders, upper-case headers, three spaces between columns.
 
     With `width`, the `shrink` columns are shortened (visibly, keeping their end) until the table
-    fits; other columns keep their text. ANSI colour codes in cells take no columns.
+    fits, and the `fold` columns (sentences) wrap onto more lines instead; other columns keep their
+    text. ANSI colour codes in cells take no columns.
     """
     from tabulate import DataRow, TableFormat, tabulate
 
@@ -168,9 +174,14 @@ def table(
     cells = [["" if c is None else str(c) for c in row] for row in rows]
     names = [h.upper() for h in headers]
     if width is not None and cells:
-        _fit(cells, names, width, shrink)
-    # NB: the header goes in as a row: tabulate pads `headers=` by MIN_PADDING, kubectl does not.
-    text = str(tabulate([names, *cells], tablefmt=plain, disable_numparse=True))
+        _fit(cells, names, width, (*fold, *shrink), fold)
+    # NB: a wrapped cell becomes rows of its own (the other cells blank): plain formats have no
+    # multi-line rows. The header goes in as a row: tabulate pads `headers=` by MIN_PADDING.
+    lines = []
+    for row in cells:
+        parts = [cell.split("\n") for cell in row]
+        lines += [[p[i] if i < len(p) else "" for p in parts] for i in range(max(len(p) for p in parts))]
+    text = str(tabulate([names, *lines], tablefmt=plain, disable_numparse=True))
     return "\n".join(line.rstrip() for line in text.splitlines())
 
 

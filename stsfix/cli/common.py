@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 
-from stsfix.errors import ExitCode, StsfixError, UsageError
+from stsfix.errors import ExitCode, InterruptedRunError, StsfixError, UsageError
 from stsfix.render import OUTPUT_FORMATS, Result, Screen, error_line, error_result, render_machine
 
 if TYPE_CHECKING:
@@ -219,12 +219,19 @@ def cluster_command(command: Callable[..., None]) -> Callable[..., None]:
         ctx: typer.Context = kwargs.pop("ctx")
         given = {name: kwargs.pop(name) for name in _SHARED}
         output = given.get("output") or (ctx.obj.output if isinstance(ctx.obj, Globals) else "table")
+        shown = output if output in OUTPUT_FORMATS else "table"
         try:
             g = build_globals(ctx.obj if isinstance(ctx.obj, Globals) else None, **given)
             command(*args, g=g, **kwargs)
         except StsfixError as err:
-            emit_error(err, output if output in OUTPUT_FORMATS else "table")
+            emit_error(err, shown)
             raise typer.Exit(code=int(err.exit_code)) from None
+        except KeyboardInterrupt as stop:
+            # NB: here, not in main(): Typer turns a KeyboardInterrupt into a silent exit 130.
+            # SIGTERM arrives as errors.TerminatedError, a KeyboardInterrupt (root.main's handler).
+            how = getattr(stop, "signal_name", "") or "Ctrl-C"
+            emit_error(InterruptedRunError(f"interrupted ({how})", details={"signal": how}), shown)
+            raise typer.Exit(code=int(ExitCode.INTERRUPTED)) from None
 
     wrapper.__signature__ = signature.replace(parameters=[*own, *shared, ctx_param])  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in [*own, *shared, ctx_param]}

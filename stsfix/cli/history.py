@@ -55,7 +55,7 @@ def history(target: TargetArg, files: FilesOpt = None, now: NowOpt = None, *, g:
     sts = snapshot.statefulset
     rows = [[i["revision"], i["name"], i["age"], _role(i), i["pods"], i["change"]] for i in items]
     human = (
-        table(rows, ["revision", "name", "age", "role", "pods", "change"], width=g.width, shrink=(5, 1))
+        table(rows, ["revision", "name", "age", "role", "pods", "change"], width=g.width, fold=(5,), shrink=(1,))
         if rows
         else "No revisions found."
     )

@@ -34,6 +34,7 @@ from stsfix.cli.repair import (
     render_outcome,
     render_plan,
     run_plan,
+    where_of,
 )
 from stsfix.cli.sources import read_snapshot
 from stsfix.errors import ExitCode, NotConvergedError, RefusedError
@@ -227,7 +228,7 @@ def run_partition_plan(
     if sink.mode not in ("jsonl", "none"):
         note(render_plan(plan))
     if dry_run == "none":
-        confirm(plan, yes=yes)
+        confirm(plan, yes=yes, where=where_of(cluster, plan.namespace))
     paused: Paused | None = None
     try:
         outcome = _execute(

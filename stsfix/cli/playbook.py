@@ -95,7 +95,7 @@ def resolved_steps(playbook: Playbook, values: dict[str, str]) -> list[dict[str,
 def run_text(state: RunState, playbook: Playbook, seconds: float, *, width: int | None = None) -> str:
     rows = [[r.index, r.id, r.exit_code, r.next, r.command] for r in state.records]
     head = f"playbook {playbook.name}: {state.outcome} (exit {int(state.exit_code)}) in {seconds:.1f}s"
-    parts = [table(rows, ["#", "step", "exit", "next", "command"], width=width, shrink=(4,)) if rows else "", head]
+    parts = [table(rows, ["#", "step", "exit", "next", "command"], width=width, fold=(4,)) if rows else "", head]
     parts += [f"error: {e['message']}" for e in state.errors]
     return "\n".join(p for p in parts if p)
 
@@ -114,7 +114,7 @@ def list_playbooks(*, g: Globals) -> None:
     emit(
         Result(kind="PlaybookList", payload={"items": items}),
         g,
-        human=table(rows, ["name", "answers", "title"], width=g.width, shrink=(2, 1)),
+        human=table(rows, ["name", "answers", "title"], width=g.width, fold=(2, 1)),
     )
 
 

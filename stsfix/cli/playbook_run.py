@@ -22,7 +22,7 @@ import typer
 
 from stsfix.cli.common import Globals, is_interactive, note, parse_duration
 from stsfix.cli.root import main
-from stsfix.errors import EXIT_CODE_MEANINGS, ExitCode
+from stsfix.errors import EXIT_CODE_MEANINGS, ExitCode, StsfixError
 
 if TYPE_CHECKING:
     from stsfix.playbook import Playbook, Step
@@ -146,6 +146,18 @@ class Runner:
         note(f"[{index + 1}/{len(self.playbook.steps)} {step.id}] {text}")
 
     def run(self) -> RunState:
+        """Run the steps; Ctrl-C or SIGTERM between or inside steps ends the run as `interrupted`
+        (exit 130), with the steps so far in the result."""
+        try:
+            return self._run()
+        except KeyboardInterrupt as stop:
+            how = getattr(stop, "signal_name", "") or "Ctrl-C"
+            done = ", ".join(r.id for r in self.state.records) or "none"
+            self._stop("interrupted", ExitCode.INTERRUPTED, "interrupted",
+                       f"playbook {self.playbook.name} was interrupted ({how}); steps run: {done}")  # fmt: skip
+            return self.state
+
+    def _run(self) -> RunState:
         index, executed = 0, 0
         while index < len(self.playbook.steps):
             if executed >= self.playbook.max_steps:
@@ -195,13 +207,24 @@ class Runner:
                 "confirmation_required",
                 f"Pass --yes to run step {step.id} ({line}) when no terminal can confirm it.",
             )
-        elif typer.confirm(f"Run step {step.id}: {line}?", default=False, err=True):
+        elif typer.confirm(f"Run step {step.id} in {self._where()}: {line}?", default=False, err=True):
             return True
         else:
             code, why = "not_confirmed", f"Step {step.id} was not confirmed: nothing was changed."
         self._stop("refused", ExitCode.REFUSED, code, why)
         self.state.records.append(StepRecord(index + 1, step.id, line, ExitCode.REFUSED, "stop"))
         return False
+
+    def _where(self) -> str:
+        """The context, cluster, server and namespace the run's steps change (for the prompt)."""
+        from stsfix.kube import KubeTarget, connect
+
+        g = self.g
+        try:
+            cluster = connect(KubeTarget(kubeconfig=g.kubeconfig, context=g.context, namespace=g.namespace))
+        except StsfixError as err:
+            return f"an unusable configuration ({err.message})"
+        return cluster.where(self.values.get("namespace") or cluster.namespace)
 
     def _command(self, step: Step) -> str:
         """The step as a person would type it (without the run's cluster flags)."""

@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -98,8 +99,23 @@ def lease_holder() -> str:
 
 
 # -- progress -----------------------------------------------------------------------------------
+def _clock(seconds: float) -> str:
+    from stsfix.analysis.pods import human_duration
+
+    return human_duration(timedelta(seconds=max(seconds, 0.0)))
+
+
+def wait_times(elapsed: float, remaining: float) -> str:
+    """`(12s elapsed, 9m48s left)`: how long the run has taken and what --timeout still allows."""
+    return f"({_clock(elapsed)} elapsed, {_clock(remaining)} left)"
+
+
 class Progress:
-    """Progress on stderr: plain lines, JSON lines, a live line on a TTY, or nothing."""
+    """Progress on stderr: plain lines, JSON lines, a live line on a TTY, or nothing.
+
+    A wait says how long the run has taken and how much of --timeout is left; on a terminal the
+    live line keeps counting (once a second) while the state it shows does not change.
+    """
 
     def __init__(self, mode: str):
         if mode not in PROGRESS_MODES:
@@ -107,6 +123,10 @@ class Progress:
         self.live = mode == "auto" and sys.stderr.isatty()
         self.mode = "plain" if mode == "auto" else mode
         self.open_line = False
+        self._lock = threading.Lock()
+        self._wait: tuple[str, float, float, float] | None = None  # line, elapsed, remaining, when
+        self._ticker: threading.Thread | None = None
+        self._stopped = threading.Event()
 
     def __call__(self, event: ProgressEvent) -> None:
         stream = sys.stderr
@@ -117,22 +137,59 @@ class Progress:
             stream.flush()
             return
         prefix = f"[{event.step}] " if event.step else ""
-        if self.live and event.event == "wait":
-            stream.write(f"\r\033[K{prefix}{event.message}")
-            self.open_line = True
-        else:
-            if self.open_line:
-                stream.write("\n")
-                self.open_line = False
-            stream.write(
-                f"{prefix}{event.message}\n" if event.event != "step" else f"{prefix}{event.message} ...\n"
-            )
-        stream.flush()
+        text = f"{prefix}{event.message}"
+        timed = event.event == "wait" and "elapsed" in event.data
+        with self._lock:
+            if timed:
+                elapsed = float(event.data["elapsed"])  # type: ignore[arg-type]
+                left = float(event.data["remaining"])  # type: ignore[arg-type]
+                self._wait = (text, elapsed, left, time.monotonic())
+            elif event.event != "wait":
+                self._wait = None
+            if self.live and event.event == "wait":
+                if timed:
+                    self._draw_wait()
+                else:
+                    stream.write(f"\r\033[K{text}")
+                self.open_line = True
+                self._start_ticker()
+            else:
+                if self.open_line:
+                    stream.write("\n")
+                    self.open_line = False
+                if timed:
+                    text += " " + wait_times(elapsed, left)
+                stream.write(f"{text}\n" if event.event != "step" else f"{text} ...\n")
+            stream.flush()
+
+    def _draw_wait(self) -> None:
+        if self._wait is None:
+            return
+        line, elapsed, left, when = self._wait
+        since = time.monotonic() - when
+        sys.stderr.write(f"\r\033[K{line} {wait_times(elapsed + since, left - since)}")
+
+    def _start_ticker(self) -> None:
+        """Redraw the live line once a second, so its times keep counting between events."""
+        if self._ticker is not None:
+            return
+
+        def tick() -> None:
+            while not self._stopped.wait(1.0):
+                with self._lock:
+                    if self.open_line and self._wait is not None:
+                        self._draw_wait()
+                        sys.stderr.flush()
+
+        self._ticker = threading.Thread(target=tick, name="stsfix-progress", daemon=True)
+        self._ticker.start()
 
     def close(self) -> None:
-        if self.open_line:
-            sys.stderr.write("\n")
-            self.open_line = False
+        self._stopped.set()
+        with self._lock:
+            if self.open_line:
+                sys.stderr.write("\n")
+                self.open_line = False
 
 
 # -- rendering ----------------------------------------------------------------------------------
@@ -165,7 +222,7 @@ def render_outcome(outcome: Outcome, *, width: int | None = None) -> str:
         f"{' (server dry run)' if outcome.dry_run else ''} in {outcome.seconds:.1f}s"
         + (f" after {outcome.replans} re-plan(s)" if outcome.replans else "")
     )
-    parts = [table(rows, ["step", "kind", "result", "message"], width=width, shrink=(3,)) if rows else "", head]
+    parts = [table(rows, ["step", "kind", "result", "message"], width=width, fold=(3,)) if rows else "", head]
     if outcome.error is not None:
         parts.append(f"error: {outcome.error.message}")
     return "\n".join(p for p in parts if p)
@@ -178,13 +235,20 @@ def check_dry_run(value: str) -> str:
     return value
 
 
-def confirm(plan: Plan, *, yes: bool) -> None:
-    """Confirmation on a TTY; `--yes` otherwise (exit 4 without it)."""
+def where_of(cluster: object, namespace: str) -> str:
+    """The context, cluster, server and namespace a change goes to (kubectl's `--context` words)."""
+    where = getattr(cluster, "where", None)
+    return str(where(namespace)) if callable(where) else f'namespace "{namespace}"'
+
+
+def confirm(plan: Plan, *, yes: bool, where: str = "") -> None:
+    """Confirmation on a TTY, naming the context, cluster and namespace; `--yes` otherwise (exit 4)."""
     if yes or plan.is_empty:
         return
     if not is_interactive():
         raise ConfirmationRequiredError("Pass --yes to apply the plan when no terminal can confirm it.")
-    if not typer.confirm("Apply this plan?", default=False, err=True):
+    target = f"statefulset {plan.namespace}/{plan.name}" + (f" in {where}" if where else "")
+    if not typer.confirm(f"Apply this plan to {target}?", default=False, err=True):
         raise ConfirmationRequiredError("Not confirmed: nothing was changed.")
 
 
@@ -214,7 +278,7 @@ def run_plan(
     if sink.mode != "jsonl" and sink.mode != "none":
         note(render_plan(plan))
     if dry_run == "none":
-        confirm(plan, yes=yes)
+        confirm(plan, yes=yes, where=where_of(cluster, plan.namespace))
     try:
         outcome = execute(
             plan,

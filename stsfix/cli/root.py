@@ -27,7 +27,14 @@ from stsfix.cli.common import (
     build_globals,
     emit_error,
 )
-from stsfix.errors import EXIT_CODE_MEANINGS, ExitCode, StsfixError, UsageError
+from stsfix.errors import (
+    EXIT_CODE_MEANINGS,
+    ExitCode,
+    InterruptedRunError,
+    StsfixError,
+    TerminatedError,
+    UsageError,
+)
 
 try:  # typer >= 0.20 vendors its own copy of click
     from typer._click import exceptions as click_exceptions
@@ -131,10 +138,46 @@ def _usage_line(exc: click_exceptions.UsageError) -> str:
     return line
 
 
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise TerminatedError()
+
+
+def _handle_sigterm() -> object:
+    """Make SIGTERM a TerminatedError (Ctrl-C's path) in the main thread; the previous handler."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _restore_sigterm(previous: object) -> None:
+    import signal
+
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)  # type: ignore[arg-type]
+
+
+def _interrupted(stop: BaseException, args: list[str]) -> None:
+    """Ctrl-C or SIGTERM outside a repair's steps: one line, and one envelope with -o json."""
+    how = getattr(stop, "signal_name", "") or "Ctrl-C"
+    emit_error(InterruptedRunError(f"interrupted ({how})", details={"signal": how}), _output_from_argv(args))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `stsfix` and `kubectl-stsfix` scripts."""
     args = kubectl_argv(list(sys.argv[1:] if argv is None else argv))
     prog = "kubectl stsfix" if os.path.basename(sys.argv[0]).startswith("kubectl-") else "stsfix"
+    previous = _handle_sigterm()
+    try:
+        code = _run(args, prog)
+    finally:
+        _restore_sigterm(previous)
+    sys.exit(int(code or 0))
+
+
+def _run(args: list[str], prog: str) -> int:
     try:
         code = app(args=args, prog_name=prog, standalone_mode=False)
     except click_exceptions.UsageError as exc:
@@ -145,8 +188,8 @@ def main(argv: list[str] | None = None) -> None:
         code = ExitCode.USAGE
     except typer.Exit as exc:
         code = exc.exit_code
-    except (typer.Abort, KeyboardInterrupt):
-        typer.echo("interrupted", err=True)
+    except (typer.Abort, KeyboardInterrupt) as stop:
+        _interrupted(stop, args)
         code = ExitCode.INTERRUPTED
     except StsfixError as err:
         emit_error(err, _output_from_argv(args))
@@ -159,4 +202,4 @@ def main(argv: list[str] | None = None) -> None:
             err=True,
         )
         code = ExitCode.INTERNAL
-    sys.exit(int(code or 0))
+    return int(code or 0)

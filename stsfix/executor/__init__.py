@@ -21,6 +21,7 @@ from typing import Any, Final, Literal
 from stsfix.errors import (
     ApiUnavailableError,
     ExitCode,
+    InterruptedRunError,
     NotConvergedError,
     NotFoundError,
     PreconditionFailedError,
@@ -82,8 +83,10 @@ def execute(
 
     `dry_run=True` sends each mutation with dryRun=All and skips the waits. `allow_replan=False`
     (a saved plan applied without --replan) refuses on the first change instead of re-planning.
-    KeyboardInterrupt propagates (after the lease is released): re-running resumes from the
-    "already done" checks.
+    A KeyboardInterrupt (Ctrl-C, or SIGTERM through `errors.TerminatedError`) stops the run where
+    it is: that step is `interrupted`, the rest `not_run`, the lease is released and the Outcome's
+    error is an `InterruptedRunError` (exit 130) naming what was applied and what remains.
+    Re-running resumes from the "already done" checks.
     """
     run = _Run(
         plan,
@@ -169,6 +172,10 @@ class _Run(AuditMixin):
         except StsfixError as err:
             error = err
             self.log("error", err.message, code=err.code)
+        except KeyboardInterrupt as stop:
+            interrupted = True
+            error = self.interrupted(stop)
+            self.log("error", error.message, code=error.code)
         except BaseException:
             interrupted = True
             raise
@@ -181,6 +188,20 @@ class _Run(AuditMixin):
             if self.leased:
                 self.release()
         return self.outcome(error)
+
+    def interrupted(self, stop: KeyboardInterrupt) -> InterruptedRunError:
+        """The error an interrupted run ends with: what was applied, where it stopped, what remains."""
+        how = getattr(stop, "signal_name", "") or "Ctrl-C"
+        applied = [f"{r.index}. {r.kind}" for r in self.results if r.status in ("applied", "dry_run")]
+        stopped = next((r for r in self.results if r.status == "interrupted"), None)
+        remaining = [f"{r.index}. {r.kind}" for r in self.results if r.status in ("interrupted", "not_run")]
+        where = f" during step {stopped.index} ({stopped.description})" if stopped else ""
+        message = (
+            f"interrupted ({how}){where}: applied {', '.join(applied) or 'nothing'}; not done "
+            f"{', '.join(remaining) or 'nothing'}. The repair lease was released; run the same command "
+            "again to resume (steps already done are skipped)"
+        )
+        return InterruptedRunError(message, details={"signal": how, "applied": len(applied)})
 
     def ensure_lease(self) -> None:
         """Take the repair lease before the first mutation (also one a re-plan adds)."""
@@ -232,12 +253,19 @@ class _Run(AuditMixin):
                 continue
             except StsfixError as err:
                 self.record(step, "failed", err.message, t0)
-                for rest in steps[i + 1 :]:
-                    self.results.append(
-                        StepResult(len(self.results) + 1, rest.kind, rest.describe(), "not_run")
-                    )
+                self.not_run(steps[i + 1 :])
+                raise
+            except KeyboardInterrupt:
+                self.results.append(
+                    StepResult(len(self.results) + 1, step.kind, step.describe(), "interrupted", "", self.clock() - t0)
+                )
+                self.not_run(steps[i + 1 :])
                 raise
             i += 1
+
+    def not_run(self, steps: list[Step]) -> None:
+        for rest in steps:
+            self.results.append(StepResult(len(self.results) + 1, rest.kind, rest.describe(), "not_run"))
 
     # -- mutations --------------------------------------------------------------------------
     def check(self, step: Step, snapshot: Snapshot) -> checks.Check:
@@ -412,7 +440,9 @@ class _Run(AuditMixin):
                         raise _Changed(verdict.changes)
                     if verdict.message != last:
                         last = verdict.message
-                        self.log("wait", last)
+                        now = self.clock()
+                        self.log("wait", last, elapsed=round(now - self.started, 1),
+                                 remaining=round(max(self.deadline - now, 0.0), 1))  # fmt: skip
                     self.renew_lease()
                     if self.clock() >= self.deadline:
                         break

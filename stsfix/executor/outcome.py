@@ -12,7 +12,7 @@ from typing import Literal
 from stsfix.errors import ExitCode, StsfixError
 from stsfix.planner import Plan
 
-StepStatus = Literal["applied", "done", "skipped", "dry_run", "failed", "not_run"]
+StepStatus = Literal["applied", "done", "skipped", "dry_run", "failed", "interrupted", "not_run"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,13 @@ class KubeCluster:
     def namespace(self) -> str:
         return self.conn.namespace
 
+    def where(self, namespace: str) -> str:
+        """What a change is about to reach, as kubectl says it: context, cluster, server, namespace."""
+        conn = self.conn
+        context = f'context "{conn.context}"' if conn.context else "the in-cluster configuration"
+        cluster = f', cluster "{conn.cluster}"' if conn.cluster and conn.cluster != "in-cluster" else ""
+        return f'{context}{cluster} ({conn.host}), namespace "{namespace}"'
+
     def read_snapshot(self, namespace: str, name: str, *, events: bool = False) -> Snapshot:
         from stsfix.kube import reads
 

@@ -105,10 +105,12 @@ class Connection:
         context: str | None,
         request_timeout: float | None,
         verbose: int = 0,
+        cluster: str = "",
     ):
         self._api = api_client
         self.namespace = namespace
         self.context = context
+        self.cluster = cluster
         self.request_timeout = request_timeout
         self.verbose = verbose
         self.host: str = api_client.configuration.host
@@ -282,7 +284,8 @@ class Connection:
             raw.release_conn()
 
 
-def _context_namespace(kubeconfig: str | None, context: str | None) -> tuple[str, str | None]:
+def _context_namespace(kubeconfig: str | None, context: str | None) -> tuple[str, str | None, str]:
+    """(namespace, context name, cluster name) of the chosen (or current) context."""
     from kubernetes import config
 
     contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
@@ -293,7 +296,8 @@ def _context_namespace(kubeconfig: str | None, context: str | None) -> tuple[str
             raise ConfigError(f'error: context "{context}" does not exist')
     if not chosen:
         raise ConfigError("error: no current context is set in the kubeconfig; pass --context")
-    return (chosen.get("context") or {}).get("namespace") or "default", chosen.get("name")
+    settings = chosen.get("context") or {}
+    return settings.get("namespace") or "default", chosen.get("name"), str(settings.get("cluster") or "")
 
 
 def _service_account_dir() -> str:
@@ -329,13 +333,13 @@ def connect_raw(target: KubeTarget) -> Connection:
     explicit = target.kubeconfig or os.environ.get("KUBECONFIG")
     try:
         if not explicit and not os.path.exists(os.path.expanduser("~/.kube/config")) and _in_cluster():
-            namespace, context = _load_in_cluster(cfg), None
+            namespace, context, cluster = _load_in_cluster(cfg), None, "in-cluster"
         else:
             if target.kubeconfig and not os.path.exists(target.kubeconfig):
                 raise ConfigError(f"error: stat {target.kubeconfig}: no such file or directory")
             # NB: the client reads $KUBECONFIG once, at import; read it now, so it is always current.
             kubeconfig = target.kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
-            namespace, context = _context_namespace(kubeconfig, target.context)
+            namespace, context, cluster = _context_namespace(kubeconfig, target.context)
             config.load_kube_config(
                 config_file=kubeconfig,
                 context=target.context,
@@ -360,6 +364,7 @@ def connect_raw(target: KubeTarget) -> Connection:
         context=context,
         request_timeout=target.request_timeout,
         verbose=target.verbose,
+        cluster=cluster,
     )
 
 

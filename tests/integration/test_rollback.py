@@ -242,7 +242,9 @@ def test_declining_the_confirmation_on_a_terminal_changes_nothing(sim, stsfix, m
     monkeypatch.setattr(repair, "is_interactive", lambda: True)
     monkeypatch.setattr(repair.typer, "confirm", lambda text, **kw: asked.append(text) or False)
     result = stsfix("rollback", "web", "-n", "default")
-    assert asked == ["Apply this plan?"]
+    (question,) = asked
+    assert question.startswith('Apply this plan to statefulset default/web in context "sim-admin", cluster "sim" (')
+    assert question.endswith('), namespace "default"?')
     assert result.code == ExitCode.REFUSED and "Not confirmed" in result.stderr
     assert mutations(cluster) == []
 
