@@ -7,6 +7,8 @@ The state shown is the diagnosis' verdict (`stsfix.analysis.diagnose.assess`), j
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -191,6 +193,26 @@ def _watch(g: Globals, name: str, stuck_after: timedelta) -> None:
             return
 
 
+#: How often the fleet view re-reads while --watch (a fleet has no one object to watch).
+FLEET_INTERVAL_S = 2.0
+SLEEP = time.sleep  # injection point for tests
+
+
+def _watch_fleet(g: Globals, read: Callable[[], tuple[list[dict[str, Any]], str]]) -> None:
+    """Re-read the fleet every FLEET_INTERVAL_S seconds and redraw when anything changed; until Ctrl-C."""
+    tty = sys.stdout.isatty()
+    shown = None
+    while True:
+        items, text = read()
+        if items != shown:
+            shown = items
+            if g.machine:
+                typer.echo(render_machine(Result(kind="FleetInspection", payload={"items": items}), g.output))
+            else:
+                typer.echo(("\033[H\033[2J" if tty else "---\n") + text)
+        SLEEP(FLEET_INTERVAL_S)
+
+
 @cluster_command
 def inspect(
     target: Annotated[
@@ -202,7 +224,10 @@ def inspect(
         list[str] | None, typer.Option("--state", help="Fleet view: only sets in this state (repeatable).")
     ] = None,
     watch: Annotated[
-        bool, typer.Option("--watch", "-w", help="Redraw on every change until the rollout completes.")
+        bool,
+        typer.Option(
+            "--watch", "-w", help="Redraw on every change: one set until its rollout completes, a fleet until Ctrl-C."
+        ),
     ] = False,
     stuck_after: StuckAfterOpt = "5m",
     files: FilesOpt = None,
@@ -213,7 +238,9 @@ def inspect(
     """Show a StatefulSet per ordinal and per revision, and where the controller is waiting.
 
     Without a target (or with -A), one row per StatefulSet: state, progress and blocking pod. The
-    state is the verdict `stsfix diagnose` gives, judged with the same --stuck-after.
+    state is the verdict `stsfix diagnose` gives, judged with the same --stuck-after. With -w the
+    view is redrawn on every change (one set: until its rollout completes; a fleet: re-read every
+    2 s, until Ctrl-C); with -o json each redraw is one envelope.
     """
     from stsfix.analysis.serialize import inspection_to_dict
 
@@ -222,22 +249,20 @@ def inspect(
         raise UsageError(f"--state must be one of {', '.join(STATES)}")
     threshold = parse_stuck_after(stuck_after)
     if target is None:
-        loaded = load(
-            g,
-            name=None,
-            files=files,
-            now_text=now,
-            all_namespaces=all_namespaces,
-            selector=selector,
-            full=True,
-            events=True,
-        )
-        items = fleet_rows(loaded.snapshots, loaded.now, states, stuck_after=threshold)
-        emit(
-            Result(kind="FleetInspection", payload={"items": items}),
-            g,
-            human=_fleet_text(items, screen_of(g)),
-        )
+
+        def read() -> tuple[list[dict[str, Any]], str]:
+            loaded = load(
+                g, name=None, files=files, now_text=now, all_namespaces=all_namespaces, selector=selector,
+                full=True, events=True,
+            )  # fmt: skip
+            items = fleet_rows(loaded.snapshots, loaded.now, states, stuck_after=threshold)
+            return items, _fleet_text(items, screen_of(g))
+
+        if watch and not files:
+            _watch_fleet(g, read)
+            return
+        items, text = read()
+        emit(Result(kind="FleetInspection", payload={"items": items}), g, human=text)
         return
     name = parse_target(target)
     if watch and not files:

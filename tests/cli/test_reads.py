@@ -362,3 +362,32 @@ def test_inspect_stuck_after_is_the_threshold_diagnose_uses(cli, tmp_path: Path)
         assert inspected.code == ExitCode.OK, inspected
         diagnosed = cli("diagnose", "web", "-f", str(saved), "--stuck-after", threshold, "-o", "json")
         assert (inspected.json()["state"], diagnosed.json()["items"][0]["verdict"]) == (expected, expected)
+
+
+def test_inspect_watch_of_a_fleet_redraws_as_it_changes_until_ctrl_c(make_sim) -> None:
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = make_sim("rollout-in-progress", speed=30.0)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stsfix", "inspect", "-A", "--watch", "-o", "json", "--kubeconfig", env.kubeconfig],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    complete = lambda sim: (sim.get("statefulsets", "default", "web") or {}).get("status", {}).get("updatedReplicas") == 5  # noqa: E731
+    assert env.sim.wait_for(complete, timeout=120)
+    time.sleep(3)  # one more fleet read after the rollout completed
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == ExitCode.INTERRUPTED, stderr
+    frames, text, decoder = [], stdout.strip(), json.JSONDecoder()
+    while text:
+        frame, end = decoder.raw_decode(text)
+        frames.append(frame)
+        text = text[end:].strip()
+    fleet = [f for f in frames if f["kind"] == "FleetInspection"]
+    states = [f["items"][0]["state"] for f in fleet]
+    assert len(fleet) >= 2 and states[0] == "progressing" and states[-1] == "complete", states
+    assert all(a != b for a, b in zip(fleet, fleet[1:], strict=False))  # redrawn only when it changed
