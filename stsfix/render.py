@@ -18,7 +18,14 @@ from stsfix.analysis.pods import human_duration
 from stsfix.errors import ExitCode, StsfixError
 
 API_VERSION: Final = "stsfix.dev/v1"
-OUTPUT_FORMATS: Final = ("table", "wide", "json", "yaml")
+OUTPUT_FORMATS: Final = ("table", "wide", "json", "yaml", "name")
+#: -o jsonpath=TEMPLATE (kubectl's template language, see stsfix.jsonpath).
+JSONPATH: Final = "jsonpath="
+
+
+def is_output_format(output: str) -> bool:
+    """table, wide, json, yaml, name, or jsonpath=TEMPLATE."""
+    return output in OUTPUT_FORMATS or output.startswith(JSONPATH)
 
 _STATUS_BY_EXIT: Final = {
     ExitCode.OK: "ok",
@@ -86,6 +93,32 @@ def to_yaml(data: Any) -> str:
 def render_machine(result: Result, output: str) -> str:
     body = envelope(result)
     return to_yaml(body) if output == "yaml" else to_json(body)
+
+
+def render_names(result: Result) -> str:
+    """`-o name`: one `statefulset.apps/NAME` line per StatefulSet of the result (kubectl's form);
+    `playbook/NAME` for playbooks."""
+    body = envelope(result)
+    items = body.get("items") if isinstance(body.get("items"), list) else [body]
+    lines = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        sts = item.get("statefulset")
+        if isinstance(sts, dict) and sts.get("name"):
+            lines.append(f"statefulset.apps/{sts['name']}")
+        elif result.kind.startswith("Playbook") and item.get("name"):
+            lines.append(f"playbook/{item['name']}")
+    if not lines and isinstance(body.get("playbook"), str):
+        lines.append(f"playbook/{body['playbook']}")
+    return "\n".join(dict.fromkeys(lines))
+
+
+def render_template(result: Result, output: str) -> str:
+    """`-o jsonpath=TEMPLATE` over the result's envelope."""
+    from stsfix.jsonpath import render_jsonpath
+
+    return render_jsonpath(output[len(JSONPATH) :], envelope(result))
 
 
 _ANSI: Final = re.compile(r"\x1b\[[0-9;]*m")

@@ -20,7 +20,18 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 import typer
 
 from stsfix.errors import ExitCode, InterruptedRunError, StsfixError, UsageError
-from stsfix.render import OUTPUT_FORMATS, Result, Screen, error_line, error_result, render_machine
+from stsfix.render import (
+    JSONPATH,
+    OUTPUT_FORMATS,
+    Result,
+    Screen,
+    error_line,
+    error_result,
+    is_output_format,
+    render_machine,
+    render_names,
+    render_template,
+)
 
 if TYPE_CHECKING:
     from stsfix.kube import KubeCluster
@@ -126,7 +137,8 @@ KubeconfigOpt = Annotated[
     typer.Option("--kubeconfig", help="Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config)."),
 ]
 OutputOpt = Annotated[
-    str | None, typer.Option("--output", "-o", help="Output format: table, wide, json or yaml.")
+    str | None,
+    typer.Option("--output", "-o", help="Output format: table, wide, json, yaml, name or jsonpath=TEMPLATE."),
 ]
 RequestTimeoutOpt = Annotated[
     str | None, typer.Option("--request-timeout", help="Timeout for one API request (e.g. 30s).")
@@ -151,8 +163,10 @@ _DEFAULTS: Final = {"verbose": 0, "no_color": False}
 def build_globals(parent: Globals | None, **given: Any) -> Globals:
     base = parent or Globals()
     output = given.get("output") or base.output
-    if output not in OUTPUT_FORMATS:
-        raise UsageError(f'unknown output format "{output}": use one of {", ".join(OUTPUT_FORMATS)}')
+    if not is_output_format(output):
+        raise UsageError(
+            f'unknown output format "{output}": use one of {", ".join(OUTPUT_FORMATS)} or jsonpath=TEMPLATE'
+        )
     timeout = given.get("request_timeout")
     return replace(
         base,
@@ -175,6 +189,12 @@ def emit(result: Result, g: Globals, human: str | None = None) -> None:
     """Print a result: the envelope for -o json|yaml, else the human text; then exit with its code."""
     if g.machine:
         typer.echo(render_machine(result, g.output))
+    elif g.output == "name":
+        names = render_names(result)
+        if names:
+            typer.echo(names)
+    elif g.output.startswith(JSONPATH):
+        typer.echo(render_template(result, g.output), nl=False)
     elif human is not None:
         typer.echo(human)
     if result.exit_code != ExitCode.OK:
@@ -219,7 +239,7 @@ def cluster_command(command: Callable[..., None]) -> Callable[..., None]:
         ctx: typer.Context = kwargs.pop("ctx")
         given = {name: kwargs.pop(name) for name in _SHARED}
         output = given.get("output") or (ctx.obj.output if isinstance(ctx.obj, Globals) else "table")
-        shown = output if output in OUTPUT_FORMATS else "table"
+        shown = output if is_output_format(output) else "table"
         try:
             g = build_globals(ctx.obj if isinstance(ctx.obj, Globals) else None, **given)
             command(*args, g=g, **kwargs)

@@ -13,6 +13,7 @@ import typer
 from stsfix.cli.common import Globals, cluster_command, emit, parse_target, screen_of
 from stsfix.cli.sources import (
     AllNamespacesOpt,
+    FieldSelectorOpt,
     FilesOpt,
     NowOpt,
     SelectorOpt,
@@ -78,6 +79,7 @@ def diagnose(
     ] = None,
     all_namespaces: AllNamespacesOpt = False,
     selector: SelectorOpt = None,
+    field_selector: FieldSelectorOpt = None,
     stuck_after: StuckAfterOpt = "5m",
     files: FilesOpt = None,
     now: NowOpt = None,
@@ -100,6 +102,7 @@ def diagnose(
         selector=selector,
         full=True,
         events=True,
+        field_selector=field_selector,
     )
     diagnoses = [run_diagnosis(s, now=loaded.now, stuck_after=threshold) for s in loaded.snapshots]
     code = exit_code_for(diagnoses)

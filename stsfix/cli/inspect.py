@@ -17,6 +17,7 @@ import typer
 from stsfix.cli.common import Globals, cluster_command, connect, emit, note, parse_target, screen_of
 from stsfix.cli.sources import (
     AllNamespacesOpt,
+    FieldSelectorOpt,
     FilesOpt,
     NowOpt,
     SelectorOpt,
@@ -220,6 +221,7 @@ def inspect(
     ] = None,
     all_namespaces: AllNamespacesOpt = False,
     selector: SelectorOpt = None,
+    field_selector: FieldSelectorOpt = None,
     state: Annotated[
         list[str] | None, typer.Option("--state", help="Fleet view: only sets in this state (repeatable).")
     ] = None,
@@ -253,7 +255,7 @@ def inspect(
         def read() -> tuple[list[dict[str, Any]], str]:
             loaded = load(
                 g, name=None, files=files, now_text=now, all_namespaces=all_namespaces, selector=selector,
-                full=True, events=True,
+                full=True, events=True, field_selector=field_selector,
             )  # fmt: skip
             items = fleet_rows(loaded.snapshots, loaded.now, states, stuck_after=threshold)
             return items, _fleet_text(items, screen_of(g))
@@ -265,6 +267,8 @@ def inspect(
         emit(Result(kind="FleetInspection", payload={"items": items}), g, human=text)
         return
     name = parse_target(target)
+    if field_selector is not None:
+        raise UsageError("--field-selector selects StatefulSets: give it without a NAME")
     if watch and not files:
         _watch(g, name, threshold)
         return

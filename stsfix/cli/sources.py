@@ -7,6 +7,7 @@ timestamp in the objects, else the local clock.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +47,40 @@ SelectorOpt = Annotated[
         "(comma-separated). The same rules live and with -f.",
     ),
 ]
+FieldSelectorOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--field-selector",
+        help="Field selector for StatefulSets, as kubectl's (metadata.name=web,metadata.namespace!=dev).",
+    ),
+]
+_FIELDS = ("metadata.name", "metadata.namespace")
+
+
+def parse_field_selector(text: str) -> list[tuple[str, str, str]]:
+    """[(field, op, value)] of a StatefulSet field selector; UsageError for a field the API server
+    does not support for StatefulSets (metadata.name, metadata.namespace) or a malformed term."""
+    terms = []
+    for term in filter(None, (t.strip() for t in text.split(","))):
+        match = re.fullmatch(r"([a-zA-Z.]+)\s*(==|!=|=)\s*(.*)", term)
+        if match is None:
+            raise UsageError(f'invalid field selector "{text}": expected field=value, field==value or field!=value')
+        field, op, value = match.groups()
+        if field not in _FIELDS:
+            raise UsageError(
+                f'field label not supported for statefulsets: "{field}" (supported: {", ".join(_FIELDS)})'
+            )
+        terms.append((field, "!=" if op == "!=" else "=", value))
+    return terms
+
+
+def _fields_match(raw: dict, terms: list[tuple[str, str, str]]) -> bool:
+    meta = raw.get("metadata") or {}
+    for field, op, value in terms:
+        actual = str(meta.get(field.split(".", 1)[1], ""))
+        if (actual == value) != (op == "="):
+            return False
+    return True
 StuckAfterOpt = Annotated[
     str, typer.Option("--stuck-after", help="How long a pod must fail before it counts as stuck.")
 ]
@@ -90,14 +125,23 @@ def _matches(raw: dict, namespace: str | None, name: str | None, selector: dict[
 
 
 def load_offline(
-    files: list[str], *, namespace: str | None, name: str | None, selector: str | None, now_text: str | None
+    files: list[str],
+    *,
+    namespace: str | None,
+    name: str | None,
+    selector: str | None,
+    now_text: str | None,
+    field_selector: str | None = None,
 ) -> Loaded:
     from stsfix.bundle import parse_label_selector
     from stsfix.offline import load_bundle
 
     parsed = parse_label_selector(selector) if selector else None
     bundle = load_bundle(files)
-    chosen = [s for s in bundle.statefulsets if _matches(s, namespace, name, parsed)]
+    terms = parse_field_selector(field_selector) if field_selector else []
+    chosen = [
+        s for s in bundle.statefulsets if _matches(s, namespace, name, parsed) and _fields_match(s, terms)
+    ]
     if name and not chosen:
         where = f' in namespace "{namespace}"' if namespace else ""
         raise NotFoundError(
@@ -145,11 +189,19 @@ def load(
     selector: str | None = None,
     full: bool = True,
     events: bool = False,
+    field_selector: str | None = None,
 ) -> Loaded:
     """Snapshots of one set (name given) or a fleet, from files or the cluster."""
+    if field_selector is not None:
+        if name:
+            raise UsageError("--field-selector selects StatefulSets: give it without a NAME")
+        parse_field_selector(field_selector)  # the same check offline and live
     if files:
         namespace = None if all_namespaces else g.namespace
-        return load_offline(files, namespace=namespace, name=name, selector=selector, now_text=now_text)
+        return load_offline(
+            files, namespace=namespace, name=name, selector=selector, now_text=now_text,
+            field_selector=field_selector,
+        )  # fmt: skip
     from stsfix.bundle import assemble, assemble_all, parse_label_selector, selector_string
     from stsfix.kube import reads
 
@@ -166,7 +218,9 @@ def load(
     else:
         scope = None if all_namespaces else namespace
         bundle = _retried(
-            lambda: reads.read_fleet(conn, scope, selector=selector, full=full, events=events),
+            lambda: reads.read_fleet(
+                conn, scope, selector=selector, full=full, events=events, field_selector=field_selector
+            ),
             what=f"read statefulsets in {scope or 'all namespaces'}",
         )
         snapshots = assemble_all(bundle)

@@ -174,9 +174,13 @@ def read_fleet(
     selector: str | None = None,
     full: bool = False,
     events: bool = False,
+    field_selector: str | None = None,
 ) -> RawBundle:
-    """Every StatefulSet in a namespace (or all, when None) with their pods and revisions: O(1) LISTs."""
+    """Every StatefulSet in a namespace (or all, when None) with their pods and revisions: O(1) LISTs.
+    `selector` and `field_selector` go to the StatefulSet LIST as the API server's own selectors."""
     query = {"labelSelector": selector} if selector else {}
+    if field_selector:
+        query["fieldSelector"] = field_selector
     sets = _list_all(conn, "statefulsets", "StatefulSet", namespace=namespace, **query)
     if not sets:
         return RawBundle(observed_at=conn.server_now())
