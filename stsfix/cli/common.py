@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 
+from stsfix.cli import complete
 from stsfix.errors import ExitCode, InterruptedRunError, StsfixError, UsageError
 from stsfix.render import (
     JSONPATH,
@@ -129,17 +130,29 @@ def parse_duration(text: str) -> float:
 
 # -- the shared flags ---------------------------------------------------------------------------
 NamespaceOpt = Annotated[
-    str | None, typer.Option("--namespace", "-n", help="Namespace (default: the context's namespace).")
+    str | None,
+    typer.Option(
+        "--namespace", "-n", help="Namespace (default: the context's namespace).", autocompletion=complete.namespaces
+    ),
 ]
-ContextOpt = Annotated[str | None, typer.Option("--context", help="The kubeconfig context to use.")]
+ContextOpt = Annotated[
+    str | None, typer.Option("--context", help="The kubeconfig context to use.", autocompletion=complete.contexts)
+]
 KubeconfigOpt = Annotated[
     str | None,
     typer.Option("--kubeconfig", help="Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config)."),
 ]
 OutputOpt = Annotated[
     str | None,
-    typer.Option("--output", "-o", help="Output format: table, wide, json, yaml, name or jsonpath=TEMPLATE."),
+    typer.Option(
+        "--output",
+        "-o",
+        help="Output format: table, wide, json, yaml, name or jsonpath=TEMPLATE.",
+        autocompletion=complete.outputs,
+    ),
 ]
+#: A StatefulSet argument: NAME, sts/NAME or statefulset/NAME (names complete from the cluster).
+TARGET_HELP: Final = "NAME, sts/NAME or statefulset/NAME"
 RequestTimeoutOpt = Annotated[
     str | None, typer.Option("--request-timeout", help="Timeout for one API request (e.g. 30s).")
 ]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from stsfix.cli import complete
 from stsfix.cli.common import Globals, cluster_command, emit, parse_target, screen_of
 from stsfix.cli.sources import (
     AllNamespacesOpt,
@@ -75,7 +76,10 @@ def diagnosis_text(diagnosis: Diagnosis, *, screen: Screen = PLAIN) -> str:
 @cluster_command
 def diagnose(
     target: Annotated[
-        str | None, typer.Argument(help="NAME, sts/NAME or statefulset/NAME; omit for every set")
+        str | None,
+        typer.Argument(
+            help="NAME, sts/NAME or statefulset/NAME; omit for every set", autocompletion=complete.statefulsets
+        ),
     ] = None,
     all_namespaces: AllNamespacesOpt = False,
     selector: SelectorOpt = None,

@@ -7,13 +7,16 @@ from typing import Annotated, Any
 import typer
 
 from stsfix.bundle import RawBundle
+from stsfix.cli import complete
 from stsfix.cli.common import Globals, cluster_command, emit, parse_target
 from stsfix.cli.sources import AllNamespacesOpt, FilesOpt, NowOpt, load
 from stsfix.errors import UsageError
 from stsfix.model import RevisionInfo, Snapshot
 from stsfix.render import Result, age, table, to_json, to_yaml
 
-TargetArg = Annotated[str, typer.Argument(help="NAME, sts/NAME or statefulset/NAME")]
+TargetArg = Annotated[
+    str, typer.Argument(help="NAME, sts/NAME or statefulset/NAME", autocompletion=complete.statefulsets)
+]
 
 
 def history_items(snapshot: Snapshot, now: Any) -> list[dict[str, Any]]:
@@ -83,9 +86,10 @@ def _find_revision(snapshot: Snapshot, ref: str) -> tuple[str, dict[str, Any]]:
 @cluster_command
 def diff(
     target: TargetArg,
-    rev_a: Annotated[str, typer.Argument(help="Revision number or name")],
+    rev_a: Annotated[str, typer.Argument(help="Revision number or name", autocompletion=complete.revisions)],
     rev_b: Annotated[
-        str, typer.Argument(help="Revision number or name (default: the live template)")
+        str,
+        typer.Argument(help="Revision number or name (default: the live template)", autocompletion=complete.revisions),
     ] = "live",
     show_values: Annotated[
         bool, typer.Option("--show-values", help="Show env values that look secret.")
@@ -112,7 +116,10 @@ def diff(
 
 @cluster_command
 def collect(
-    target: Annotated[str | None, typer.Argument(help="NAME, sts/NAME or statefulset/NAME (or -A)")] = None,
+    target: Annotated[
+        str | None,
+        typer.Argument(help="NAME, sts/NAME or statefulset/NAME (or -A)", autocompletion=complete.statefulsets),
+    ] = None,
     all_namespaces: AllNamespacesOpt = False,
     save: Annotated[
         str | None, typer.Option("--save", help="Write the collection to FILE instead of stdout.")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from stsfix.cli import complete
 from stsfix.cli.common import Globals, cluster_command, connect, emit, note, parse_target, screen_of
 from stsfix.cli.sources import (
     AllNamespacesOpt,
@@ -217,7 +218,10 @@ def _watch_fleet(g: Globals, read: Callable[[], tuple[list[dict[str, Any]], str]
 @cluster_command
 def inspect(
     target: Annotated[
-        str | None, typer.Argument(help="NAME, sts/NAME or statefulset/NAME; omit for a fleet view")
+        str | None,
+        typer.Argument(
+            help="NAME, sts/NAME or statefulset/NAME; omit for a fleet view", autocompletion=complete.statefulsets
+        ),
     ] = None,
     all_namespaces: AllNamespacesOpt = False,
     selector: SelectorOpt = None,

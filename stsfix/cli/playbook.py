@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from stsfix.cli import complete
 from stsfix.cli.common import Globals, cluster_command, emit
 from stsfix.cli.playbook_run import Runner, RunState
 from stsfix.cli.repair import PROGRESS_MODES, ProgressOpt
@@ -32,7 +33,10 @@ playbook_app = typer.Typer(
 )
 
 NameArg = Annotated[
-    str, typer.Argument(help="A bundled playbook name (see `stsfix playbook list`) or a YAML file.")
+    str,
+    typer.Argument(
+        help="A bundled playbook name (see `stsfix playbook list`) or a YAML file.", autocompletion=complete.playbooks
+    ),
 ]
 ParamOpt = Annotated[
     list[str] | None, typer.Option("--param", "-p", help="A parameter as NAME=VALUE (repeatable).")

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 
+from stsfix.cli import complete
 from stsfix.cli.common import (
     Globals,
     cluster_command,
@@ -41,7 +42,9 @@ if TYPE_CHECKING:
     from stsfix.planner import Plan
     from stsfix.ports import ClusterPort
 
-TargetArg = Annotated[str, typer.Argument(help="NAME, sts/NAME or statefulset/NAME")]
+TargetArg = Annotated[
+    str, typer.Argument(help="NAME, sts/NAME or statefulset/NAME", autocompletion=complete.statefulsets)
+]
 OrdinalArg = Annotated[int, typer.Argument(help="The ordinal of the pod (web-3 -> 3).", min=0)]
 DryRunOpt = Annotated[
     str,
@@ -399,7 +402,12 @@ def make_force_plan(
 
 ToRevisionOpt = Annotated[
     int | None,
-    typer.Option("--to-revision", help="Roll back to this revision number (see stsfix history).", min=1),
+    typer.Option(
+        "--to-revision",
+        help="Roll back to this revision number (see stsfix history).",
+        min=1,
+        autocompletion=complete.revisions,
+    ),
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Allow deleting a pod that is Running and Ready.")]
 StuckAfterOpt = Annotated[
