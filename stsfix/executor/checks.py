@@ -144,7 +144,11 @@ def not_ready_yet(pod: PodState) -> str:
     return "Ready, not yet available" if pod.ready else f"{pod.phase}, not Ready"
 
 
-def _failing(pod: PodState, revision: str, *, recreated: bool = True) -> NotConvergedError:
+def _diagnose_hint(plan: Plan) -> str:
+    return f"`stsfix diagnose -n {plan.namespace} {plan.name}`"
+
+
+def _failing(pod: PodState, revision: str, plan: Plan, *, recreated: bool = True) -> NotConvergedError:
     reason = failing_reason(pod)
     detail = next(
         (
@@ -159,7 +163,7 @@ def _failing(pod: PodState, revision: str, *, recreated: bool = True) -> NotConv
     what = f"was recreated at {revision} and is failing again" if recreated else f"is failing at {revision}"
     return NotConvergedError(
         f"{pod.name} {what}: {detail}. Waiting will not help; the target revision itself may be bad "
-        "(stsfix diagnose).",
+        f"({_diagnose_hint(plan)}).",
         code="recreated_pod_failing" if recreated else "pod_failing_at_target",
         details={"pod": pod.name, "ordinal": pod.ordinal, "reason": reason, "revision": revision},
     )
@@ -206,7 +210,7 @@ def check_await_ready(step: AwaitReady, plan: Plan, snapshot: Snapshot, *, now: 
                 "failed",
                 error=NotConvergedError(
                     f"{step.pod_name} will not be recreated while {blocker.name} is {failing_reason(blocker)} "
-                    "(OrderedReady creates pods in order); repair that pod first (stsfix diagnose)",
+                    f"(OrderedReady creates pods in order); repair that pod first ({_diagnose_hint(plan)})",
                     code="blocked_by_lower_ordinal",
                     details={"pod": blocker.name, "ordinal": blocker.ordinal},
                 ),
@@ -219,7 +223,7 @@ def check_await_ready(step: AwaitReady, plan: Plan, snapshot: Snapshot, *, now: 
     if pod.revision != step.revision:
         return _changed(f"{pod.name} was recreated at {pod.revision}, not {step.revision}")
     if failing_reason(pod):
-        return Check("failed", error=_failing(pod, step.revision))
+        return Check("failed", error=_failing(pod, step.revision, plan))
     if is_healthy_and_available(pod, step.min_ready_seconds, now):
         return Check("met", f"{pod.name} is Ready at {step.revision}")
     return Check(
@@ -245,7 +249,7 @@ def check_await_complete(
         ):
             planned = {p.ordinal: p.uid for p in plan.pods}
             recreated = pod.ordinal in planned and planned[pod.ordinal] != pod.meta.uid
-            return Check("failed", error=_failing(pod, step.revision, recreated=recreated))
+            return Check("failed", error=_failing(pod, step.revision, plan, recreated=recreated))
     on_target = [
         p
         for p in snapshot.pods

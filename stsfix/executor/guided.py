@@ -124,7 +124,7 @@ def check_await_restarted(step: AwaitRestartedPod, plan: Plan, snapshot: Snapsho
     if not restarted_since(pod.meta.annotations, step.restarted_at, also=stamp):
         return _changed(f"{pod.name} was recreated at {pod.revision} without the restart")
     if failing_reason(pod):
-        return Check("failed", error=_failing(pod, pod.revision))
+        return Check("failed", error=_failing(pod, pod.revision, plan))
     if is_healthy_and_available(pod, step.min_ready_seconds, now):
         return Check("met", f"{pod.name} restarted and is Ready at {pod.revision}")
     return Check("pending", f"Waiting for {pod.name} to become Ready after the restart: {not_ready_yet(pod)}")

@@ -161,7 +161,8 @@ def _check_partition_untouched(sts: StatefulSetState, request: PlanRequest) -> N
     if current > start:
         raise RefusedError(
             f"the partition of {set_label(sts)} was raised from {start} to {current} by someone else; "
-            "stsfix does not lower it again (run stsfix partition --step to continue on purpose)",
+            f"stsfix does not lower it again (run `stsfix partition -n {sts.namespace} {sts.name} --step` to continue "
+            "on purpose)",
             code="partition_changed",
         )
     if current < target:
@@ -210,7 +211,8 @@ def plan_partition(snapshot: Snapshot, request: PlanRequest, *, now: datetime) -
     if sts.update_strategy != "RollingUpdate":
         raise RefusedError(
             f"{set_label(sts)} uses updateStrategy {sts.update_strategy}: the partition only applies to RollingUpdate; "
-            "pods are replaced when deleted (stsfix restart or stsfix delete-pod)",
+            "pods are replaced when deleted: roll an update out with "
+            f"`stsfix delete-pod -n {sts.namespace} {sts.name} --outdated`",
             code="unsupported_strategy",
         )
     if request.partition is None:
@@ -247,7 +249,7 @@ def plan_partition(snapshot: Snapshot, request: PlanRequest, *, now: datetime) -
         pod = failing[0]
         raise RefusedError(
             f"{pod.name} is failing ({failing_reason(pod)}) at updateRevision {sts.update_revision}: stepping further "
-            f"would spread it. Fix the template or roll back (stsfix rollback {sts.name})",
+            f"would spread it. Fix the template or roll back (`stsfix rollback -n {sts.namespace} {sts.name}`)",
             code="updated_pod_failing",
             details={"pod": pod.name, "reason": failing_reason(pod)},
         )

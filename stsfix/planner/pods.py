@@ -84,7 +84,7 @@ def plan_delete_pod(
     if pod.deleting:
         raise RefusedError(
             f"{pod.name} is already Terminating; if its node {pod.node_name or '(none)'} is lost, use "
-            f"stsfix force-delete {sts.name} {ordinal}",
+            f"`stsfix force-delete -n {sts.namespace} {sts.name} {ordinal}`",
             code="pod_terminating",
         )
     if is_healthy(pod) and not force:
@@ -98,7 +98,7 @@ def plan_delete_pod(
     if failing_reason(pod) and pod.revision == target:
         warnings.append(
             f"{pod.name} will be recreated at {target}, the revision it is failing on now ({failing_reason(pod)}); "
-            f"revert the template first (stsfix rollback {sts.name})."
+            f"revert the template first (`stsfix rollback -n {sts.namespace} {sts.name}`)."
         )
     step_type = EvictPod if evict else DeletePod
     steps: list[Step] = [

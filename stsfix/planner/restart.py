@@ -117,7 +117,9 @@ def rollout_in_flight(
     if diagnosis.verdict is RolloutState.STUCK:
         finding = next(f for f in diagnosis.findings if f.severity is Severity.CRITICAL)
         return RolloutInFlight(
-            "stuck", f"the rollout is stuck: {finding.message} (stsfix diagnose {sts.name})", "rollout_stuck"
+            "stuck",
+            f"the rollout is stuck: {finding.message} (`stsfix diagnose -n {sts.namespace} {sts.name}`)",
+            "rollout_stuck",
         )
     failing = next(
         (p for p in snapshot.pods if p.ordinal in sts.ordinals and not p.deleting and failing_reason(p)), None
@@ -127,7 +129,7 @@ def rollout_in_flight(
         return RolloutInFlight(
             "stuck",
             f"{failing.name} is failing ({failing_reason(failing)}) at revision "
-            f"{revision_label(snapshot, failing.revision)} (stsfix diagnose {sts.name})",
+            f"{revision_label(snapshot, failing.revision)} (`stsfix diagnose -n {sts.namespace} {sts.name}`)",
             "rollout_stuck",
         )
     if sts.observed_generation < sts.meta.generation:
@@ -249,7 +251,7 @@ def plan_restart(
         if sts.update_strategy == "RollingUpdate" and (sts.partition or 0) >= sts.replicas:
             raise RefusedError(
                 f"not restarting {set_label(sts)}: partition {sts.partition} holds every ordinal, so no pod would "
-                f"restart; lower it first (stsfix partition {sts.name} --step)",
+                f"restart; lower it first (`stsfix partition -n {sts.namespace} {sts.name} --step`)",
                 code="partition_holds_all",
             )
         flight = rollout_in_flight(snapshot, now=now, stuck_after=stuck_after)
@@ -298,5 +300,5 @@ def _restart_warnings(snapshot: Snapshot) -> list[str]:
     below = [pod_name(sts, o) for o in sts.ordinals if o < update_floor_at(sts, partition)]
     return [
         f"Ordinals below the partition ({partition}) will not restart: {', '.join(below)} "
-        f"(lower it with stsfix partition {sts.name} --step)."
+        f"(lower it with `stsfix partition -n {sts.namespace} {sts.name} --step`)."
     ]

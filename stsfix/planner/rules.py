@@ -65,7 +65,7 @@ def choose_target(snapshot: Snapshot, *, to_revision: int | None) -> tuple[Revis
     if current is None:
         raise RefusedError(
             f"ambiguous target: currentRevision {sts.current_revision or '(unset)'} is not in the revision history "
-            f"of {_what(sts)}; pass --to-revision N (see stsfix history)",
+            f"of {_what(sts)}; pass --to-revision N (see `stsfix history -n {sts.namespace} {sts.name}`)",
             code="ambiguous_target_revision",
         )
     on_current = [p for p in snapshot.pods if p.revision == current.name and p.ordinal in sts.ordinals]
@@ -81,7 +81,7 @@ def choose_target(snapshot: Snapshot, *, to_revision: int | None) -> tuple[Revis
         raise RefusedError(
             f"ambiguous target: no pod is Ready at currentRevision {_rev(snapshot, current.name)}, so it is not a "
             f"known-good revision (updateRevision is {_rev(snapshot, sts.update_revision)}). Pass --to-revision N "
-            "to say which revision to run (see stsfix history)",
+            f"to say which revision to run (see `stsfix history -n {sts.namespace} {sts.name}`)",
             code="ambiguous_target_revision",
         )
     reasons = [
@@ -176,7 +176,8 @@ def _rollback_warnings(snapshot: Snapshot, target: str) -> list[str]:
             continue
         if pod.deleting:
             warnings.append(
-                f"{pod.name} is already Terminating; if its node is lost, stsfix force-delete {sts.name} {pod.ordinal}."
+                f"{pod.name} is already Terminating; if its node is lost, "
+                f"`stsfix force-delete -n {sts.namespace} {sts.name} {pod.ordinal}`."
             )
         elif pod.revision == target and not is_healthy(pod):
             state = failing_reason(pod) or pod.phase
@@ -207,7 +208,7 @@ def _repair_hint(finding: Finding) -> str:
     if finding.repair is None:
         return ""
     commands = [step.command for step in finding.repair.steps if step.command]
-    return f" {finding.repair.summary}" + (f" ({commands[0]})" if commands else "")
+    return f" {finding.repair.summary}" + (f" (`{commands[0]}`)" if commands else "")
 
 
 def _refuse_unblamed_revert(

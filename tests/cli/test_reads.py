@@ -371,16 +371,24 @@ def test_inspect_watch_of_a_fleet_redraws_as_it_changes_until_ctrl_c(make_sim) -
     import sys
     import time
 
-    env = make_sim("rollout-in-progress", speed=30.0)
+    env = make_sim("rollout-in-progress", speed=5.0)  # slow enough to see it move: ~12 s to complete
     proc = subprocess.Popen(
         [sys.executable, "-m", "stsfix", "inspect", "-A", "--watch", "-o", "json", "--kubeconfig", env.kubeconfig],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    complete = lambda sim: (sim.get("statefulsets", "default", "web") or {}).get("status", {}).get("updatedReplicas") == 5  # noqa: E731
-    assert env.sim.wait_for(complete, timeout=120)
-    time.sleep(3)  # one more fleet read after the rollout completed
+    import threading
+
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 120
+    while '"state": "complete"' not in "".join(lines) and time.monotonic() < deadline:
+        time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
+    proc.wait(timeout=60)
+    reader.join(timeout=10)
+    stderr = proc.stderr.read() if proc.stderr else ""
+    stdout = "".join(lines)
     assert proc.returncode == ExitCode.INTERRUPTED, stderr
     frames, text, decoder = [], stdout.strip(), json.JSONDecoder()
     while text:
