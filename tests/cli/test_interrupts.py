@@ -177,3 +177,32 @@ def test_the_wait_line_says_how_long_it_has_waited_and_how_long_is_left(make_sim
 
     # the two add up to --timeout 10m (each is rounded down to whole seconds)
     assert 598 <= seconds(match.group(1)) + seconds(match.group(2)) <= 600, line
+
+
+def test_a_playbook_asks_before_a_change_naming_where_it_goes(make_sim) -> None:
+    import os
+    import pty
+    import select
+    import time
+
+    env = make_sim("forced-rollback", speed=30.0)
+    main, child = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stsfix", "playbook", "run", "forced-rollback", "-n", "default",
+         "-p", "statefulset=web", "--kubeconfig", env.kubeconfig],
+        stdin=child, stdout=subprocess.PIPE, stderr=child, text=True,
+    )  # fmt: skip
+    os.close(child)
+    seen, deadline = b"", time.monotonic() + 60
+    while b"[y/N]" not in seen and time.monotonic() < deadline:
+        if select.select([main], [], [], 1.0)[0]:
+            seen += os.read(main, 65536)
+    os.write(main, b"n\n")
+    proc.communicate(timeout=60)
+    os.close(main)
+    prompt = seen.decode().replace("\r", "").splitlines()[-1]
+    assert prompt.startswith(
+        f'Run step repair in context "sim-admin", cluster "sim" ({env.sim.url}), namespace "default": '
+        "stsfix rollback -n default web"
+    ), prompt
+    assert proc.returncode == ExitCode.REFUSED
