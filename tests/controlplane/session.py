@@ -33,11 +33,25 @@ def available() -> bool:
     return binaries(DEFAULT_VERSION) is not None
 
 
+def _remove_orphans(base: Path) -> None:
+    """Work directories (etcd data in /dev/shm, i.e. memory) of sessions whose process is gone."""
+    for old in base.glob("stsfix-cp-*"):
+        try:
+            owner = int((old / "owner.pid").read_text())
+        except (OSError, ValueError):
+            continue  # a directory this module did not make, or one still being set up
+        if not Path(f"/proc/{owner}").exists():
+            shutil.rmtree(old, ignore_errors=True)
+
+
 def _reserve_workdir() -> Path:
     global _workdir
     if _workdir is None:
         base = "/dev/shm" if os.path.isdir("/dev/shm") else None
+        if base:
+            _remove_orphans(Path(base))
         _workdir = Path(tempfile.mkdtemp(prefix="stsfix-cp-", dir=base))
+        (_workdir / "owner.pid").write_text(str(os.getpid()))
     return _workdir
 
 
