@@ -9,6 +9,7 @@ import socket
 import ssl
 import time
 from email.utils import parsedate_to_datetime
+from http import client as http_client
 from pathlib import Path
 
 import pytest
@@ -127,6 +128,46 @@ def test_drop_fault_closes_the_connection_without_reply(server: ApiServer) -> No
         conn.getresponse()
     conn.close()
     assert server.request_log[-1].status == 0
+
+
+def test_drop_after_fault_makes_the_change_and_loses_the_answer(http: Http, server: ApiServer) -> None:
+    http("POST", PODS, pod_manifest("web-4"))
+    server.faults.add(method="DELETE", path_re=r"/pods/web-4$", drop_after=True)
+    conn = http_client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    conn.request("DELETE", PODS + "/web-4", headers={"Authorization": "Bearer admin-token"})
+    with pytest.raises((http_client.RemoteDisconnected, ConnectionResetError)):
+        conn.getresponse()
+    conn.close()
+    record = server.request_log[-1]
+    assert record.status == 200 and record.dropped
+    assert http("GET", PODS + "/web-4")[0] == 404, "the delete was carried out"
+
+
+def test_a_write_records_what_it_hit_before_and_after(http: Http, server: ApiServer) -> None:
+    http("POST", "/api/v1/nodes", {"metadata": {"name": "n1"}, "status": {"conditions": [
+        {"type": "Ready", "status": "Unknown"}]}})  # fmt: skip
+    pod = pod_manifest("web-4", labels={"app": "web", "controller-revision-hash": "web-bad"}, node="n1")
+    uid = http("POST", PODS, pod)[1]["metadata"]["uid"]
+    assert http("DELETE", PODS + "/web-4", {"gracePeriodSeconds": 0})[0] == 200
+    subject = server.request_log[-1].subject
+    assert subject is not None
+    assert (subject["resource"], subject["name"], subject["uid"], subject["revision"]) == (
+        "pods", "web-4", uid, "web-bad"
+    )
+    assert subject["ready"] is False and subject["node"] == "n1" and subject["node_ready"] == "Unknown"
+    assert subject["after"] == {"exists": False}
+    assert server.request_log.matching(method="POST", path_re=r"/pods$")[0].subject is None, "a create names no object"
+
+
+def test_a_fault_action_lands_before_the_request_so_a_stale_write_conflicts(http: Http, server: ApiServer) -> None:
+    http("POST", STS, sts_manifest())
+    rv = http("GET", STS + "/web")[1]["metadata"]["resourceVersion"]
+    server.faults.add(method="PATCH", path_re=r"/statefulsets/web$", action=lambda: http(
+        "PATCH", STS + "/web", {"metadata": {"labels": {"touched": "yes"}}}, content_type=MERGE))  # fmt: skip
+    code, status, _ = http("PATCH", STS + "/web", {"metadata": {"resourceVersion": rv, "labels": {"mine": "1"}}},
+                           content_type=MERGE)  # fmt: skip
+    assert code == 409 and status["reason"] == "Conflict"
+    assert http("GET", STS + "/web")[1]["metadata"]["labels"]["touched"] == "yes"
 
 
 def test_faults_and_log_over_the_control_surface(http: Http, server: ApiServer) -> None:

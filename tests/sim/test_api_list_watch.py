@@ -234,6 +234,14 @@ def test_cut_after_fault_drops_a_watch_mid_stream(http: Http, server: ApiServer)
     assert time.monotonic() - started < 2
 
 
+def test_expire_after_fault_ends_a_watch_with_a_410_expired_error_event(http: Http, server: ApiServer) -> None:
+    http("POST", PODS, pod_manifest("a"))
+    server.faults.add(method="GET", path_re=r"/pods$", watch=True, expire_after=0.3)
+    events = watch_lines(server.url, PODS + "?watch=true&resourceVersion=0&timeoutSeconds=5")
+    assert [e["type"] for e in events] == ["ADDED", "ERROR"]
+    assert events[-1]["object"]["code"] == 410 and events[-1]["object"]["reason"] == "Expired"
+
+
 def test_log_follow_streams_appended_text_until_the_pod_is_gone(http: Http, server: ApiServer) -> None:
     http("POST", PODS, pod_manifest("a"))
     key = ("default", "a", "app")

@@ -2,14 +2,20 @@
 
 A fault matches by HTTP method and a path regex (re.search on the path without the query). It can
 answer with a status code (plus `Retry-After`), add real-time latency before the normal answer (or
-before its error), or drop the connection with no reply at all. Each fault fires `times` times
-(None = forever); the first live matching fault wins. `cut_after` cuts a watch stream short. Standard library only.
+before its error), drop the connection with no reply at all (`drop`: the request never took
+effect), or carry the request out and then drop the connection (`drop_after`: the answer is lost,
+the change is made). Each fault fires `times` times (None = forever); the first live matching
+fault wins. `cut_after` cuts a watch stream short; `expire_after` ends it with the ERROR event a
+real server sends when the watched resourceVersion has been compacted (410 Expired). `action`, for
+in-process callers only, runs just before the request is served: a concurrent writer (a `kubectl
+patch` landing between a client's read and its write). Standard library only.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +34,9 @@ class Fault:
     cut_after: float | None = None
     watch: bool | None = None
     message: str = ""
+    drop_after: bool = False
+    expire_after: float | None = None
+    action: Callable[[], object] | None = field(default=None, repr=False)
     hits: int = 0
     _pattern: re.Pattern[str] = field(init=False, repr=False)
 
@@ -50,6 +59,8 @@ class Fault:
             "latency": self.latency,
             "drop": self.drop,
             "cut_after": self.cut_after,
+            "expire_after": self.expire_after,
+            "drop_after": self.drop_after,
             "watch": self.watch,
             "remaining": self.remaining,
             "hits": self.hits,
@@ -75,12 +86,19 @@ class FaultSet:
         message: str = "",
         cut_after: float | None = None,
         watch: bool | None = None,
+        drop_after: bool = False,
+        expire_after: float | None = None,
+        action: Callable[[], object] | None = None,
     ) -> Fault:
         """Register a fault. With neither status nor drop it only adds latency.
 
         `cut_after` (real seconds) lets a streaming answer (watch, log follow) run that long and
         then closes the connection without the final chunk, as a broken proxy or API server would.
         `watch=True` (False) limits the fault to watch (non-watch) requests on the same path.
+        `expire_after` (real seconds) lets a watch run that long, then ends it with an ERROR event
+        carrying a 410 Expired Status, as a real server does once the watched version is compacted.
+        `drop_after` serves the request (the change is made) and then closes the connection without
+        the answer. `action()` runs before the request is served (after `latency`).
         """
         fault = Fault(
             method=method.upper() if method else None,
@@ -93,6 +111,9 @@ class FaultSet:
             message=message,
             cut_after=cut_after,
             watch=watch,
+            drop_after=drop_after,
+            expire_after=expire_after,
+            action=action,
         )
         with self._lock:
             self._faults.append(fault)

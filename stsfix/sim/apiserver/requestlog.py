@@ -1,7 +1,10 @@
 """The API server's request log: one `RequestRecord` per answered request, for test assertions.
 
 Thread-safe and list-like (`len`, iteration, indexing, `clear`), with `count(method=, path_re=)`
-for the common "how many DELETEs hit pods/web-4" question. Standard library only.
+for the common "how many DELETEs hit pods/web-4" question. A write to one named object also
+records what that object was just before the write and what became of it (`subject`), so a test
+can judge every deletion by the state it hit: was the pod Ready, on which revision, was its node
+lost. Standard library only.
 """
 
 from __future__ import annotations
@@ -24,6 +27,12 @@ class RequestRecord:
     status: int
     user: str
     time: datetime
+    subject: dict[str, Any] | None = None
+    dropped: bool = False  # served, then the connection was closed without the answer
+
+    @property
+    def dry_run(self) -> bool:
+        return "All" in self.query.get("dryRun", "")
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -75,3 +84,40 @@ class RequestLog:
     def __getitem__(self, index: int) -> RequestRecord:
         with self._lock:
             return self._items[index]
+
+
+def summarize(obj: dict[str, Any] | None, *, node: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a test needs to judge a write by the object it hit: identity, revision, readiness.
+
+    `node` is the Node a pod is bound to (None when it is not bound or the Node is gone): its
+    Ready condition is recorded as `node_ready` ("True", "False", "Unknown" or "gone").
+    """
+    if obj is None:
+        return {"exists": False}
+    meta = obj.get("metadata") or {}
+    out: dict[str, Any] = {
+        "exists": True,
+        "uid": meta.get("uid", ""),
+        "resourceVersion": meta.get("resourceVersion", ""),
+        "generation": meta.get("generation"),
+        "deleting": bool(meta.get("deletionTimestamp")),
+    }
+    if obj.get("kind") == "Pod":
+        status = obj.get("status") or {}
+        ready = next((c.get("status") for c in status.get("conditions") or () if c.get("type") == "Ready"), None)
+        node_name = (obj.get("spec") or {}).get("nodeName") or ""
+        node_ready = "gone" if node_name else ""
+        if node is not None:
+            conditions = (node.get("status") or {}).get("conditions") or ()
+            node_ready = next((str(c.get("status")) for c in conditions if c.get("type") == "Ready"), "Unknown")
+        out.update(
+            revision=(meta.get("labels") or {}).get("controller-revision-hash", ""),
+            ready=ready == "True",
+            phase=status.get("phase", ""),
+            node=node_name,
+            node_ready=node_ready,
+        )
+    elif obj.get("kind") == "StatefulSet":
+        status = obj.get("status") or {}
+        out.update(updateRevision=status.get("updateRevision", ""), currentRevision=status.get("currentRevision", ""))
+    return out

@@ -50,6 +50,7 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     stream: Iterator[bytes] | None = None
     cut: bool = False  # end the stream by dropping the connection (a cut_after fault)
+    dropped: bool = False  # served, but the connection is closed instead of answering (drop_after)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,8 @@
 A stdlib `ThreadingHTTPServer` speaking HTTP/1.1 with keep-alive and TCP_NODELAY (without it,
 Nagle plus delayed ACK adds ~40 ms to every keep-alive request). The `Date` header carries the
 SIMULATED time, because clients judge ages from it. Every answered request is logged
-(`request_log`); faults (`faults`) can fail, delay or drop matching requests. A control surface
+(`request_log`), a write with what it hit (see `requestlog.summarize`); faults (`faults`) can fail,
+delay or drop matching requests, lose an answer, or expire a watch. A control surface
 under `/_sim/` (admin token) exposes the log, the faults and the clock over HTTP
 (GET/DELETE /_sim/requests, GET/POST/DELETE /_sim/faults, GET/POST /_sim/clock), and the cluster
 facade adds routes with `add_control_route`. TLS uses a throwaway `trustme` CA (imported only when tls=True).
@@ -13,6 +14,7 @@ Standard library + PyYAML only; never imports the `kubernetes` client.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 import socket
@@ -31,8 +33,9 @@ from stsfix.sim.apiserver.auth import DEFAULT_TOKENS, authenticate
 from stsfix.sim.apiserver.disruption import DisruptionController
 from stsfix.sim.apiserver.faults import FaultSet
 from stsfix.sim.apiserver.kubeconfig import kubeconfig_dict, write_kubeconfig
-from stsfix.sim.apiserver.requestlog import RequestLog, RequestRecord
-from stsfix.sim.apiserver.routes import Request, Response, Router
+from stsfix.sim.apiserver.requestlog import RequestLog, RequestRecord, summarize
+from stsfix.sim.apiserver.routes import Request, Response, Router, parse_route
+from stsfix.sim.apiserver.watch import expired_line
 from stsfix.sim.store.clock import SimClock
 from stsfix.sim.store.store import SimApiError, Store, encode
 
@@ -40,6 +43,7 @@ Obj = dict[str, Any]
 ControlHandler = Callable[[Obj], tuple[int, Obj]]
 
 PUBLIC_PATHS: Final = frozenset({"/version", "/healthz", "/livez", "/readyz"})
+WRITES: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _REASONS: Final = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
                    409: "Conflict", 410: "Gone", 422: "Invalid", 429: "TooManyRequests", 500: "InternalError",
                    503: "ServiceUnavailable", 504: "Timeout"}  # fmt: skip
@@ -61,6 +65,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     sim_user: str = ""
+    sim_subject: dict[str, Any] | None = None
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
@@ -148,6 +153,7 @@ class _Handler(BaseHTTPRequestHandler):
         query = dict(parse_qsl(url.query, keep_blank_values=True))
         control = path == "/_sim" or path.startswith("/_sim/")
         self.sim_user = ""
+        self.sim_subject = None
         try:
             resp = self._answer(owner, path, query, control)
         except SimApiError as err:
@@ -160,9 +166,10 @@ class _Handler(BaseHTTPRequestHandler):
                                 f"succeeding: {type(exc).__name__}: {exc}")  # fmt: skip
             resp = Response(500, encode(panic.status()))
         if not control:  # log before answering, so a client that saw the answer also sees the record
-            owner._log(self.command, path, query, resp.status, self.sim_user)
+            owner._log(self.command, path, query, resp.status, self.sim_user, subject=self.sim_subject,
+                       dropped=resp.dropped)  # fmt: skip
         try:
-            if resp is _DROP:
+            if resp is _DROP or resp.dropped:
                 self._drop()
             elif resp.stream is not None:
                 self._send_stream(resp)
@@ -186,12 +193,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.sim_user = user
         stopped = owner._stopping.is_set
         fault = owner.faults.take(self.command, path, is_watch=query.get("watch") in ("true", "1"))
-        if fault is not None and fault.cut_after is not None:
-            deadline = time.monotonic() + fault.cut_after
+        ends = None if fault is None else (fault.cut_after if fault.cut_after is not None else fault.expire_after)
+        if ends is not None:
+            deadline = time.monotonic() + ends
             stopped = lambda: owner._stopping.is_set() or time.monotonic() >= deadline  # noqa: E731
         if fault is not None:
             if fault.latency > 0:
                 time.sleep(fault.latency)
+            if fault.action is not None:
+                fault.action()
             if fault.drop:
                 return _DROP
             if fault.status:
@@ -202,8 +212,25 @@ class _Handler(BaseHTTPRequestHandler):
                       self.headers.get("Accept", ""), self.headers.get("User-Agent", ""), user, role,
                       stopped=stopped)  # fmt: skip
         resp = owner.router.discovery(path, self.headers.get("Accept", "")) if self.command == "GET" else None
-        resp = resp if resp is not None else owner.router.handle(req)
+        resp = resp if resp is not None else self._handle(owner, req)
         resp.cut = fault is not None and fault.cut_after is not None and resp.stream is not None
+        if fault is not None and fault.expire_after is not None and resp.stream is not None:
+            message = "too old resource version: the watch window passed (injected fault)"
+            resp.stream = itertools.chain(resp.stream, [expired_line(message)])
+        resp.dropped = fault is not None and fault.drop_after
+        return resp
+
+    def _handle(self, owner: ApiServer, req: Request) -> Response:
+        """Route the request; a write to one named object also records what it hit (`sim_subject`)."""
+        route = parse_route(req.path) if req.method in WRITES else None
+        if route is None or not route.name:
+            return owner.router.handle(req)
+        with owner.store.lock:  # before, write and after as one step: no other writer in between
+            before = owner._summary(route.res.plural, route.namespace or "", route.name)
+            resp = owner.router.handle(req)
+            after = owner._summary(route.res.plural, route.namespace or "", route.name)
+        self.sim_subject = {"resource": route.res.plural, "name": route.name, "sub": route.sub, **before,
+                            "after": after}  # fmt: skip
         return resp
 
 
@@ -323,8 +350,16 @@ class ApiServer:
         return write_kubeconfig(path, doc)
 
     # -- request log and control surface ----------------------------------------------------
-    def _log(self, method: str, path: str, query: dict[str, str], status: int, user: str) -> None:
-        self.request_log.append(RequestRecord(method, path, query, status, user, self.clock.now()))
+    def _log(self, method: str, path: str, query: dict[str, str], status: int, user: str, *,
+             subject: dict[str, Any] | None = None, dropped: bool = False) -> None:  # fmt: skip
+        self.request_log.append(
+            RequestRecord(method, path, query, status, user, self.clock.now(), subject=subject, dropped=dropped)
+        )
+
+    def _summary(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
+        obj = self.store.get(plural, namespace, name)
+        node_name = ((obj or {}).get("spec") or {}).get("nodeName") if plural == "pods" else None
+        return summarize(obj, node=self.store.get("nodes", "", node_name) if node_name else None)
 
     def add_control_route(self, method: str, path: str, handler: ControlHandler) -> None:
         """Serve `handler(body) -> (status, dict)` at `/_sim/...` for admin-token requests."""
@@ -357,7 +392,7 @@ def _clear_requests(srv: ApiServer, _: Obj) -> tuple[int, Obj]:
 
 def _add_fault(srv: ApiServer, data: Obj) -> tuple[int, Obj]:
     allowed = {"method", "path_re", "status", "retry_after", "latency", "drop", "times", "message", "cut_after",
-               "watch"}  # fmt: skip
+               "watch", "drop_after", "expire_after"}  # fmt: skip
     unknown = set(data) - allowed
     if unknown:
         raise SimApiError(400, "BadRequest", f"unknown fault fields: {sorted(unknown)}")
