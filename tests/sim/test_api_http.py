@@ -80,6 +80,16 @@ def test_repair_role_grants(http: Http) -> None:
     assert code == 200
 
 
+def test_a_role_of_the_servers_own_reads_everything_and_writes_only_its_grants(http: Http, server: ApiServer) -> None:
+    http("POST", STS, sts_manifest())
+    server.add_user("no-patch-token", "ci", "repair-but-no-patch", grants=[("leases", "create")])
+    token = "no-patch-token"
+    assert http("GET", STS + "/web", token=token)[0] == 200
+    assert http("POST", LEASES, {"metadata": {"name": "l"}, "spec": {}}, token=token)[0] == 201
+    code, status, _ = http("PATCH", STS + "/web", {"spec": {"replicas": 3}}, content_type=MERGE, token=token)
+    assert code == 403 and 'User "ci" cannot patch resource "statefulsets"' in status["message"]
+
+
 def test_forbidden_at_cluster_scope(http: Http) -> None:
     code, status, _ = http("POST", "/api/v1/namespaces", {"metadata": {"name": "x"}}, token="readonly-token")
     assert code == 403 and status["message"].endswith('cannot create resource "namespaces" in API group "" at the '

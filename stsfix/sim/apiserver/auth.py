@@ -2,7 +2,8 @@
 
 Three users: `admin` may do everything (including the `/_sim/` control surface); `readonly` may
 get/list/watch; `repair` may get/list/watch everything plus exactly what the stsfix repair needs
-(patch statefulsets, delete and evict pods, create/update/patch/get leases, create events).
+(patch statefulsets, delete and evict pods, create/update/patch/get leases, create events). A
+server may add roles of its own (`ApiServer.add_user`): reads plus the grants given.
 Refusals use the real message shapes: 401 `Unauthorized`, and 403
 `statefulsets.apps "web" is forbidden: User "repair" cannot delete resource "statefulsets" in API
 group "apps" in the namespace "default"`. Standard library only.
@@ -10,6 +11,7 @@ group "apps" in the namespace "default"`. Standard library only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 from stsfix.sim.store.resources import REVIEWS
@@ -60,13 +62,16 @@ def authenticate(header: str | None, tokens: dict[str, tuple[str, str]]) -> tupl
     return found
 
 
-def is_allowed(role: str, verb: str, resource: str) -> bool:
+Grants = Mapping[str, frozenset[tuple[str, str]]]
+
+
+def is_allowed(role: str, verb: str, resource: str, grants: Grants = ROLE_GRANTS) -> bool:
     """May this role do `verb` on `resource` (plural, or plural/subresource)?"""
     if role == "admin" or (verb == "create" and resource in REVIEWS):
         return True
-    if verb in READ_VERBS and role in ("readonly", "repair"):
+    if verb in READ_VERBS and (role == "readonly" or role in grants):
         return True
-    return (resource, verb) in ROLE_GRANTS.get(role, frozenset())
+    return (resource, verb) in grants.get(role, frozenset())
 
 
 def forbidden(
@@ -83,20 +88,21 @@ def forbidden(
 
 
 def authorize(
-    user: str, role: str, verb: str, resource: str, group: str, namespace: str | None, name: str | None
+    user: str, role: str, verb: str, resource: str, group: str, namespace: str | None, name: str | None,
+    grants: Grants = ROLE_GRANTS,
 ) -> None:
     """Raise 403 unless the role allows the request."""
-    if not is_allowed(role, verb, resource):
+    if not is_allowed(role, verb, resource, grants):
         raise forbidden(user, verb, resource, group, namespace, name)
 
 
-def access_review(role: str, body: Obj) -> Obj:
+def access_review(role: str, body: Obj, grants: Grants = ROLE_GRANTS) -> Obj:
     """Answer a SelfSubjectAccessReview (`kubectl auth can-i VERB RESOURCE`) for this role."""
     attrs = (body.get("spec") or {}).get("resourceAttributes") or {}
     resource = attrs.get("resource", "")
     if attrs.get("subresource"):
         resource = f"{resource}/{attrs['subresource']}"
-    allowed = bool(resource) and (role == "admin" or is_allowed(role, attrs.get("verb", ""), resource))
+    allowed = bool(resource) and (role == "admin" or is_allowed(role, attrs.get("verb", ""), resource, grants))
     if (body.get("spec") or {}).get("nonResourceAttributes"):
         allowed = role == "admin" or (body["spec"]["nonResourceAttributes"].get("verb") == "get")
     status: Obj = {"allowed": allowed}
@@ -106,13 +112,13 @@ def access_review(role: str, body: Obj) -> Obj:
             "metadata": {"creationTimestamp": None}, "status": status}  # fmt: skip
 
 
-def rules_review(role: str, body: Obj) -> Obj:
+def rules_review(role: str, body: Obj, grants: Grants = ROLE_GRANTS) -> Obj:
     """Answer a SelfSubjectRulesReview (`kubectl auth can-i --list`) for this role."""
     if role == "admin":
         rules: list[Obj] = [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}]
     else:
         rules = [{"verbs": sorted(READ_VERBS), "apiGroups": ["*"], "resources": ["*"]}]
-        for resource, verb in sorted(ROLE_GRANTS.get(role, frozenset())):
+        for resource, verb in sorted(grants.get(role, frozenset())):
             rules.append({"verbs": [verb], "apiGroups": ["*"], "resources": [resource]})
     rules.append({"verbs": ["create"], "apiGroups": ["authorization.k8s.io"], "resources": sorted(REVIEWS)})
     return {**body, "kind": "SelfSubjectRulesReview", "apiVersion": "authorization.k8s.io/v1",

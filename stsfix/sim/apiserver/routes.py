@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from stsfix.sim.apiserver import discovery, openapi, protobuf, subresources, tables, watch
 from stsfix.sim.apiserver.api import Api, bad_request, parse_body
-from stsfix.sim.apiserver.auth import access_review, authorize, rules_review, self_review
+from stsfix.sim.apiserver.auth import ROLE_GRANTS, Grants, access_review, authorize, rules_review, self_review
 from stsfix.sim.apiserver.selectors import field_predicate, label_predicate
 from stsfix.sim.store.resources import REVIEWS, Resource, resource_for
 from stsfix.sim.store.store import SimApiError, encode
@@ -38,6 +38,7 @@ class Request:
     user: str = ""
     role: str = ""
     stopped: Callable[[], bool] = field(default=lambda: False)
+    grants: Grants = field(default_factory=lambda: ROLE_GRANTS)
 
 
 @dataclass(slots=True)
@@ -172,7 +173,8 @@ class Router:
             raise protobuf.unsupported()
         rbac_resource = f"{route.res.plural}/{route.sub}" if route.sub else route.res.plural
         authorize(
-            req.user, req.role, verb, rbac_resource, route.res.group, route.namespace, route.name or None
+            req.user, req.role, verb, rbac_resource, route.res.group, route.namespace, route.name or None,
+            req.grants,
         )
         if route.res.plural in REVIEWS:
             if verb != "create":
@@ -185,7 +187,7 @@ class Router:
             if not isinstance(body, dict):
                 raise bad_request("the object provided is unrecognized (must be a JSON object)")
             review = access_review if route.res.plural == "selfsubjectaccessreviews" else rules_review
-            return json_response(201, review(req.role, body))
+            return json_response(201, review(req.role, body, req.grants))
         dry_run = req.query.get("dryRun") == "All"
         if req.query.get("dryRun") not in (None, "", "All"):
             raise bad_request(f"unsupported dryRun value: {req.query['dryRun']}")

@@ -21,7 +21,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -29,7 +29,7 @@ from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
 
 from stsfix.sim.apiserver.api import Api
-from stsfix.sim.apiserver.auth import DEFAULT_TOKENS, authenticate
+from stsfix.sim.apiserver.auth import DEFAULT_TOKENS, ROLE_GRANTS, authenticate
 from stsfix.sim.apiserver.disruption import DisruptionController
 from stsfix.sim.apiserver.faults import FaultSet
 from stsfix.sim.apiserver.kubeconfig import kubeconfig_dict, write_kubeconfig
@@ -210,7 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return Response(err.code, encode(err.status()), headers=headers)
         req = Request(self.command, path, query, body, self.headers.get("Content-Type", ""),
                       self.headers.get("Accept", ""), self.headers.get("User-Agent", ""), user, role,
-                      stopped=stopped)  # fmt: skip
+                      stopped=stopped, grants=owner.grants)  # fmt: skip
         resp = owner.router.discovery(path, self.headers.get("Accept", "")) if self.command == "GET" else None
         resp = resp if resp is not None else self._handle(owner, req)
         resp.cut = fault is not None and fault.cut_after is not None and resp.stream is not None
@@ -264,6 +264,7 @@ class ApiServer:
         self.request_log = RequestLog()
         self.faults = FaultSet()
         self.tokens: dict[str, tuple[str, str]] = dict(DEFAULT_TOKENS)
+        self.grants: dict[str, frozenset[tuple[str, str]]] = dict(ROLE_GRANTS)
         # NB: client-go sends a kubeconfig's token only over TLS, so kubectl against a plain-HTTP
         # server arrives without one. `anonymous="admin"` serves such requests as that user
         # (an unknown token is still 401); the default answers them 401 like a locked-down server.
@@ -343,6 +344,13 @@ class ApiServer:
 
     def _address(self) -> str:
         return f"{self.host}:{self.port}"
+
+    def add_user(self, token: str, user: str, role: str, *, grants: Iterable[tuple[str, str]] | None = None) -> None:
+        """Accept `token` as `user` in `role`; `grants` defines (or redefines) the role: every read
+        plus these (resource or resource/subresource, verb) pairs."""
+        self.tokens[token] = (user, role)
+        if grants is not None:
+            self.grants[role] = frozenset(grants)
 
     def write_kubeconfig(self, path: str | os.PathLike[str], *, current: str = "admin") -> Path:
         """Write a kubeconfig with contexts sim-admin, sim-readonly and sim-repair."""
