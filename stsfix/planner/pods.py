@@ -40,6 +40,16 @@ def _pod_or_raise(snapshot: Snapshot, ordinal: int) -> PodState:
     sts = snapshot.statefulset
     pod = snapshot.pod_at(ordinal)
     if pod is None:
+        first = sts.ordinals_start
+        if not first <= ordinal < first + sts.replicas:
+            # No retry will make it appear: the argument is wrong, not the cluster (a pod left beyond
+            # the replicas by a scale-down would have been found above).
+            last = first + sts.replicas - 1
+            scope = {0: "no pods", 1: f"ordinal {first}"}.get(sts.replicas, f"ordinals {first} to {last}")
+            raise UsageError(
+                f"ordinal {ordinal} is out of range: {_what(sts)} has {sts.replicas} replicas ({scope})",
+                code="ordinal_out_of_range",
+            )
         raise NotFoundError(f'pod "{sts.name}-{ordinal}" of {_what(sts)} not found', code="pod_not_found")
     return pod
 

@@ -396,7 +396,10 @@ def plan_from_dict(raw: dict[str, Any]) -> Plan:
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise UsageError(f"malformed plan file: {err!r}") from None
     expected = raw.get("fingerprint")
-    if expected and expected != plan.fingerprint:
+    if not expected:
+        # Without it an edited plan could not be told from a saved one: refuse, as for a mismatch.
+        raise UsageError("the plan file has no fingerprint: save plans with `stsfix plan ... --save`")
+    if expected != plan.fingerprint:
         raise UsageError(
             "the plan file was edited after it was saved: its fingerprint does not match its content"
         )

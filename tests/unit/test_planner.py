@@ -184,11 +184,18 @@ def test_delete_pod_warns_when_the_pod_would_come_back_on_its_failing_revision()
 
 def test_delete_pod_refuses_a_terminating_pod_and_a_missing_one() -> None:
     pods = [make_pod(0), make_pod(1, deleted=-1 * MIN)]
-    snap = make_snapshot(pods, replicas=2)
+    snap = make_snapshot(pods, replicas=3)
     with pytest.raises(RefusedError, match="force-delete"):
         plan_delete_pod(snap, 1, now=T0)
     with pytest.raises(NotFoundError):
+        plan_delete_pod(snap, 2, now=T0)
+
+
+def test_an_ordinal_beyond_the_replicas_is_a_usage_error_unless_its_pod_is_still_there() -> None:
+    snap = make_snapshot([make_pod(0), make_pod(1), make_pod(2)], replicas=2)  # web-2: a scale-down under way
+    with pytest.raises(UsageError, match=r"ordinal 7 is out of range: .* has 2 replicas \(ordinals 0 to 1\)"):
         plan_delete_pod(snap, 7, now=T0)
+    assert plan_delete_pod(snap, 2, now=T0, force=True).steps
 
 
 @pytest.mark.parametrize(
@@ -229,6 +236,9 @@ def test_plan_round_trips_through_a_file_and_detects_edits() -> None:
     assert again.fingerprint == plan.fingerprint and again.steps == plan.steps
     raw["steps"][2]["pod_name"] = "web-2"
     with pytest.raises(UsageError, match="fingerprint"):
+        plan_from_dict(raw)
+    del raw["fingerprint"]  # an edit that also drops the fingerprint is no less an edit
+    with pytest.raises(UsageError, match="no fingerprint"):
         plan_from_dict(raw)
 
 
