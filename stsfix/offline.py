@@ -8,6 +8,7 @@ read, so "none found" and "not collected" stay different things.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Final
@@ -21,6 +22,8 @@ SERVER_VERSION: Final = "stsfix.dev/server-version"
 COLLECTED_KINDS: Final = "stsfix.dev/collected-kinds"
 #: Previous-run log tails of crash-looping containers, as JSON (secrets already masked).
 LOGS: Final = "stsfix.dev/previous-logs"
+#: The largest -f file read: 32 MiB is a collect of about a thousand 3-replica sets.
+MAX_INPUT_BYTES: Final = 32 * 2**20
 
 _FIELDS: Final = {
     "StatefulSet": "statefulsets",
@@ -37,11 +40,22 @@ ALL_KINDS: Final = tuple(_FIELDS)
 def _documents(path: str) -> list[Any]:
     import yaml
 
+    # libyaml's parser where PyYAML has it: several times faster on large dumps
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
+        size = os.stat(path).st_size
+        if size > MAX_INPUT_BYTES:
+            # A dump this large would take minutes and gigabytes to load; refuse before reading it.
+            raise UsageError(
+                f"{path}: {size / 2**20:.1f} MiB is more than stsfix reads from one file "
+                f"({MAX_INPUT_BYTES // 2**20} MiB); split the dump (one file per namespace) and pass several -f"
+            )
         with open(path, encoding="utf-8") as handle:
-            return [doc for doc in yaml.safe_load_all(handle) if doc is not None]
+            return [doc for doc in yaml.load_all(handle, Loader=loader) if doc is not None]
     except OSError as exc:
         raise UsageError(f"{path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not UTF-8 text (a binary file?): expected YAML or JSON") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""

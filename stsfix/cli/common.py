@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import re
 import sys
 import typing
@@ -128,6 +129,14 @@ def parse_duration(text: str) -> float:
     return sum(float(n) * scale[u] for n, u in parts)
 
 
+def positive_speed(value: float) -> float:
+    """Typer callback for --speed: a simulated clock only moves forward (0, negative or NaN would
+    freeze it or run it backwards, and everything waiting on it would hang)."""
+    if not math.isfinite(value) or value <= 0:
+        raise typer.BadParameter(f"{value:g} is not a positive number of simulated seconds per real second")
+    return value
+
+
 # -- the shared flags ---------------------------------------------------------------------------
 NamespaceOpt = Annotated[
     str | None,
@@ -199,7 +208,11 @@ def screen_of(g: Globals) -> Screen:
 
 
 def emit(result: Result, g: Globals, human: str | None = None) -> None:
-    """Print a result: the envelope for -o json|yaml, else the human text; then exit with its code."""
+    """Print a result: the envelope for -o json|yaml, else the human text; then exit with its code.
+
+    A failed result (refused, cluster error, not converged) also says why in one line on stderr,
+    kubectl's `error: ...`, whatever the output format: stdout is the result, stderr the rest.
+    """
     if g.machine:
         typer.echo(render_machine(result, g.output))
     elif g.output == "name":
@@ -210,6 +223,10 @@ def emit(result: Result, g: Globals, human: str | None = None) -> None:
         typer.echo(render_template(result, g.output), nl=False)
     elif human is not None:
         typer.echo(human)
+    if result.exit_code not in (ExitCode.OK, ExitCode.ACTION_NEEDED) and result.errors:
+        message = str(result.errors[0].get("message") or result.errors[0].get("code") or "failed")
+        line = message.splitlines()[0] if message else "failed"
+        note(line if line.startswith(("error:", "Error from server")) else f"error: {line}")
     if result.exit_code != ExitCode.OK:
         raise typer.Exit(code=int(result.exit_code))
 

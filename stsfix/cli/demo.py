@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
+from stsfix.cli.common import positive_speed
 from stsfix.cli.root import main
 
 BROKEN_PATCH: dict[str, Any] = {
@@ -101,7 +102,10 @@ def _start(speed: float) -> Any:
 
 
 def demo(
-    speed: Annotated[float, typer.Option("--speed", help="Simulated seconds per real second.")] = 60.0,
+    speed: Annotated[
+        float,
+        typer.Option("--speed", help="Simulated seconds per real second (> 0).", callback=positive_speed),
+    ] = 60.0,
     pace: Annotated[
         float, typer.Option("--pace", help="Pause multiplier between stages (0 = no pauses).")
     ] = 1.5,

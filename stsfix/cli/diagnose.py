@@ -96,7 +96,7 @@ def diagnose(
     from stsfix.analysis.serialize import diagnosis_to_dict
 
     threshold = parse_stuck_after(stuck_after)
-    name = parse_target(target) if target else None
+    name = parse_target(target) if target is not None else None
     loaded = load(
         g,
         name=name,

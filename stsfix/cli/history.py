@@ -133,13 +133,16 @@ def collect(
 
     if target is None and not all_namespaces:
         raise UsageError("collect needs a TARGET or -A")
-    name = parse_target(target) if target else None
+    name = parse_target(target) if target is not None else None
     loaded = load(g, name=name, files=files, all_namespaces=all_namespaces, full=True, events=True)
     document = collect_document(loaded.bundle or RawBundle(), collected_at=loaded.now)
     text = to_json(document) if g.output == "json" else to_yaml(document)
     if save:
-        with open(save, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        try:
+            with open(save, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as err:
+            raise UsageError(f"cannot write the collection to {save}: {err.strerror or err}") from None
         typer.echo(f"collected {len(document['items'])} objects into {save}", err=True)
         return
     typer.echo(text)

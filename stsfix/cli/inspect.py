@@ -254,6 +254,8 @@ def inspect(
     if states - set(STATES):
         raise UsageError(f"--state must be one of {', '.join(STATES)}")
     threshold = parse_stuck_after(stuck_after)
+    if watch and files:
+        raise UsageError("--watch follows the live cluster: it cannot watch -f files")
     if target is None:
 
         def read() -> tuple[list[dict[str, Any]], str]:
@@ -264,7 +266,7 @@ def inspect(
             items = fleet_rows(loaded.snapshots, loaded.now, states, stuck_after=threshold)
             return items, _fleet_text(items, screen_of(g))
 
-        if watch and not files:
+        if watch:
             _watch_fleet(g, read)
             return
         items, text = read()
@@ -273,7 +275,7 @@ def inspect(
     name = parse_target(target)
     if field_selector is not None:
         raise UsageError("--field-selector selects StatefulSets: give it without a NAME")
-    if watch and not files:
+    if watch:
         _watch(g, name, threshold)
         return
     loaded = load(g, name=name, files=files, now_text=now, full=True, events=True)

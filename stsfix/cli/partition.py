@@ -26,7 +26,7 @@ from stsfix.cli.repair import (
     TargetArg,
     TimeoutOpt,
     YesOpt,
-    check_dry_run,
+    check_run_flags,
     confirm,
     lease_holder,
     outcome_result,
@@ -279,7 +279,7 @@ def partition(
     leave it). The controller replaces pods one at a time, or maxUnavailable at a time where the
     server honours it.
     """
-    check_dry_run(dry_run)
+    check_run_flags(dry_run=dry_run, timeout=timeout, progress=progress, yes=yes)
     cluster, plan = make_partition_plan(
         g, target, hold=hold, set_to=set_to, step=step, count=count, until=until, wait=wait
     )

@@ -13,7 +13,7 @@ import typer
 
 from stsfix.cli.common import Globals, emit, note
 from stsfix.cli.repair import plan_payload, render_plan
-from stsfix.errors import ExitCode
+from stsfix.errors import ExitCode, UsageError
 from stsfix.render import Result, to_yaml
 
 SaveOpt = Annotated[Path | None, typer.Option("--save", help="Write the plan (YAML) to this file.")]
@@ -27,7 +27,10 @@ plan_app = typer.Typer(
 
 def save_or_print(g: Globals, plan: Any, save: Path | None) -> None:
     if save is not None:
-        save.write_text(to_yaml(plan.to_dict()), encoding="utf-8")
+        try:
+            save.write_text(to_yaml(plan.to_dict()), encoding="utf-8")
+        except OSError as err:
+            raise UsageError(f"cannot write the plan to {save}: {err.strerror or err}") from None
         note(f"plan saved to {save} ({plan.fingerprint})")
     code = ExitCode.OK if plan.is_empty else ExitCode.ACTION_NEEDED
     payload = plan_payload(plan) | ({"saved_to": str(save)} if save else {})

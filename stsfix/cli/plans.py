@@ -33,7 +33,7 @@ from stsfix.cli.repair import (
     ToRevisionOpt,
     WaitOpt,
     YesOpt,
-    check_dry_run,
+    check_run_flags,
     make_delete_plan,
     make_force_plan,
     make_rollback_plan,
@@ -125,7 +125,7 @@ def apply(
     from stsfix.planner import check_preconditions
     from stsfix.planner import replan as fresh_plan
 
-    check_dry_run(dry_run)
+    check_run_flags(dry_run=dry_run, timeout=timeout, progress=progress, yes=yes)
     plan = load_plan(plan_file)
     if g.namespace and g.namespace != plan.namespace:
         raise UsageError(f"the plan is for namespace {plan.namespace}, not {g.namespace}")

@@ -100,7 +100,7 @@ def run_text(state: RunState, playbook: Playbook, seconds: float, *, width: int 
     rows = [[r.index, r.id, r.exit_code, r.next, r.command] for r in state.records]
     head = f"playbook {playbook.name}: {state.outcome} (exit {int(state.exit_code)}) in {seconds:.1f}s"
     parts = [table(rows, ["#", "step", "exit", "next", "command"], width=width, fold=(4,)) if rows else "", head]
-    parts += [f"error: {e['message']}" for e in state.errors]
+    parts += [f"error: {e['message']}" for e in state.errors[1:]]  # the first goes to stderr (`emit`)
     return "\n".join(p for p in parts if p)
 
 

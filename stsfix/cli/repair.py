@@ -140,7 +140,8 @@ class Progress:
             stream.flush()
             return
         prefix = f"[{event.step}] " if event.step else ""
-        text = f"{prefix}{event.message}"
+        label = "warning: " if event.event == "warning" else ""  # kubectl's `Warning:` lines, lower case
+        text = f"{prefix}{label}{event.message}"
         timed = event.event == "wait" and "elapsed" in event.data
         with self._lock:
             if timed:
@@ -226,9 +227,7 @@ def render_outcome(outcome: Outcome, *, width: int | None = None) -> str:
         + (f" after {outcome.replans} re-plan(s)" if outcome.replans else "")
     )
     parts = [table(rows, ["step", "kind", "result", "message"], width=width, fold=(3,)) if rows else "", head]
-    if outcome.error is not None:
-        parts.append(f"error: {outcome.error.message}")
-    return "\n".join(p for p in parts if p)
+    return "\n".join(p for p in parts if p)  # the error itself goes to stderr (`emit`)
 
 
 # -- the shared flow ----------------------------------------------------------------------------
@@ -236,6 +235,17 @@ def check_dry_run(value: str) -> str:
     if value not in DRY_RUN_MODES:
         raise UsageError(f'invalid --dry-run "{value}": use none, client or server')
     return value
+
+
+def check_run_flags(*, dry_run: str, timeout: str, progress: str, yes: bool) -> None:
+    """What a mutating command refuses before it reads anything: bad flag values, and a run that
+    needs confirmation no terminal can give (exit 4 at once, rather than after showing a plan)."""
+    check_dry_run(dry_run)
+    if parse_duration(timeout) <= 0:
+        raise UsageError(f'invalid --timeout "{timeout}": the waits need a deadline above 0 (e.g. 90s, 10m)')
+    Progress(progress)
+    if dry_run == "none" and not yes and not is_interactive():
+        raise ConfirmationRequiredError("Pass --yes to apply the plan when no terminal can confirm it.")
 
 
 def where_of(cluster: object, namespace: str) -> str:
@@ -393,8 +403,8 @@ def make_force_plan(
 ) -> tuple[ClusterPort, Plan]:
     from stsfix.planner import plan_force_delete
 
-    cluster, snapshot = read(g, target)
     threshold = timedelta(seconds=parse_duration(node_lost_after))
+    cluster, snapshot = read(g, target)
     return cluster, plan_force_delete(
         snapshot, ordinal, now=_now(cluster, snapshot), node_lost_after=threshold, wait=wait
     )
@@ -442,7 +452,7 @@ def rollback(
     diagnose` does not propose. Only pods off the target revision that are not Ready are deleted,
     highest ordinal first, and only once the controller has observed the revert.
     """
-    check_dry_run(dry_run)
+    check_run_flags(dry_run=dry_run, timeout=timeout, progress=progress, yes=yes)
     cluster, plan = make_rollback_plan(g, target, to_revision, evict, stuck_after)
     run_plan(g, cluster, plan, dry_run=dry_run, yes=yes, timeout=timeout, progress=progress)
 
@@ -470,7 +480,7 @@ def delete_pod(
     update revision; a replacement that fails stops the run (exit 6). --count 1 replaces one pod,
     a canary.
     """
-    check_dry_run(dry_run)
+    check_run_flags(dry_run=dry_run, timeout=timeout, progress=progress, yes=yes)
     cluster, plan = make_delete_plan(g, target, ordinal, evict, force, wait, outdated=outdated, count=count)
     run_plan(g, cluster, plan, dry_run=dry_run, yes=yes, timeout=timeout, progress=progress)
 
@@ -493,7 +503,7 @@ def force_delete(
     Refused for a pod on a Ready node. If the node is in fact still running the pod, its identity
     (name and volumes) may run twice: the plan says what was checked.
     """
-    check_dry_run(dry_run)
+    check_run_flags(dry_run=dry_run, timeout=timeout, progress=progress, yes=yes)
     cluster, plan = make_force_plan(g, target, ordinal, node_lost_after, wait)
     run_plan(g, cluster, plan, dry_run=dry_run, yes=yes, timeout=timeout, progress=progress)
 

@@ -22,7 +22,7 @@ from stsfix.cli.repair import (
     TargetArg,
     TimeoutOpt,
     YesOpt,
-    check_dry_run,
+    check_run_flags,
     read,
     run_plan,
 )
@@ -82,7 +82,7 @@ def restart(
     Ordinals below a partition do not restart. Under OnDelete the pods are deleted one at a time,
     highest ordinal first, each once the previous one is Ready again (--no-delete-pods to skip).
     """
-    check_dry_run(dry_run)
+    check_run_flags(dry_run=dry_run, timeout=timeout, progress=progress, yes=yes)
     cluster, plan = make_restart_plan(
         g, target, wait_for_rollout=wait_for_rollout, delete_pods=delete_pods, wait=wait
     )

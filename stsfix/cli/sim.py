@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from stsfix.cli.common import positive_speed
+
 if TYPE_CHECKING:
     from stsfix.sim.cluster import SimCluster
     from stsfix.sim.kubelet.kubelet import KubeletConfig
@@ -41,7 +43,10 @@ def serve(
     kubeconfig_out: Annotated[
         Path | None, typer.Option("--kubeconfig-out", help="Where to write the kubeconfig.")
     ] = None,
-    speed: Annotated[float, typer.Option("--speed", help="Simulated seconds per real second.")] = 60.0,
+    speed: Annotated[
+        float,
+        typer.Option("--speed", help="Simulated seconds per real second (> 0).", callback=positive_speed),
+    ] = 60.0,
     k8s_version: Annotated[
         str | None, typer.Option("--k8s-version", help="Kubernetes version to model, e.g. 1.34.0.")
     ] = None,

@@ -327,6 +327,7 @@ def _load_in_cluster(cfg: Any) -> str:
 
 def connect_raw(target: KubeTarget) -> Connection:
     """Build a Connection from kubeconfig flags, KUBECONFIG (several paths allowed) or in-cluster config."""
+    import yaml
     from kubernetes import client, config
 
     cfg = client.Configuration()
@@ -350,6 +351,11 @@ def connect_raw(target: KubeTarget) -> Connection:
         raise
     except config.ConfigException as exc:
         raise ConfigError(f"error: invalid configuration: {str(exc).splitlines()[0][:200]}") from None
+    except yaml.YAMLError as exc:  # the client parses the file with PyYAML and lets its errors through
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"error: the kubeconfig is not valid YAML{where}: {problem}"[:300]) from None
     except (OSError, ValueError, TypeError, KeyError) as exc:
         raise ConfigError(
             f"error: could not load kubeconfig: {type(exc).__name__}: {str(exc)[:200]}"
