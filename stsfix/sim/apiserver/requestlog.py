@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -45,6 +46,7 @@ class RequestLog:
 
     def __init__(self, *, cap: int = 100_000) -> None:
         self._lock = threading.Lock()
+        self._added = threading.Condition(self._lock)
         self._items: list[RequestRecord] = []
         self._cap = cap
 
@@ -53,6 +55,23 @@ class RequestLog:
             self._items.append(record)
             if len(self._items) > self._cap:
                 del self._items[: len(self._items) - self._cap]
+            self._added.notify_all()
+
+    def wait_for(self, predicate: Callable[[RequestRecord], bool], *, timeout: float) -> RequestRecord | None:
+        """Block until a request matching `predicate` is logged (or one already was); None after
+        `timeout` real seconds. Lets a test act at a point of a client's run ("it is watching")."""
+        deadline = time.monotonic() + timeout
+        seen = 0
+        with self._lock:
+            while True:
+                for record in self._items[seen:]:
+                    if predicate(record):
+                        return record
+                seen = len(self._items)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._added.wait(left)
 
     def clear(self) -> None:
         with self._lock:
