@@ -88,9 +88,10 @@ class ClusterPort(Protocol):
         """
         ...
 
-    def acquire_lease(self, namespace: str, name: str, *, holder: str, duration_seconds: int) -> None:
-        """Take, renew (same holder) or take over (expired, judged on the server's clock) the repair
-        lease of a set; `LockedError` if another holder's lease is still live or wins a race for it."""
+    def acquire_lease(self, namespace: str, name: str, *, holder: str, duration_seconds: int) -> str | None:
+        """Take, renew (same holder) or take over (expired, judged on the server's clock, or by the
+        adapter's takeover policy) the repair lease of a set; `LockedError` if another holder's lease
+        is still live or wins a race for it. Returns the displaced holder and why, or None."""
         ...
 
     def release_lease(self, namespace: str, name: str, *, holder: str) -> None:

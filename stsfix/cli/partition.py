@@ -21,12 +21,14 @@ from stsfix.cli.common import Globals, cluster_command, emit, note, parse_durati
 from stsfix.cli.plan_group import SaveOpt, plan_app, save_or_print
 from stsfix.cli.repair import (
     DryRunOpt,
+    ForceLeaseOpt,
     Progress,
     ProgressOpt,
     TargetArg,
     TimeoutOpt,
     YesOpt,
     check_run_flags,
+    configure_lease,
     confirm,
     lease_holder,
     outcome_result,
@@ -219,6 +221,7 @@ def run_partition_plan(
     progress: str,
     pause_on_failure: bool,
     allow_replan: bool = True,
+    force_lease: bool = False,
 ) -> None:
     """`run_plan`, plus pause-on-failure: a failed or timed-out gate puts the partition back to hold."""
     if dry_run == "client":
@@ -229,6 +232,7 @@ def run_partition_plan(
         note(render_plan(plan))
     if dry_run == "none":
         confirm(plan, yes=yes, where=where_of(cluster, plan.namespace))
+    configure_lease(cluster, force=force_lease, yes=yes)
     paused: Paused | None = None
     try:
         outcome = _execute(
@@ -268,6 +272,7 @@ def partition(
     yes: YesOpt = False,
     timeout: TimeoutOpt = "10m",
     progress: ProgressOpt = "auto",
+    force_lease: ForceLeaseOpt = False,
     *,
     g: Globals,
 ) -> None:
@@ -292,6 +297,7 @@ def partition(
         timeout=timeout,
         progress=progress,
         pause_on_failure=pause_on_failure,
+        force_lease=force_lease,
     )
 
 

@@ -21,6 +21,7 @@ from stsfix.cli.repair import (
     CountOpt,
     DryRunOpt,
     EvictOpt,
+    ForceLeaseOpt,
     ForceOpt,
     NodeLostOpt,
     OrdinalArg,
@@ -118,6 +119,7 @@ def apply(
     yes: YesOpt = False,
     timeout: TimeoutOpt = "10m",
     progress: ProgressOpt = "auto",
+    force_lease: ForceLeaseOpt = False,
     *,
     g: Globals,
 ) -> None:
@@ -146,12 +148,13 @@ def apply(
         # pause-on-failure holds for saved plans too
         run_partition_plan(
             g, cluster, plan, dry_run=dry_run, yes=yes, timeout=timeout, progress=progress,
-            pause_on_failure=True, allow_replan=replan,
+            pause_on_failure=True, allow_replan=replan, force_lease=force_lease,
         )  # fmt: skip
         return
     run_plan(
-        g, cluster, plan, dry_run=dry_run, yes=yes, timeout=timeout, progress=progress, allow_replan=replan
-    )
+        g, cluster, plan, dry_run=dry_run, yes=yes, timeout=timeout, progress=progress, allow_replan=replan,
+        force_lease=force_lease,
+    )  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:

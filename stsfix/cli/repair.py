@@ -12,13 +12,14 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 import socket
 import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
-from typing import TYPE_CHECKING, Annotated, Any, Final
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any, Final, cast
 
 import typer
 
@@ -80,6 +81,14 @@ OutdatedOpt = Annotated[
 CountOpt = Annotated[
     int | None, typer.Option("--count", help="With --outdated: at most this many pods (1: a canary).", min=1)
 ]
+ForceLeaseOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force-lease",
+        help="Take over the repair lease another run holds, after confirmation (--yes without a terminal); "
+        "recorded as a StsfixLeaseTakenOver Event.",
+    ),
+]
 
 DRY_RUN_MODES: Final = ("none", "client", "server")
 PROGRESS_MODES: Final = ("auto", "plain", "jsonl", "none")
@@ -92,13 +101,59 @@ SLEEP: Callable[[float], None] = time.sleep
 RETRY_POLICY: Any = None
 
 
+_HOLDER: Final = re.compile(r"^(?P<user>.+)@(?P<host>[^/]+)/pid-(?P<pid>\d+)$")
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
 def lease_holder() -> str:
     """Who holds the lease: user@host/pid, so `kubectl get lease` says who is repairing."""
+    return f"{_user()}@{socket.gethostname()}/pid-{os.getpid()}"
+
+
+def process_gone(pid: int) -> bool:
+    """True only when no process `pid` exists here (one we may not signal still exists)."""
     try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}/pid-{os.getpid()}"
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def lease_takeover(*, force: bool, yes: bool) -> Callable[[str, datetime], str | None]:
+    """When a live repair lease of another holder may be taken over, and why (None: refuse).
+
+    A run killed with SIGKILL leaves its lease live for a minute. Its own holder (this host and
+    user, a pid that is gone) takes it over at once; anyone else needs `--force-lease`, confirmed
+    on a terminal or by --yes. Either way the executor records a StsfixLeaseTakenOver Event.
+    """
+    user, host = _user(), socket.gethostname()
+
+    def decide(holder: str, expires: datetime) -> str | None:
+        found = _HOLDER.match(holder)
+        if found and (found["user"], found["host"]) == (user, host):
+            pid = int(found["pid"])
+            if pid > 1 and pid != os.getpid() and process_gone(pid):
+                return f"a run of {user} on {host} whose process {pid} is gone"
+        if not force:
+            return None
+        if yes:
+            return "--force-lease --yes"
+        until = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if is_interactive() and typer.confirm(
+            f"Take over the repair lease held by {holder} (live until {until})?", default=False, err=True
+        ):
+            return "--force-lease, confirmed"
+        return None
+
+    return decide
 
 
 # -- progress -----------------------------------------------------------------------------------
@@ -279,6 +334,7 @@ def run_plan(
     timeout: str,
     progress: str,
     allow_replan: bool = True,
+    force_lease: bool = False,
 ) -> None:
     """Show the plan, then print it (client), run it as a server dry run, or confirm and run it."""
     from stsfix.executor import RetryPolicy, execute
@@ -292,6 +348,7 @@ def run_plan(
         note(render_plan(plan))
     if dry_run == "none":
         confirm(plan, yes=yes, where=where_of(cluster, plan.namespace))
+    configure_lease(cluster, force=force_lease, yes=yes)
     try:
         outcome = execute(
             plan,
@@ -311,6 +368,11 @@ def run_plan(
     if outcome.exit_code == ExitCode.NOT_CONVERGED:
         result = with_diagnosis(result, cluster, plan)
     emit(result, g, human=render_outcome(outcome, width=g.width))
+
+
+def configure_lease(cluster: ClusterPort, *, force: bool, yes: bool) -> None:
+    """Give the adapter (a KubeCluster, the composition root knows) its lease takeover policy."""
+    cast(Any, cluster).lease_takeover = lease_takeover(force=force, yes=yes)
 
 
 def with_diagnosis(result: Result, cluster: ClusterPort, plan: Plan) -> Result:
@@ -442,6 +504,7 @@ def rollback(
     timeout: TimeoutOpt = "10m",
     progress: ProgressOpt = "auto",
     stuck_after: StuckAfterOpt = "5m",
+    force_lease: ForceLeaseOpt = False,
     *,
     g: Globals,
 ) -> None:
@@ -454,7 +517,9 @@ def rollback(
     """
     check_run_flags(dry_run=dry_run, timeout=timeout, progress=progress, yes=yes)
     cluster, plan = make_rollback_plan(g, target, to_revision, evict, stuck_after)
-    run_plan(g, cluster, plan, dry_run=dry_run, yes=yes, timeout=timeout, progress=progress)
+    run_plan(
+        g, cluster, plan, dry_run=dry_run, yes=yes, timeout=timeout, progress=progress, force_lease=force_lease
+    )
 
 
 @cluster_command
@@ -470,6 +535,7 @@ def delete_pod(
     yes: YesOpt = False,
     timeout: TimeoutOpt = "10m",
     progress: ProgressOpt = "auto",
+    force_lease: ForceLeaseOpt = False,
     *,
     g: Globals,
 ) -> None:
@@ -482,7 +548,9 @@ def delete_pod(
     """
     check_run_flags(dry_run=dry_run, timeout=timeout, progress=progress, yes=yes)
     cluster, plan = make_delete_plan(g, target, ordinal, evict, force, wait, outdated=outdated, count=count)
-    run_plan(g, cluster, plan, dry_run=dry_run, yes=yes, timeout=timeout, progress=progress)
+    run_plan(
+        g, cluster, plan, dry_run=dry_run, yes=yes, timeout=timeout, progress=progress, force_lease=force_lease
+    )
 
 
 @cluster_command
@@ -495,6 +563,7 @@ def force_delete(
     yes: YesOpt = False,
     timeout: TimeoutOpt = "10m",
     progress: ProgressOpt = "auto",
+    force_lease: ForceLeaseOpt = False,
     *,
     g: Globals,
 ) -> None:
@@ -505,7 +574,9 @@ def force_delete(
     """
     check_run_flags(dry_run=dry_run, timeout=timeout, progress=progress, yes=yes)
     cluster, plan = make_force_plan(g, target, ordinal, node_lost_after, wait)
-    run_plan(g, cluster, plan, dry_run=dry_run, yes=yes, timeout=timeout, progress=progress)
+    run_plan(
+        g, cluster, plan, dry_run=dry_run, yes=yes, timeout=timeout, progress=progress, force_lease=force_lease
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -18,6 +18,7 @@ from stsfix.cli.common import Globals, cluster_command
 from stsfix.cli.plan_group import SaveOpt, plan_app, save_or_print
 from stsfix.cli.repair import (
     DryRunOpt,
+    ForceLeaseOpt,
     ProgressOpt,
     TargetArg,
     TimeoutOpt,
@@ -73,6 +74,7 @@ def restart(
     yes: YesOpt = False,
     timeout: TimeoutOpt = "10m",
     progress: ProgressOpt = "auto",
+    force_lease: ForceLeaseOpt = False,
     *,
     g: Globals,
 ) -> None:
@@ -86,7 +88,9 @@ def restart(
     cluster, plan = make_restart_plan(
         g, target, wait_for_rollout=wait_for_rollout, delete_pods=delete_pods, wait=wait
     )
-    run_plan(g, cluster, plan, dry_run=dry_run, yes=yes, timeout=timeout, progress=progress)
+    run_plan(
+        g, cluster, plan, dry_run=dry_run, yes=yes, timeout=timeout, progress=progress, force_lease=force_lease
+    )
 
 
 @cluster_command

@@ -207,7 +207,7 @@ class _Run(AuditMixin):
         """Take the repair lease before the first mutation (also one a re-plan adds)."""
         if self.leased or not self.holder or self.dry_run:
             return
-        self.call(
+        displaced = self.call(
             f"acquire lease stsfix-{self.name}",
             lambda: self.cluster.acquire_lease(
                 self.ns, self.name, holder=str(self.holder), duration_seconds=self.lease_seconds
@@ -215,6 +215,10 @@ class _Run(AuditMixin):
         )
         self.leased = True
         self.lease_renewed = self.clock()
+        if displaced:
+            message = f"took over the repair lease of {self.ns}/{self.name} from {displaced}"
+            self.log("lease", message)
+            self.event("StsfixLeaseTakenOver", f"{message}; now held by {self.holder}", "Warning")
         self.log("lease", f"holding the repair lease of {self.ns}/{self.name} as {self.holder}")
 
     def outcome(self, error: StsfixError | None) -> Outcome:

@@ -8,7 +8,7 @@ it serves. The client itself is imported lazily inside `client`, so importing th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -19,10 +19,15 @@ __all__ = ["Connection", "KubeCluster", "KubeTarget", "connect"]
 
 
 class KubeCluster:
-    """ClusterPort over HTTP with the official client."""
+    """ClusterPort over HTTP with the official client.
+
+    `lease_takeover` (set by the CLI) decides whether a live repair lease of another holder may be
+    taken over (see `stsfix.kube.leases.acquire_lease`); None never takes one over.
+    """
 
     def __init__(self, conn: Connection):
         self.conn = conn
+        self.lease_takeover: Callable[[str, datetime], str | None] | None = None
 
     @property
     def namespace(self) -> str:
@@ -133,10 +138,12 @@ class KubeCluster:
             self.conn, namespace, name, timeout_seconds=timeout_seconds, events=events
         )
 
-    def acquire_lease(self, namespace: str, name: str, *, holder: str, duration_seconds: int) -> None:
+    def acquire_lease(self, namespace: str, name: str, *, holder: str, duration_seconds: int) -> str | None:
         from stsfix.kube import leases
 
-        leases.acquire_lease(self.conn, namespace, name, holder=holder, duration_seconds=duration_seconds)
+        return leases.acquire_lease(
+            self.conn, namespace, name, holder=holder, duration_seconds=duration_seconds, take_over=self.lease_takeover
+        )
 
     def release_lease(self, namespace: str, name: str, *, holder: str) -> None:
         from stsfix.kube import leases

@@ -207,11 +207,12 @@ class FakeCluster:
             self.tick()
             yield self.snapshot()
 
-    def acquire_lease(self, namespace: str, name: str, *, holder: str, duration_seconds: int) -> None:
+    def acquire_lease(self, namespace: str, name: str, *, holder: str, duration_seconds: int) -> str | None:
         self.calls.append(("acquire_lease", {"holder": holder}))
         if self.lease not in (None, holder):
             raise LockedError(f"another stsfix run ({self.lease}) holds the repair lease")
         self.lease = holder
+        return None
 
     def release_lease(self, namespace: str, name: str, *, holder: str) -> None:
         self.calls.append(("release_lease", {"holder": holder}))
