@@ -128,14 +128,22 @@ class _Run(AuditMixin):
         self.lease_renewed = self.started
         self.leased = False
         self.set_uid = plan.statefulset.uid
+        self.unanswered = 0  # attempts that ended without a definitive answer (see `call`)
 
     # -- plumbing ---------------------------------------------------------------------------
     def log(self, event: str, message: str, **data: object) -> None:
         self.emit(ProgressEvent(event, message, step=len(self.results) + 1, data=dict(data)))
 
     def call(self, what: str, fn: Callable[[], Any]) -> Any:
+        def attempt() -> Any:
+            try:
+                return fn()
+            except ApiUnavailableError:
+                self.unanswered += 1  # no definitive answer: a write may have been carried out anyway
+                raise
+
         return call_with_retries(
-            fn, what=what, policy=self.policy, sleep=self.sleep, log=lambda m, d: self.log("retry", m, **d)
+            attempt, what=what, policy=self.policy, sleep=self.sleep, log=lambda m, d: self.log("retry", m, **d)
         )
 
     def read(self) -> Snapshot:
@@ -290,23 +298,29 @@ class _Run(AuditMixin):
     def mutate(self, step: Step, t0: float) -> None:
         self.ensure_lease()
         attempted: StsfixError | None = None
+        maybe_ours = False  # an attempt of ours may have been carried out though its answer was lost
         for _ in range(MAX_CONFLICTS):
             snapshot = self.read()
             verdict = self.check(step, snapshot)
             if verdict.verdict == "done":
-                if attempted is not None:
-                    # The request went out but its answer was lost or raced: the re-read confirms it.
+                if attempted is not None and maybe_ours:
+                    # The request went out but its answer was lost: the re-read confirms it took effect.
                     self.applied(
                         step, f"{verdict.message}; confirmed on re-read after: {attempted.message}", t0
                     )
+                elif attempted is not None:
+                    # Every answer was a definitive refusal (409, 404): someone else did it, not this run.
+                    self.record(step, "skipped", f"{verdict.message} (not by this run: {attempted.message})", t0)
                 else:
                     self.record(step, "skipped", verdict.message, t0)
                 return
             if verdict.verdict == "changed":
                 raise _Changed(verdict.changes)
+            before = self.unanswered
             try:
                 message = self.act(step, snapshot)
             except (PreconditionFailedError, NotFoundError) as err:
+                maybe_ours = maybe_ours or self.unanswered > before
                 if isinstance(err, NotFoundError) and isinstance(step, RevertTemplate):
                     raise
                 attempted = attempted or err

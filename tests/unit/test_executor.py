@@ -366,6 +366,22 @@ def test_a_dropped_connection_on_delete_is_confirmed_on_re_read_without_a_second
     assert sum(1 for c in cluster.names("delete_pod")) == 2  # the retry hit the precondition, nothing more
 
 
+def test_a_pod_another_run_deleted_first_is_skipped_not_claimed_as_applied() -> None:
+    cluster = FakeCluster()
+
+    def someone_else_deletes() -> None:
+        cluster.pods[4].deleting = True
+        cluster.pods[4].rv += 1
+
+    cluster.faults["delete_pod"] = [someone_else_deletes]  # then our DELETE meets its precondition: 409
+    rec = Recorder()
+    outcome = run(cluster, rec)
+    assert outcome.status == "ok"
+    delete_step = outcome.steps[2]
+    assert delete_step.status == "skipped" and "not by this run" in delete_step.message, delete_step
+    assert "StsfixDeletePod" not in [c["reason"] for c in cluster.names("event")]
+
+
 def test_a_resource_version_race_on_the_revert_is_re_read_and_retried() -> None:
     cluster = FakeCluster()
 
