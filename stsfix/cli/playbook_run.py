@@ -63,6 +63,18 @@ class RunState:
     outcome: str = "done"
     exit_code: ExitCode = ExitCode.OK
     errors: list[dict[str, Any]] = field(default_factory=list)
+    changed: bool = False  # a mutating step applied something
+
+
+def _applied_anything(result: Any) -> bool:
+    """Whether a step's envelope reports an applied step (its outcome, or a repair it held)."""
+    if isinstance(result, list):
+        return any(_applied_anything(v) for v in result)
+    if not isinstance(result, dict):
+        return False
+    if {"index", "kind", "status"} <= result.keys() and result["status"] == "applied":
+        return True
+    return any(_applied_anything(v) for v in result.values())
 
 
 def invoke(argv: list[str]) -> tuple[int, str]:
@@ -184,8 +196,14 @@ class Runner:
                 return self.state
             if record.next == "done":
                 return self.state
+            if step.mutates and _applied_anything(record.result):
+                self.state.changed = True
             if record.next == "page":
                 code = as_exit_code(record.exit_code or ExitCode.REFUSED)
+                if code == ExitCode.ACTION_NEEDED and self.state.changed:
+                    # A finding after this run changed the cluster: the repair did not converge (6),
+                    # not a repair still to run (3), which would send a runbook round again.
+                    code = ExitCode.NOT_CONVERGED
                 why = record.message or EXIT_CODE_MEANINGS.get(code, "")
                 self._stop("paged", code, "paged", f"step {step.id} exited {record.exit_code}: page a human "
                            f"(see `stsfix playbook show {self.playbook.name}`): {why}")  # fmt: skip
