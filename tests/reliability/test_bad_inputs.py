@@ -216,6 +216,15 @@ def collected(ctx: Ctx) -> None:
     ctx.values["dump"] = str(path)
 
 
+def third_revision(ctx: Ctx) -> None:
+    """The template moved on (kubectl set image) while web-4 still runs the broken second revision."""
+    assert ctx.sim is not None
+    ctx.sim.patch("statefulsets", "default", "web", {"spec": {"template": {"spec": {"containers": [
+        {"name": "web", "image": "nginx:1.29"}]}}}})  # fmt: skip
+    assert ctx.sim.wait_for(lambda s: (s.get("statefulsets", "default", "web") or {})["status"].get(
+        "observedGeneration") == 3, timeout=30)  # fmt: skip
+
+
 def existing_lease(ctx: Ctx) -> None:
     """A lease left released by an earlier run, so taking it is an update (PUT), not a create."""
     assert ctx.sim is not None
@@ -268,7 +277,8 @@ ROWS = [
     row("revision not in the history", "revisions", "rollback web --to-revision 99 --yes", USAGE),
     row("revision 0", "revisions", "rollback web --to-revision 0 --yes", USAGE),
     row("non-numeric revision", "revisions", "rollback web --to-revision last --yes", USAGE),
-    row("ambiguous target revision", "revisions", "rollback web --yes", REFUSED, cluster="parallel-maxunavailable"),
+    row("ambiguous target revision", "revisions", "rollback web --yes", REFUSED, cluster="own:forced-rollback",
+        prepare=third_revision),
     # flag values
     row("--timeout not a duration", "flag values", "rollback web --timeout ten --yes", USAGE),
     row("--timeout 0", "flag values", "rollback web --timeout 0 --yes", USAGE),
