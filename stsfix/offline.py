@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Final
 
+from stsfix.analysis.revisions import looks_secret
 from stsfix.bundle import RawBundle
 from stsfix.errors import UsageError
 from stsfix.model import RawObject, format_time, parse_time
@@ -22,6 +23,7 @@ SERVER_VERSION: Final = "stsfix.dev/server-version"
 COLLECTED_KINDS: Final = "stsfix.dev/collected-kinds"
 #: Previous-run log tails of crash-looping containers, as JSON (secrets already masked).
 LOGS: Final = "stsfix.dev/previous-logs"
+LAST_APPLIED: Final = "kubectl.kubernetes.io/last-applied-configuration"
 #: The largest -f file read: 32 MiB is a collect of about a thousand 3-replica sets.
 MAX_INPUT_BYTES: Final = 32 * 2**20
 
@@ -139,8 +141,49 @@ def _logs(text: object, path: str) -> list[RawObject]:
     return [item for item in parsed if isinstance(item, dict)] if isinstance(parsed, list) else []
 
 
-def collect_document(bundle: RawBundle, *, collected_at: datetime) -> dict[str, Any]:
-    """The `stsfix collect` file: one v1 List with everything read and when."""
+def hide_secret_env(items: list[RawObject]) -> list[RawObject]:
+    """Copies of `items` in which the value of every env var whose name looks secret (in pods, set
+    templates, ControllerRevisions and kubectl's last-applied-configuration) is `<hidden #N>`.
+
+    The same value gets the same N within the bundle, so revisions that differ in a secret still
+    differ offline; the value itself is never written.
+    """
+    import copy
+    import json
+
+    numbers: dict[str, int] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for value in node:
+                walk(value)
+            return
+        if not isinstance(node, dict):
+            return
+        for key in ("containers", "initContainers", "ephemeralContainers"):
+            for container in node.get(key) or ():
+                for env in (container.get("env") or ()) if isinstance(container, dict) else ():
+                    if isinstance(env, dict) and isinstance(env.get("value"), str) and looks_secret(str(env.get("name"))):
+                        env["value"] = f"<hidden #{numbers.setdefault(env['value'], len(numbers) + 1)}>"
+        applied = node.get(LAST_APPLIED) if isinstance(node.get(LAST_APPLIED), str) else None
+        if applied is not None:
+            try:
+                doc = json.loads(applied)
+            except ValueError:
+                doc = None
+            walk(doc)
+            node[LAST_APPLIED] = json.dumps(doc) if doc is not None else "<hidden: not JSON>"
+        for value in node.values():
+            walk(value)
+
+    copies = copy.deepcopy(items)
+    walk(copies)
+    return copies
+
+
+def collect_document(bundle: RawBundle, *, collected_at: datetime, show_values: bool = False) -> dict[str, Any]:
+    """The `stsfix collect` file: one v1 List with everything read and when; env values whose name
+    looks secret are hidden (`hide_secret_env`) unless `show_values`."""
     items: list[RawObject] = []
     kinds = []
     for kind, field in _FIELDS.items():
@@ -148,6 +191,8 @@ def collect_document(bundle: RawBundle, *, collected_at: datetime) -> dict[str, 
         if objects is not None:
             kinds.append(kind)
             items.extend(objects)
+    if not show_values:
+        items = hide_secret_env(items)
     annotations = {
         COLLECTED_AT: format_time(collected_at),
         SERVER_VERSION: bundle.server_version,

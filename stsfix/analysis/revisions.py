@@ -20,6 +20,7 @@ __all__ = [
     "RESTARTED_AT_ANNOTATION",
     "SECRET_MASK",
     "encode_revision_data",
+    "looks_secret",
     "normalize_template",
     "pods_by_revision",
     "revision_data",
@@ -38,6 +39,11 @@ SECRET_MASK: Final = "<hidden>"
 _SECRET_NAME: Final = re.compile(
     r"PASSW|PASSWD|SECRET|TOKEN|KEY|CREDENTIAL|PRIVATE|AUTH|CERT|PWD", re.IGNORECASE
 )
+
+
+def looks_secret(env_name: str) -> bool:
+    """Whether an env var's name says its value is a secret (PASSWORD, TOKEN, KEY, ...)."""
+    return bool(_SECRET_NAME.search(env_name))
 
 
 def revision_data(template: Mapping[str, Any]) -> dict[str, Any]:

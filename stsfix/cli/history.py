@@ -125,17 +125,24 @@ def collect(
         str | None, typer.Option("--save", help="Write the collection to FILE instead of stdout.")
     ] = None,
     files: FilesOpt = None,
+    show_values: Annotated[
+        bool, typer.Option("--show-values", help="Keep env values whose name looks secret (hidden by default).")
+    ] = False,
     *,
     g: Globals,
 ) -> None:
-    """Everything stsfix reads, as one YAML List with the collection time, for offline review."""
+    """Everything stsfix reads, as one YAML List with the collection time, for offline review.
+
+    Env values whose name looks secret (PASSWORD, TOKEN, KEY, ...) are written as `<hidden #N>`
+    (the same value, the same N) unless --show-values.
+    """
     from stsfix.offline import collect_document
 
     if target is None and not all_namespaces:
         raise UsageError("collect needs a TARGET or -A")
     name = parse_target(target) if target is not None else None
     loaded = load(g, name=name, files=files, all_namespaces=all_namespaces, full=True, events=True)
-    document = collect_document(loaded.bundle or RawBundle(), collected_at=loaded.now)
+    document = collect_document(loaded.bundle or RawBundle(), collected_at=loaded.now, show_values=show_values)
     text = to_json(document) if g.output == "json" else to_yaml(document)
     if save:
         try:
