@@ -20,6 +20,13 @@ from tests.controlplane.cluster import ControlPlane
 from tests.realcluster.replay import RealTarget
 
 
+def pytest_terminal_summary(terminalreporter: object) -> None:
+    """The reliability figures (tests/reliability/figures.py), printed once whichever conftest comes first."""
+    from tests.reliability import figures
+
+    figures.report(terminalreporter)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:
