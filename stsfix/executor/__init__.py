@@ -319,6 +319,13 @@ class _Run(AuditMixin):
             before = self.unanswered
             try:
                 message = self.act(step, snapshot)
+            except ApiUnavailableError as err:
+                # No attempt got an answer, yet each may have been carried out: look before failing.
+                confirmed = self.confirm_done(step)
+                if confirmed is None:
+                    raise
+                self.applied(step, f"{confirmed}; confirmed on re-read after no answer came back: {err.message}", t0)
+                return
             except (PreconditionFailedError, NotFoundError) as err:
                 maybe_ours = maybe_ours or self.unanswered > before
                 if isinstance(err, NotFoundError) and isinstance(step, RevertTemplate):
@@ -331,6 +338,14 @@ class _Run(AuditMixin):
         raise PreconditionFailedError(
             f"{step.describe()}: the object kept changing under us ({MAX_CONFLICTS} conflicts)"
         )
+
+    def confirm_done(self, step: Step) -> str | None:
+        """The check's message if a fresh read shows `step` done; None if not, or if it cannot be read."""
+        try:
+            verdict = self.check(step, self.read())
+        except StsfixError:
+            return None
+        return verdict.message if verdict.verdict == "done" else None
 
     def applied(self, step: Step, message: str, t0: float) -> None:
         if self.dry_run:

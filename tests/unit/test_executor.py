@@ -366,6 +366,24 @@ def test_a_dropped_connection_on_delete_is_confirmed_on_re_read_without_a_second
     assert sum(1 for c in cluster.names("delete_pod")) == 2  # the retry hit the precondition, nothing more
 
 
+def test_a_delete_whose_every_answer_is_lost_is_looked_up_before_it_counts_as_failed() -> None:
+    cluster = FakeCluster()
+
+    def carried_out_then_lost() -> None:
+        cluster.pods[4].deleting = True
+        cluster.pods[4].rv += 1
+        raise ApiUnavailableError("Unable to connect to the server (DELETE pods/web-4): ReadTimeoutError")
+
+    def lost() -> None:
+        raise ApiUnavailableError("Unable to connect to the server (DELETE pods/web-4): ReadTimeoutError")
+
+    cluster.faults["delete_pod"] = [carried_out_then_lost, lost, lost, lost]  # every attempt: no answer
+    outcome = run(cluster)
+    assert outcome.status == "ok", outcome.error
+    delete_step = outcome.steps[2]
+    assert delete_step.status == "applied" and "no answer came back" in delete_step.message, delete_step
+
+
 def test_a_pod_another_run_deleted_first_is_skipped_not_claimed_as_applied() -> None:
     cluster = FakeCluster()
 
