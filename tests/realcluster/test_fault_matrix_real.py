@@ -20,6 +20,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -279,17 +280,24 @@ def test_force_delete_killed_at_the_delete_and_run_again(cell: Cell) -> None:
     ns = cell.real.namespace
     node = (cell.real.get("pods", ns, "web-1") or {})["spec"]["nodeName"]
     cell.real.set_node(node, "Lost")
-    assert cell.real.run_until(lambda r: bool(((r.get("pods", ns, "web-1") or {}).get("metadata") or {}).get(
-        "deletionTimestamp")))  # fmt: skip
+
+    def evicted_from_a_node_lost_for_a_while(r: RealTarget) -> bool:
+        ready = next(c for c in (cell.plane.get(f"/api/v1/nodes/{node}") or {})["status"]["conditions"]
+                     if c["type"] == "Ready")  # fmt: skip
+        since = datetime.fromisoformat(ready["lastTransitionTime"].replace("Z", "+00:00"))
+        deleting = ((r.get("pods", ns, "web-1") or {}).get("metadata") or {}).get("deletionTimestamp")
+        return bool(deleting) and ready["status"] != "True" and datetime.now(UTC) - since > timedelta(seconds=4)
+
+    assert cell.real.run_until(evicted_from_a_node_lost_for_a_while)
     claims = _claims(cell.real)
 
     def lost(pod: dict[str, Any]) -> bool:
         return pod.get("metadata", {}).get("name") == "web-1" and not cell.plane.node_ready(node)
 
     first_at = len(cell.plane.audit_events())
-    killed = cell.killed_at("ForceDeletePod", "force-delete", "web", "1", "--node-lost-after", "5s", "--yes")
+    killed = cell.killed_at("ForceDeletePod", "force-delete", "web", "1", "--node-lost-after", "2s", "--yes")
     again_at = len(cell.plane.audit_events())
-    again = cell.stsfix("force-delete", "web", "1", "--node-lost-after", "5s", "--yes")
+    again = cell.stsfix("force-delete", "web", "1", "--node-lost-after", "2s", "--yes")
     problems = judge(cell, [(killed, first_at), (again, again_at)], may_delete=lost, expect="healed",
                      pvcs_before=claims)  # fmt: skip
     # a re-run finds web-1 already replaced on a Ready node and refuses (4), or finishes the wait (0)
