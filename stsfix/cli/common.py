@@ -15,6 +15,7 @@ import re
 import sys
 import typing
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Annotated, Any, Final
 
@@ -129,6 +130,11 @@ def parse_duration(text: str) -> float:
     return sum(float(n) * scale[u] for n, u in parts)
 
 
+#: Set while a playbook runs one of its steps in-process: the step's error is the run's to report
+#: (in its one error line and its envelope), so the step prints none of its own on stderr.
+STEP_OF_A_RUN: ContextVar[bool] = ContextVar("stsfix_step_of_a_run", default=False)
+
+
 def positive_speed(value: float) -> float:
     """Typer callback for --speed: a simulated clock only moves forward (0, negative or NaN would
     freeze it or run it backwards, and everything waiting on it would hang)."""
@@ -223,7 +229,7 @@ def emit(result: Result, g: Globals, human: str | None = None) -> None:
         typer.echo(render_template(result, g.output), nl=False)
     elif human is not None:
         typer.echo(human)
-    if result.exit_code not in (ExitCode.OK, ExitCode.ACTION_NEEDED) and result.errors:
+    if result.exit_code not in (ExitCode.OK, ExitCode.ACTION_NEEDED) and result.errors and not STEP_OF_A_RUN.get():
         message = str(result.errors[0].get("message") or result.errors[0].get("code") or "failed")
         line = message.splitlines()[0] if message else "failed"
         note(line if line.startswith(("error:", "Error from server")) else f"error: {line}")
@@ -239,7 +245,8 @@ def note(message: str) -> None:
 def emit_error(err: StsfixError, output: str) -> None:
     if output in ("json", "yaml"):
         typer.echo(render_machine(error_result(err), output))
-    typer.echo(error_line(err), err=True)
+    if not STEP_OF_A_RUN.get():
+        typer.echo(error_line(err), err=True)
 
 
 def cluster_command(command: Callable[..., None]) -> Callable[..., None]:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from stsfix.cli.common import Globals, is_interactive, note, parse_duration
+from stsfix.cli.common import STEP_OF_A_RUN, Globals, is_interactive, note, parse_duration
 from stsfix.cli.root import main
 from stsfix.errors import EXIT_CODE_MEANINGS, ExitCode, StsfixError
 
@@ -81,6 +81,7 @@ def invoke(argv: list[str]) -> tuple[int, str]:
     """Run `stsfix ARGV` in-process; (exit code, stdout). stderr passes through to ours."""
     out = io.StringIO()
     code = 0
+    quiet = STEP_OF_A_RUN.set(True)  # the step's error is reported by the run, once
     with contextlib.redirect_stdout(out):
         try:
             main(argv)
@@ -89,6 +90,8 @@ def invoke(argv: list[str]) -> tuple[int, str]:
         except Exception as exc:  # a bug in a step must not lose the run's record
             note(f"error: internal error in step ({type(exc).__name__}: {str(exc)[:200]})")
             code = ExitCode.INTERNAL
+        finally:
+            STEP_OF_A_RUN.reset(quiet)
     return int(code), out.getvalue()
 
 
@@ -190,9 +193,8 @@ class Runner:
             self._say(index, step, f"exit {record.exit_code} -> {record.next}",
                       event="result", exitCode=record.exit_code, next=record.next)  # fmt: skip
             if record.exit_code == ExitCode.INTERRUPTED:
-                self._stop(
-                    "interrupted", ExitCode.INTERRUPTED, "interrupted", f"step {step.id} was interrupted"
-                )
+                why = f": {record.message}" if record.message else ""
+                self._stop("interrupted", ExitCode.INTERRUPTED, "interrupted", f"step {step.id} was interrupted{why}")
                 return self.state
             if record.next == "done":
                 return self.state
