@@ -248,9 +248,6 @@ def never_ready(ctx: Ctx) -> None:
     ctx.sim.add_rule(action="never-ready", pod="web-4")
 
 
-# Issue 18 (SIGTERM/Ctrl-C: stop cleanly, release the lease, one JSON envelope, exit 130) is not on
-# main yet: until then SIGTERM kills stsfix outright and SIGINT exits 130 without an envelope or error line.
-AWAITS_18 = "issue 18: SIGINT/SIGTERM handling (one envelope, exit 130) has not landed"
 
 PLAYBOOK_HEAD = "apiVersion: stsfix.dev/v1\nkind: Playbook\nname: x\ntitle: t\ndescription: d\nanswers: [forced-rollback-needed]\n"
 BAD_NAME = "a" * 254
@@ -370,14 +367,14 @@ ROWS = [
         "-p stuck_after=0s --progress=none", REFUSED),
     # signals mid-wait (own clusters: the repair has begun; web-4 is recreated but never Ready)
     row("SIGINT mid-wait", "signals", "rollback web --yes --progress=none", ExitCode.INTERRUPTED,
-        cluster="own:forced-rollback", interrupt=signal.SIGINT, may_change=frozenset({"*"}), prepare=never_ready, check=lease_released,
-        xfail=AWAITS_18),
+        cluster="own:forced-rollback", interrupt=signal.SIGINT, may_change=frozenset({"*"}), prepare=never_ready,
+        check=lease_released),
     row("SIGTERM mid-wait", "signals", "rollback web --yes --progress=none", ExitCode.INTERRUPTED,
-        cluster="own:forced-rollback", interrupt=signal.SIGTERM, may_change=frozenset({"*"}), prepare=never_ready, check=lease_released,
-        xfail=AWAITS_18),
+        cluster="own:forced-rollback", interrupt=signal.SIGTERM, may_change=frozenset({"*"}), prepare=never_ready,
+        check=lease_released),
     row("SIGTERM mid-wait, playbook", "signals", "playbook run forced-rollback -n default -p statefulset=web "
         "-p stuck_after=0s --yes --progress=none", ExitCode.INTERRUPTED, cluster="own:forced-rollback",
-        interrupt=signal.SIGTERM, may_change=frozenset({"*"}), prepare=never_ready, check=lease_released, xfail=AWAITS_18),
+        interrupt=signal.SIGTERM, may_change=frozenset({"*"}), prepare=never_ready, check=lease_released),
 ]
 
 
