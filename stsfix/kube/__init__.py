@@ -3,7 +3,9 @@
 `connect(target)` gives a `KubeCluster`, which implements `stsfix.ports.ClusterPort`. Reads live
 in `reads`, writes in `writes`, watch-based waits in `watches`, the repair lease in `leases`; each
 module function takes the `Connection` first, with the same keyword arguments as the port method
-it serves. The client itself is imported lazily inside `client`, so importing this package is cheap.
+it serves. Requests go over urllib3 (`transport`) with the configuration read by the lean loader
+(`config`, `credentials`); the official client is imported only by `official`, for the kubeconfig
+shapes the lean loader leaves to it, so most commands never pay for it.
 """
 
 from __future__ import annotations

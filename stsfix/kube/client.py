@@ -1,16 +1,16 @@
-"""The connection to a cluster: configuration, raw-JSON requests, watch streams, error translation.
+"""The connection to a cluster: raw-JSON requests, watch streams, the server's clock, error translation.
 
-This package is the only importer of the official `kubernetes` client, and imports it lazily so
-`stsfix --help` never pays for it. Reads ask for raw JSON (no typed models: they cost about 10x on
-large lists) and callers parse it with `stsfix.model`. Every client failure becomes a
-`stsfix.errors` type with a kubectl-like one-line message; a raw ApiException (which carries
-headers) is never shown.
+`connect_raw` reads the configuration with the lean loader (`stsfix.kube.config`), or with the
+official client's loader for the shapes that one does not read (`stsfix.kube.official`), and
+sends every request over one urllib3 pool (`stsfix.kube.transport`), so a read never imports the
+official client unless its kubeconfig needs it. Reads ask for raw JSON and callers parse it with
+`stsfix.model`. Every failure becomes a `stsfix.errors` type with a kubectl-like one-line
+message; no raw client exception (which carries headers) is ever shown.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import threading
 import time
@@ -18,23 +18,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from stsfix.errors import (
     AccessDeniedError,
     ApiUnavailableError,
     ClusterError,
-    ConfigError,
     InvalidError,
     NotFoundError,
     PreconditionFailedError,
     StsfixError,
 )
 
-# The service account mount of a pod; STSFIX_SERVICE_ACCOUNT_DIR points elsewhere (tests, sidecars).
-SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 USER_AGENT = "stsfix/0.1"
+
+
+if TYPE_CHECKING:
+    from stsfix.kube.config import ClientConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +100,7 @@ class Connection:
 
     def __init__(
         self,
-        api_client: Any,
+        config: ClientConfig,
         *,
         namespace: str,
         context: str | None,
@@ -107,13 +108,16 @@ class Connection:
         verbose: int = 0,
         cluster: str = "",
     ):
-        self._api = api_client
+        from stsfix.kube.transport import pool_manager
+
+        self.config = config
+        self._pool = pool_manager(config)
         self.namespace = namespace
         self.context = context
         self.cluster = cluster
         self.request_timeout = request_timeout
         self.verbose = verbose
-        self.host: str = api_client.configuration.host
+        self.host: str = config.server
         self._date_lock = threading.Lock()
         self._server_date: datetime | None = None
 
@@ -147,35 +151,36 @@ class Connection:
         what: str,
         accept: str = "application/json",
     ) -> Any:
-        from kubernetes.client.exceptions import ApiException
+        """The urllib3 response (body not read yet), or a stsfix error when no answer came."""
+        from urllib3 import Timeout
         from urllib3.exceptions import HTTPError as Urllib3Error
+        from urllib3.exceptions import SSLError
 
         headers = {"Accept": accept, "User-Agent": USER_AGENT}
+        authorization = self.config.credentials.header()
+        if authorization:
+            headers["Authorization"] = authorization
+        data = None
         if body is not None:
             headers["Content-Type"] = content_type or "application/json"
-        params = [(k, v) for k, v in (query or {}).items() if v is not None]
+            data = body if isinstance(body, str | bytes) else json.dumps(body)
+        # the official client's query encoding: keys as they are, values percent-quoted
+        params = "&".join(f"{k}={quote(_query_value(v))}" for k, v in (query or {}).items() if v is not None)
+        url = self.config.server + path + ("?" + params if params else "")
+        seconds = timeout or self.request_timeout
         try:
-            method, url, headers, body, _ = self._api.param_serialize(
-                method=method,
-                resource_path=path,
-                query_params=params,
-                header_params=headers,
-                body=body,
-                auth_settings=["BearerToken"],
-            )
-            return self._api.call_api(
+            return self._pool.request(
                 method,
                 url,
-                header_params=headers,
-                body=body,
-                _request_timeout=timeout or self.request_timeout,
+                body=data,
+                headers=headers,
+                timeout=Timeout(total=seconds) if seconds else Timeout.DEFAULT_TIMEOUT,
+                preload_content=False,
+                retries=False,
             )
-        except ApiException as exc:
-            if exc.status:
-                raise translate_status(exc.status, exc.reason or "", exc.body, what=what) from None
-            raise ClusterError(
-                f"Unable to connect to the server: {str(exc.reason).splitlines()[0][:200]}"
-            ) from None
+        except SSLError as exc:  # not retried: a certificate does not get better by asking again
+            reason = str(exc.args[0] if exc.args else exc).splitlines()[0][:200]
+            raise ClusterError(f"Unable to connect to the server: {reason}") from None
         except (Urllib3Error, OSError) as exc:
             raise ApiUnavailableError(
                 f"Unable to connect to the server ({what}): {type(exc).__name__}"
@@ -210,10 +215,12 @@ class Connection:
             raise ApiUnavailableError(
                 f"Connection lost reading the answer ({what}): {type(exc).__name__}"
             ) from None
-        self._note_date(resp.getheaders())
+        finally:
+            resp.release_conn()
+        self._note_date(resp.headers)
         if resp.status >= 400:
             raise translate_status(
-                resp.status, resp.reason or "", data, what=what, retry_after=resp.getheader("Retry-After")
+                resp.status, resp.reason or "", data, what=what, retry_after=resp.headers.get("Retry-After")
             )
         if not data:
             return {}
@@ -239,7 +246,9 @@ class Connection:
             data = resp.read()
         except Exception as exc:  # urllib3 read errors surface here with preload_content=False
             raise ApiUnavailableError(f"Connection lost reading the answer ({what}): {type(exc).__name__}") from None
-        self._note_date(resp.getheaders())
+        finally:
+            resp.release_conn()
+        self._note_date(resp.headers)
         if resp.status >= 400:
             raise translate_status(resp.status, resp.reason or "", data, what=what)
         return bytes(data or b"").decode("utf-8", "replace")
@@ -258,10 +267,13 @@ class Connection:
             timeout=timeout,
             what=what,
         )
-        self._note_date(resp.getheaders())
+        self._note_date(resp.headers)
         if resp.status >= 400:
-            raise translate_status(resp.status, resp.reason or "", resp.read(), what=what)
-        raw = resp.response
+            try:
+                raise translate_status(resp.status, resp.reason or "", resp.read(), what=what)
+            finally:
+                resp.release_conn()
+        raw = resp
         buffer = b""
         try:
             for chunk in raw.stream(65536, decode_content=True):
@@ -284,93 +296,37 @@ class Connection:
             raw.release_conn()
 
 
-def _context_namespace(kubeconfig: str | None, context: str | None) -> tuple[str, str | None, str]:
-    """(namespace, context name, cluster name) of the chosen (or current) context."""
-    from kubernetes import config
-
-    contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
-    chosen = active
-    if context:
-        chosen = next((c for c in contexts if c.get("name") == context), None)
-        if chosen is None:
-            raise ConfigError(f'error: context "{context}" does not exist')
-    if not chosen:
-        raise ConfigError("error: no current context is set in the kubeconfig; pass --context")
-    settings = chosen.get("context") or {}
-    return settings.get("namespace") or "default", chosen.get("name"), str(settings.get("cluster") or "")
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
 
 
-def _service_account_dir() -> str:
-    return os.environ.get("STSFIX_SERVICE_ACCOUNT_DIR") or SERVICE_ACCOUNT_DIR
+def load_config(target: KubeTarget) -> ClientConfig:
+    """The lean loader's configuration, or the official loader's for shapes the lean one leaves."""
+    from stsfix.kube import config
+    from stsfix.kube.credentials import Unsupported
 
-
-def _in_cluster() -> bool:
-    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and os.path.exists(
-        os.path.join(_service_account_dir(), "token")
-    )
-
-
-def _load_in_cluster(cfg: Any) -> str:
-    """Configure from the pod's service account (like kubectl in a pod); return its namespace."""
-    from kubernetes.config.incluster_config import InClusterConfigLoader
-
-    folder = _service_account_dir()
-    InClusterConfigLoader(
-        token_filename=os.path.join(folder, "token"), cert_filename=os.path.join(folder, "ca.crt")
-    ).load_and_set(cfg)
     try:
-        with open(os.path.join(folder, "namespace"), encoding="utf-8") as handle:
-            return handle.read().strip() or "default"
-    except OSError:
-        return "default"
+        return config.load(target.kubeconfig, target.context)
+    except Unsupported:
+        from stsfix.kube.official import official_config
+
+        return official_config(target.kubeconfig, target.context)
 
 
 def connect_raw(target: KubeTarget) -> Connection:
-    """Build a Connection from kubeconfig flags, KUBECONFIG (several paths allowed) or in-cluster config."""
-    import yaml
-    from kubernetes import client, config
-
-    cfg = client.Configuration()
-    explicit = target.kubeconfig or os.environ.get("KUBECONFIG")
-    try:
-        if not explicit and not os.path.exists(os.path.expanduser("~/.kube/config")) and _in_cluster():
-            namespace, context, cluster = _load_in_cluster(cfg), None, "in-cluster"
-        else:
-            if target.kubeconfig and not os.path.exists(target.kubeconfig):
-                raise ConfigError(f"error: stat {target.kubeconfig}: no such file or directory")
-            # NB: the client reads $KUBECONFIG once, at import; read it now, so it is always current.
-            kubeconfig = target.kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
-            namespace, context, cluster = _context_namespace(kubeconfig, target.context)
-            config.load_kube_config(
-                config_file=kubeconfig,
-                context=target.context,
-                client_configuration=cfg,
-                persist_config=False,
-            )
-    except StsfixError:
-        raise
-    except config.ConfigException as exc:
-        raise ConfigError(f"error: invalid configuration: {str(exc).splitlines()[0][:200]}") from None
-    except yaml.YAMLError as exc:  # the client parses the file with PyYAML and lets its errors through
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"error: the kubeconfig is not valid YAML{where}: {problem}"[:300]) from None
-    except (OSError, ValueError, TypeError, KeyError) as exc:
-        raise ConfigError(
-            f"error: could not load kubeconfig: {type(exc).__name__}: {str(exc)[:200]}"
-        ) from None
-    # NB: no silent urllib3 retries: stsfix retries in one tenacity policy that logs every attempt.
-    cfg.retries = False
-    api = client.ApiClient(configuration=cfg)
-    api.user_agent = USER_AGENT
+    """A Connection from kubeconfig flags, KUBECONFIG (several paths allowed) or in-cluster config."""
+    config = load_config(target)
+    if target.verbose >= 2:
+        print(f"config: {config.source} ({config.server}, context {config.context or '-'})", file=sys.stderr)
     return Connection(
-        api,
-        namespace=target.namespace or namespace,
-        context=context,
+        config,
+        namespace=target.namespace or config.namespace,
+        context=config.context,
         request_timeout=target.request_timeout,
         verbose=target.verbose,
-        cluster=cluster,
+        cluster=config.cluster,
     )
 
 
