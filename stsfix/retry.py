@@ -6,19 +6,22 @@ executor's job, not tenacity's. tenacity is built here and nowhere else.
 
 Used by the executor (writes) and by the CLI's read path (`stsfix.cli.sources`), so it sits in a
 layer of its own below both (see the layers contract in pyproject.toml); it imports only
-`stsfix.errors` and tenacity.
+`stsfix.errors` and tenacity, and tenacity only once a first attempt has failed: a read that
+succeeds at once (nearly all of them) does not pay for importing it.
 """
 
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, TypeVar
-
-import tenacity
+from typing import TYPE_CHECKING, Final, TypeVar
 
 from stsfix.errors import ApiUnavailableError
+
+if TYPE_CHECKING:
+    import tenacity
 
 T = TypeVar("T")
 
@@ -68,6 +71,34 @@ def call_with_retries(
 
     Every failed attempt is logged: `attempt 2/6 failed; retrying in 1.4s: DELETE pods/web-4: 503 ...`.
     """
+    started = time.monotonic()
+    try:
+        return fn()
+    except ApiUnavailableError as exc:
+        first = exc
+    # The first attempt failed: from here tenacity decides, with that failure as its attempt 1
+    # (replayed, not repeated) and the budget that is left.
+    replay: list[ApiUnavailableError] = [first]
+
+    def attempt() -> T:
+        if replay:
+            raise replay.pop()
+        return fn()
+
+    return _retrying(attempt, what=what, policy=policy, sleep=sleep, log=log,
+                     budget_s=max(0.0, policy.budget_s - (time.monotonic() - started)))  # fmt: skip
+
+
+def _retrying(
+    fn: Callable[[], T],
+    *,
+    what: str,
+    policy: RetryPolicy,
+    sleep: Callable[[float], None],
+    log: Callable[[str, dict[str, object]], None],
+    budget_s: float,
+) -> T:
+    import tenacity
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome is not None else None
@@ -84,7 +115,7 @@ def call_with_retries(
 
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception_type(ApiUnavailableError),
-        stop=tenacity.stop_after_attempt(policy.attempts) | tenacity.stop_after_delay(policy.budget_s),
+        stop=tenacity.stop_after_attempt(policy.attempts) | tenacity.stop_after_delay(budget_s),
         wait=_wait(policy),
         before_sleep=before_sleep,
         sleep=sleep,
