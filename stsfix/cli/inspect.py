@@ -110,12 +110,20 @@ def header(assessment: Assessment, snapshot: Snapshot, *, screen: Screen = PLAIN
     return "\n".join(out + rollout)
 
 
+def _wants_text(g: Globals) -> bool:
+    """-o json|yaml print the envelope only: building the table for them is wasted work."""
+    return not g.machine
+
+
 def single_view(
-    snapshot: Snapshot, now: datetime, *, stuck_after: timedelta, screen: Screen = PLAIN
+    snapshot: Snapshot, now: datetime, *, stuck_after: timedelta, screen: Screen = PLAIN, text: bool = True
 ) -> tuple[Assessment, str]:
+    """The assessment and, unless `text` is False (-o json|yaml prints no table), its text."""
     from stsfix.analysis.diagnose import assess
 
     assessment = assess(snapshot, now=now, stuck_after=stuck_after)
+    if not text:
+        return assessment, ""
     progress = assessment.progress
     text = header(assessment, snapshot, screen=screen) + "\n\n" + ordinal_table(progress, now, screen=screen)
     waiting = [r for r in progress.rows if r.waiting]
@@ -181,7 +189,9 @@ def _watch(g: Globals, name: str, stuck_after: timedelta) -> None:
     tty = sys.stdout.isatty()
     for snapshot in cluster.watch_changes(namespace, name, timeout_seconds=24 * 3600, events=True):
         now = cluster.server_now()
-        assessment, text = single_view(snapshot, now, stuck_after=stuck_after, screen=screen_of(g))
+        assessment, text = single_view(
+            snapshot, now, stuck_after=stuck_after, screen=screen_of(g), text=_wants_text(g)
+        )
         if g.machine:
             from stsfix.analysis.serialize import inspection_to_dict
 
@@ -264,7 +274,7 @@ def inspect(
                 full=True, events=True, field_selector=field_selector,
             )  # fmt: skip
             items = fleet_rows(loaded.snapshots, loaded.now, states, stuck_after=threshold)
-            return items, _fleet_text(items, screen_of(g))
+            return items, _fleet_text(items, screen_of(g)) if _wants_text(g) else ""
 
         if watch:
             _watch_fleet(g, read)
@@ -279,7 +289,9 @@ def inspect(
         _watch(g, name, threshold)
         return
     loaded = load(g, name=name, files=files, now_text=now, full=True, events=True)
-    assessment, text = single_view(loaded.snapshots[0], loaded.now, stuck_after=threshold, screen=screen_of(g))
+    assessment, text = single_view(
+        loaded.snapshots[0], loaded.now, stuck_after=threshold, screen=screen_of(g), text=_wants_text(g)
+    )
     payload = inspection_to_dict(assessment)
     payload["missing"] = list(loaded.snapshots[0].missing)
     emit(Result(kind="Inspection", exit_code=ExitCode.OK, payload=payload), g, human=text)
