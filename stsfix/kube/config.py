@@ -297,9 +297,10 @@ def _proxy(server: str, cluster: dict[str, Any]) -> tuple[str | None, str | None
     if "proxy-url" in cluster:
         proxy: str | None = _string(cluster["proxy-url"], "proxy-url")
     else:
-        scheme = server.split("://", 1)[0] if "://" in server else ""
-        proxy = proxies.get(scheme) or proxies.get("all")
-    if proxy and proxy.split("://", 1)[0].lower() in ("socks5", "socks5h", "socks4", "socks4a"):
+        from urllib.parse import urlparse
+
+        proxy = proxies.get(urlparse(server).scheme) or proxies.get("all")
+    if proxy and proxy.partition("://")[0].lower() in ("socks5", "socks5h", "socks4", "socks4a"):
         raise Unsupported("SOCKS proxy")
     return proxy or None, proxies.get("no")
 

@@ -56,7 +56,7 @@ class StaticCredentials(Credentials):
 
 @dataclass(slots=True)
 class TokenFileCredentials(Credentials):
-    """The in-cluster token file, re-read every minute as the official loader does."""
+    """The in-cluster token file, re-read every minute as the official loader does (and trimmed)."""
 
     path: str
     prefix: str = "bearer"
@@ -66,7 +66,7 @@ class TokenFileCredentials(Credentials):
     def header(self) -> str | None:
         if self._value is None or time.monotonic() - self._read_at >= TOKEN_FILE_PERIOD_S:
             with open(self.path, encoding="utf-8") as handle:
-                content = handle.read()
+                content = handle.read().strip()  # NB: trimmed, as kubectl does (see config._user_credentials)
             if not content:
                 raise ConfigError("error: invalid configuration: the service account token file is empty")
             self._value, self._read_at = f"{self.prefix} {content}", time.monotonic()

@@ -12,11 +12,13 @@ from __future__ import annotations
 import ipaddress
 import os
 import ssl
+import warnings
 from typing import Any
 from urllib.parse import urlparse
 
 import urllib3
 
+from stsfix.errors import ConfigError
 from stsfix.kube.config import ClientConfig
 
 
@@ -68,8 +70,29 @@ def pool_arguments(config: ClientConfig) -> dict[str, Any]:
     return args
 
 
+SOCKS_SCHEMES = frozenset({"socks5", "socks5h", "socks4", "socks4a"})
+
+
+def is_socks(proxy: str) -> bool:
+    """kubernetes.client.rest.is_socks_proxy_url."""
+    scheme, sep, _ = proxy.partition("://")
+    return bool(sep) and scheme.lower() in SOCKS_SCHEMES
+
+
 def pool_manager(config: ClientConfig) -> urllib3.PoolManager:
     args = pool_arguments(config)
     if config.proxy and not should_bypass_proxies(config.server, config.no_proxy or ""):
+        if is_socks(config.proxy):
+            # Only the official loader's configurations get here (the lean loader leaves SOCKS to it);
+            # urllib3's SOCKS manager needs PySocks, as the official client's does.
+            try:
+                with warnings.catch_warnings():  # urllib3 warns before it raises ImportError
+                    warnings.simplefilter("ignore")
+                    from urllib3.contrib.socks import SOCKSProxyManager
+            except ImportError:
+                raise ConfigError(
+                    f"error: the proxy {config.proxy} is a SOCKS proxy, which needs PySocks: pip install pysocks"
+                ) from None
+            return SOCKSProxyManager(proxy_url=config.proxy, headers=None, **args)
         return urllib3.ProxyManager(proxy_url=config.proxy, proxy_headers=None, **args)
     return urllib3.PoolManager(**args)

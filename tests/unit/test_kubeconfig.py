@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import importlib.util
 import json
 import os
 import stat
@@ -420,3 +421,119 @@ def test_exec_credentials_rerun_when_they_expire(tmp_path: Path) -> None:
     credentials = lean.load(path, None).credentials
     assert [credentials.header(), credentials.header()] == ["Bearer t2", "Bearer t3"]
     assert json.loads(counter.read_text()) == 3
+
+
+def test_an_exec_plugin_runs_as_the_official_loader_runs_it(tmp_path: Path) -> None:
+    """The same KUBERNETES_EXEC_INFO (interactive, the cluster and its exec extension with
+    provideClusterInfo), the kubeconfig's env and the cluster file's directory as the working
+    directory: the plugin folds all of them into its token, so equal headers mean equal runs."""
+    script = tmp_path / "echo-plugin.py"
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import base64, json, os\n"
+        "info = json.loads(os.environ['KUBERNETES_EXEC_INFO'])\n"
+        "seen = {'info': info, 'cwd': os.getcwd(), 'mode': os.environ.get('PLUGIN_MODE')}\n"
+        "token = base64.b64encode(json.dumps(seen, sort_keys=True).encode()).decode()\n"
+        "print(json.dumps({'apiVersion': info['apiVersion'], 'kind': 'ExecCredential', 'status': {'token': token}}))\n"
+    )
+    script.chmod(0o755)
+    (tmp_path / "conf").mkdir()
+    cluster = {
+        "server": "https://127.0.0.1:6443",
+        "certificate-authority-data": b64(CA_PEM),
+        "extensions": [{"name": "client.authentication.k8s.io/exec", "extension": {"audience": "stsfix"}}],
+    }
+    for version in ("client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1"):
+        for provide in (True, False):
+            user = {"exec": {"apiVersion": version, "command": str(script), "provideClusterInfo": provide,
+                             "env": [{"name": "PLUGIN_MODE", "value": "test"}]}}  # fmt: skip
+            path = write(tmp_path / "conf", "config", doc(cluster, user))
+            lean_auth, official_auth = lean_view(path)["authorization"], official_view(path)["authorization"]
+            assert lean_auth == official_auth
+            seen = json.loads(base64.b64decode(lean_auth.removeprefix("Bearer ")))
+            assert seen["cwd"] == str(tmp_path / "conf") and seen["mode"] == "test"
+            assert ("cluster" in seen["info"]["spec"]) is provide
+
+
+@pytest.mark.parametrize(
+    ("host", "token"),
+    [("10.96.0.1", "sa-token"), ("fd00::1", "sa-token"), ("kubernetes.default.svc", "sa-token\n")],
+)
+def test_in_cluster_equals_the_official_in_cluster_loader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, host: str, token: str
+) -> None:
+    """The pod's service account: server, CA, the token (as the file has it) and the pool."""
+    from kubernetes import client
+    from kubernetes.client.rest import RESTClientObject
+    from kubernetes.config.incluster_config import InClusterConfigLoader
+
+    from stsfix.kube.transport import pool_manager
+
+    account = tmp_path / "sa"
+    account.mkdir()
+    (account / "token").write_text(token)
+    (account / "ca.crt").write_bytes(CA_PEM)
+    (account / "namespace").write_text("team\n")
+    for key in list(os.environ):
+        if key.lower().endswith("_proxy") or key == "KUBECONFIG":
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", host)
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    monkeypatch.setenv("STSFIX_SERVICE_ACCOUNT_DIR", str(account))
+    loaded = lean.load(None, None)
+    assert (loaded.source, loaded.namespace, loaded.cluster) == ("in-cluster", "team", "in-cluster")
+    configuration = client.Configuration()
+    InClusterConfigLoader(
+        token_filename=str(account / "token"), cert_filename=str(account / "ca.crt")
+    ).load_and_set(configuration)
+    configuration.retries = False
+    official = (configuration.host, configuration.auth_settings()["BearerToken"]["value"],
+                _pool_view(RESTClientObject(configuration).pool_manager))  # fmt: skip
+    # NB: the one difference: the token is trimmed, as kubectl trims it (the official loader would send
+    # the newline, which http.client refuses).
+    official = (official[0], official[1].rstrip("\n"), official[2])
+    assert (loaded.server, loaded.credentials.header(), _pool_view(pool_manager(loaded))) == official
+
+
+@pytest.mark.parametrize(
+    ("user", "cluster_extra"),
+    [
+        pytest.param({"token": "abc", "as": "someone"}, {}, id="impersonation"),
+        pytest.param({"token": "abc"}, {"disable-compression": True}, id="unknown cluster key"),
+        pytest.param(
+            {"token": "abc", "as": "x"}, {"proxy-url": "http://proxy.example.test:3128", "tls-server-name": "api.example.test"},
+            id="proxy and SNI",
+        ),
+        pytest.param({"token": "abc", "as": "x"}, {"insecure-skip-tls-verify": True}, id="insecure"),
+    ],
+)
+def test_the_fallback_sends_over_the_pool_the_official_client_builds(
+    tmp_path: Path, user: dict[str, Any], cluster_extra: dict[str, Any]
+) -> None:
+    """A shape the lean loader leaves goes to the official loader; the one urllib3 transport then
+    builds the pool RESTClientObject builds for that Configuration, so it is as strict too."""
+    from kubernetes.client.rest import RESTClientObject
+
+    from stsfix.kube.official import official_config, official_configuration
+    from stsfix.kube.transport import pool_manager
+
+    cluster = {"server": "https://127.0.0.1:6443", "certificate-authority-data": b64(CA_PEM), **cluster_extra}
+    path = write(tmp_path, "config", doc(cluster, user))
+    configuration = official_configuration(path, None)[0]
+    configuration.retries = False
+    assert _pool_view(pool_manager(official_config(path, None))) == _pool_view(
+        RESTClientObject(configuration).pool_manager
+    )
+
+
+def test_a_socks_proxy_without_pysocks_is_one_line(tmp_path: Path) -> None:
+    pytest.importorskip("kubernetes")
+    if importlib.util.find_spec("socks") is not None:
+        pytest.skip("PySocks is installed")
+    from stsfix.kube.client import KubeTarget, connect_raw
+
+    path = write(tmp_path, "config", doc({"server": "https://127.0.0.1:6443", "proxy-url": "socks5://127.0.0.1:1"},
+                                         {"token": "abc"}))  # fmt: skip
+    with pytest.raises(ConfigError, match="needs PySocks"):
+        connect_raw(KubeTarget(kubeconfig=path))
