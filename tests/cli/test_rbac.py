@@ -99,47 +99,49 @@ def _requested(records: list[Any]) -> set[tuple[str, str]]:
 def test_every_command_sends_only_what_the_manifests_grant_and_together_all_of_it(make_sim) -> None:
     env = make_sim("forced-rollback")
     stuck = make_sim("stuck-terminating")
+    ok, action = ExitCode.OK, ExitCode.ACTION_NEEDED
     runs = [
-        (env, ("inspect", "web")),
-        (env, ("diagnose", "-A")),
-        (env, ("diagnose", "web")),
-        (env, ("history", "web")),
-        (env, ("collect", "web")),
-        (env, ("rollback", "web", "--yes", "--timeout", "60s")),
-        (env, ("delete-pod", "web", "2", "--force", "--evict", "--yes", "--timeout", "60s")),
-        (env, ("partition", "web", "--hold", "--yes")),
-        (stuck, ("force-delete", "web", "1", "--dry-run=server")),
+        (env, ("inspect", "web"), ok),
+        (env, ("diagnose", "-A"), action),
+        (env, ("diagnose", "web"), action),
+        (env, ("history", "web"), ok),
+        (env, ("collect", "web"), ok),
+        (env, ("rollback", "web", "--yes", "--timeout", "60s"), ok),
+        (env, ("delete-pod", "web", "2", "--force", "--evict", "--yes", "--timeout", "60s"), ok),
+        (env, ("partition", "web", "--hold", "--yes"), ok),
+        (stuck, ("force-delete", "web", "1", "--dry-run=server"), action),
     ]
-    for sim_env, args in runs:
+    for sim_env, args, code in runs:
         result = run_cli(*sim_env.args(*args, "-n", "default"))
-        assert result.code in (ExitCode.OK, ExitCode.ACTION_NEEDED), (args, result)
+        assert result.code == code, (args, result)
     sent = _requested(list(env.sim.requests) + list(stuck.sim.requests))
     assert sent == READS | WRITES
 
 
 # -- the simulated users -------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    "args",
+    ("args", "code"),
     [
-        pytest.param(("diagnose", "web"), id="diagnose"),
-        pytest.param(("inspect", "web"), id="inspect"),
-        pytest.param(("history", "web"), id="history"),
-        pytest.param(("collect", "web"), id="collect"),
-        pytest.param(("diff", "web", "1", "2"), id="diff"),
-        pytest.param(("inspect", "-A"), id="inspect fleet"),
-        pytest.param(("rollback", "web", "--dry-run=client"), id="client dry run"),
-        pytest.param(("plan", "rollback", "web"), id="plan"),
+        pytest.param(("diagnose", "web"), ExitCode.ACTION_NEEDED, id="diagnose"),
+        pytest.param(("inspect", "web"), ExitCode.OK, id="inspect"),
+        pytest.param(("history", "web"), ExitCode.OK, id="history"),
+        pytest.param(("collect", "web"), ExitCode.OK, id="collect"),
+        pytest.param(("diff", "web", "1", "2"), ExitCode.OK, id="diff"),
+        pytest.param(("inspect", "-A"), ExitCode.OK, id="inspect fleet"),
+        pytest.param(("rollback", "web", "--dry-run=client"), ExitCode.ACTION_NEEDED, id="client dry run"),
+        pytest.param(("plan", "rollback", "web"), ExitCode.ACTION_NEEDED, id="plan"),
         pytest.param(
             ("playbook", "run", "forced-rollback", "-p", "statefulset=web", "--dry-run=client"),
+            ExitCode.OK,
             id="playbook plan",
         ),
     ],
 )
-def test_the_readonly_user_can_read(make_sim, tmp_path: Path, args: tuple[str, ...]) -> None:
+def test_the_readonly_user_can_read(make_sim, tmp_path: Path, args: tuple[str, ...], code: ExitCode) -> None:
     env = make_sim("forced-rollback")
     kubeconfig = env.sim.write_kubeconfig(tmp_path / "readonly", current="readonly")
     result = run_cli(*args, "-n", "default", "--kubeconfig", str(kubeconfig))
-    assert result.code in (ExitCode.OK, ExitCode.ACTION_NEEDED), result
+    assert result.code == code, result
     assert "forbidden" not in result.stderr.lower()
 
 
@@ -185,28 +187,39 @@ def test_the_readonly_user_is_refused_by_a_playbook_run_which_pages_with_exit_5(
 
 
 @pytest.mark.parametrize(
-    ("scenario", "args"),
+    ("scenario", "args", "code"),
     [
-        pytest.param("forced-rollback", ("rollback", "web", "--yes", "--timeout", "60s"), id="rollback"),
+        pytest.param(
+            "forced-rollback", ("rollback", "web", "--yes", "--timeout", "60s"), ExitCode.OK, id="rollback"
+        ),
         pytest.param(
             "forced-rollback-reverted",
             ("delete-pod", "web", "4", "--evict", "--yes", "--timeout", "60s"),
+            ExitCode.OK,
             id="evict",
         ),
-        pytest.param("healthy", ("restart", "web", "--yes", "--timeout", "60s"), id="restart"),
+        pytest.param("healthy", ("restart", "web", "--yes", "--timeout", "60s"), ExitCode.OK, id="restart"),
         pytest.param(
-            "partition-canary", ("partition", "web", "--step", "--yes", "--timeout", "60s"), id="partition"
+            "partition-canary",
+            ("partition", "web", "--step", "--yes", "--timeout", "60s"),
+            ExitCode.OK,
+            id="partition",
         ),
         pytest.param(
-            "stuck-terminating", ("force-delete", "web", "1", "--dry-run=server"), id="force-delete dry run"
+            "stuck-terminating",
+            ("force-delete", "web", "1", "--dry-run=server"),
+            ExitCode.ACTION_NEEDED,
+            id="force-delete dry run",
         ),
     ],
 )
-def test_the_repair_user_can_repair(make_sim, tmp_path: Path, scenario: str, args: tuple[str, ...]) -> None:
+def test_the_repair_user_can_repair(
+    make_sim, tmp_path: Path, scenario: str, args: tuple[str, ...], code: ExitCode
+) -> None:
     env = make_sim(scenario)
     kubeconfig = env.sim.write_kubeconfig(tmp_path / "repair", current="repair")
     result = run_cli(*args, "-n", "default", "--kubeconfig", str(kubeconfig))
-    assert result.code in (ExitCode.OK, ExitCode.ACTION_NEEDED), result
+    assert result.code == code, result
     assert "forbidden" not in result.stderr.lower()
     assert {r.user for r in env.sim.requests if r.method != "GET"} <= {"repair"}
 
@@ -275,7 +288,10 @@ def test_rbac_guard_grants_exactly_the_guards_reads_and_writes() -> None:
 def test_the_guard_sends_only_what_its_manifest_grants_and_all_of_it(make_sim, tmp_path: Path) -> None:
     from tests.guard.harness import eventually, opt_in, start_guard
 
-    runs = [(make_sim("forced-rollback"), "forced-rollback"), (make_sim("stuck-terminating"), "stuck-terminating")]
+    runs = [
+        (make_sim("forced-rollback"), "forced-rollback"),
+        (make_sim("stuck-terminating"), "stuck-terminating"),
+    ]
     for n, (env, playbook) in enumerate(runs, 1):
         opt_in(env.sim, playbook)
         # as the simulator's "repair" user: its grants are enough for everything the guard does

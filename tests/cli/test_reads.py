@@ -184,17 +184,19 @@ def test_collect_then_diagnose_offline_agrees_with_live(cli, make_sim, tmp_path:
 
 def test_offline_plain_kubectl_list_works_and_says_what_is_missing(cli, make_sim, tmp_path: Path) -> None:
     env = make_sim("forced-rollback")
-    items = env.sim.list("statefulsets", "default") + env.sim.list("pods", "default")
-    for kind, objects in (
-        ("StatefulSet", env.sim.list("statefulsets", "default")),
-        ("Pod", env.sim.list("pods", "default")),
-    ):
-        for obj in objects:
-            obj.setdefault("kind", kind)
+    items = [
+        {"kind": kind, **obj}
+        for kind, resource in (("StatefulSet", "statefulsets"), ("Pod", "pods"))
+        for obj in env.sim.list(resource, "default")
+    ]
     path = tmp_path / "get.yaml"
     path.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": items}))
-    body = cli("diagnose", "-f", str(path), "-o", "json").json()
-    assert "events" in body["items"][0]["missing"] or body["items"][0]["missing"]
+    result = cli("diagnose", "-f", str(path), "-o", "json")
+    assert result.code == ExitCode.ACTION_NEEDED, result
+    item = result.json()["items"][0]
+    revisions = [f"controllerrevision/{item[k]['name']}" for k in ("currentRevision", "updateRevision")]
+    assert item["missing"] == ["events", "persistentvolumeclaims", "nodes", "poddisruptionbudgets", *revisions]
+    assert "forced-rollback-needed" in [f["code"] for f in item["findings"]]
 
 
 def test_offline_now_sets_the_time_ages_are_judged_against(cli, make_sim, tmp_path: Path) -> None:

@@ -8,9 +8,9 @@ are tested over HTTP against stsfix.sim in tests/integration.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -493,13 +493,22 @@ def test_interrupted_run_resumes_when_re_run() -> None:
     assert len(cluster.names("delete_pod")) == 1 and len(cluster.names("patch_template")) == 1
 
 
-def test_progress_events_serialise_to_json_lines() -> None:
+def test_progress_events_serialise_to_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    from stsfix.cli.repair import Progress
+
     rec = Recorder()
     run(FakeCluster(), rec)
-    first = rec.events[0].to_dict()
-    assert set(first) >= {"event", "message", "step", "kind"}
-    assert any(e.event == "wait" for e in rec.events)
-    assert timedelta(0) == timedelta(0)
+    sink = Progress("jsonl")
+    for event in rec.events:
+        sink(event)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == len(rec.events) and any(e.event == "wait" for e in rec.events)
+    for line, event in zip(lines, rec.events, strict=True):
+        decoded = json.loads(line)  # one JSON object per line, nothing else on stderr
+        assert {k: decoded[k] for k in ("event", "message", "step", "kind")} == {
+            "event": event.event, "message": event.message, "step": event.step, "kind": event.kind,
+        }  # fmt: skip
+        assert isinstance(decoded["time"], float)
 
 
 def test_a_wait_blocked_by_a_failing_lower_ordinal_fails_fast() -> None:
