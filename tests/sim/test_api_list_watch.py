@@ -161,7 +161,10 @@ def test_watch_streams_live_events_and_ends_at_timeout(http: Http, server: ApiSe
     started = time.monotonic()
     events = watch_lines(server.url, f"{PODS}?watch=true&resourceVersion={rv}&timeoutSeconds=1")
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "late")]
-    assert 0.9 <= time.monotonic() - started < 3
+    # It ended by itself (watch_lines reads to the final chunk) and not before timeoutSeconds; no
+    # upper bound: how long a loaded machine takes is for benchmarks, not for a test.
+    assert time.monotonic() - started >= 0.9
+    assert server.wait_open_streams(0, timeout=5)
 
 
 def test_watch_selector_moves_are_added_and_deleted(http: Http, server: ApiServer) -> None:
@@ -201,13 +204,24 @@ def test_watch_table_events(http: Http, server: ApiServer) -> None:
     assert events[0]["object"]["kind"] == "Table" and events[0]["object"]["rows"][0]["cells"][0] == "web"
 
 
-def test_watch_ends_when_the_client_goes_away(server: ApiServer) -> None:
+def test_watch_ends_when_the_client_goes_away(http: Http, server: ApiServer) -> None:
     sock = socket.create_connection(("127.0.0.1", server.port))
     sock.sendall(
         f"GET {PODS}?watch=true HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer admin-token\r\n\r\n".encode()
     )
     assert sock.recv(1024).startswith(b"HTTP/1.1 200")
+    assert server.wait_open_streams(1, timeout=5)
     sock.close()
+    # The server notices on its next write to the gone client (the first send may still sit in the
+    # kernel's buffer; a later one gets EPIPE/ECONNRESET): the stream must end then, not live on
+    # until its timeout. Each write is another chance; the stream ends after a few.
+    ended = False
+    for i in range(20):
+        http("POST", PODS, pod_manifest(f"after-{i}"))
+        ended = server.wait_open_streams(0, timeout=0.5)
+        if ended:
+            break
+    assert ended, "the watch of a closed connection is still being served"
 
 
 def test_watch_list_protocol_ends_initial_events_with_annotated_bookmark(
@@ -225,13 +239,12 @@ def test_cut_after_fault_drops_a_watch_mid_stream(http: Http, server: ApiServer)
     server.faults.add(method="GET", path_re=r"/pods$", cut_after=0.3)
     req = urllib.request.Request(server.url + PODS + "?watch=true&resourceVersion=0&timeoutSeconds=5",
                                  headers={"Authorization": "Bearer admin-token"})  # fmt: skip
-    started = time.monotonic()
     with urllib.request.urlopen(req, timeout=5) as resp:
         first = resp.readline()
         assert json.loads(first)["type"] == "ADDED"
+        # A watch that ran its 5 s would end with the final chunk; a cut one ends without it.
         with pytest.raises(http_client.IncompleteRead):
             resp.read()
-    assert time.monotonic() - started < 2
 
 
 def test_expire_after_fault_ends_a_watch_with_a_410_expired_error_event(http: Http, server: ApiServer) -> None:

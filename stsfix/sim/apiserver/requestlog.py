@@ -20,7 +20,10 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class RequestRecord:
-    """One request as the server saw it; `status` 0 means the connection was dropped unanswered."""
+    """One request as the server saw it; `status` 0 means the connection was dropped unanswered.
+
+    `body` is the request body of a write (empty for reads), so tests can check what was sent, in order.
+    """
 
     method: str
     path: str
@@ -30,6 +33,7 @@ class RequestRecord:
     time: datetime
     subject: dict[str, Any] | None = None
     dropped: bool = False  # served, then the connection was closed without the answer
+    body: bytes = b""
 
     @property
     def dry_run(self) -> bool:
@@ -38,6 +42,7 @@ class RequestRecord:
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["time"] = self.time.isoformat()
+        data["body"] = self.body.decode("utf-8", errors="replace")
         return data
 
 

@@ -66,6 +66,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     sim_user: str = ""
     sim_subject: dict[str, Any] | None = None
+    sim_body: bytes = b""
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
@@ -120,6 +121,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(resp.body)
 
     def _send_stream(self, resp: Response) -> None:
+        owner = self.server.owner
+        with owner._streams:
+            owner.open_streams += 1
+            owner._streams.notify_all()
+        try:
+            self._stream_body(resp)
+        finally:
+            with owner._streams:
+                owner.open_streams -= 1
+                owner._streams.notify_all()
+
+    def _stream_body(self, resp: Response) -> None:
         self.send_response(resp.status)
         self.send_header("Content-Type", resp.content_type)
         self.send_header("Transfer-Encoding", "chunked")
@@ -152,7 +165,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = url.path.rstrip("/") or "/"
         query = dict(parse_qsl(url.query, keep_blank_values=True))
         control = path == "/_sim" or path.startswith("/_sim/")
-        self.sim_user = ""
+        self.sim_user, self.sim_body = "", b""
         self.sim_subject = None
         try:
             resp = self._answer(owner, path, query, control)
@@ -166,8 +179,8 @@ class _Handler(BaseHTTPRequestHandler):
                                 f"succeeding: {type(exc).__name__}: {exc}")  # fmt: skip
             resp = Response(500, encode(panic.status()))
         if not control:  # log before answering, so a client that saw the answer also sees the record
-            owner._log(self.command, path, query, resp.status, self.sim_user, subject=self.sim_subject,
-                       dropped=resp.dropped)  # fmt: skip
+            owner._log(self.command, path, query, resp.status, self.sim_user, self.sim_body,
+                       subject=self.sim_subject, dropped=resp.dropped)  # fmt: skip
         try:
             if resp is _DROP or resp.dropped:
                 self._drop()
@@ -180,6 +193,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, owner: ApiServer, path: str, query: dict[str, str], control: bool) -> Response:
         body = self._read_body()
+        if self.command != "GET":
+            self.sim_body = body
         auth = self.headers.get("Authorization")
         if control:
             self.sim_user, _ = authenticate(auth, owner.tokens)
@@ -263,6 +278,9 @@ class ApiServer:
         self.tls = tls
         self.request_log = RequestLog()
         self.faults = FaultSet()
+        #: Streaming answers (watches, log follows) being served now: one ends when its client goes away.
+        self.open_streams = 0
+        self._streams = threading.Condition()
         self.tokens: dict[str, tuple[str, str]] = dict(DEFAULT_TOKENS)
         self.grants: dict[str, frozenset[tuple[str, str]]] = dict(ROLE_GRANTS)
         # NB: client-go sends a kubeconfig's token only over TLS, so kubectl against a plain-HTTP
@@ -358,16 +376,22 @@ class ApiServer:
         return write_kubeconfig(path, doc)
 
     # -- request log and control surface ----------------------------------------------------
-    def _log(self, method: str, path: str, query: dict[str, str], status: int, user: str, *,
+    def _log(self, method: str, path: str, query: dict[str, str], status: int, user: str, body: bytes = b"", *,
              subject: dict[str, Any] | None = None, dropped: bool = False) -> None:  # fmt: skip
         self.request_log.append(
-            RequestRecord(method, path, query, status, user, self.clock.now(), subject=subject, dropped=dropped)
+            RequestRecord(method, path, query, status, user, self.clock.now(), subject=subject, dropped=dropped,
+                          body=body)  # fmt: skip
         )
 
     def _summary(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
         obj = self.store.get(plural, namespace, name)
         node_name = ((obj or {}).get("spec") or {}).get("nodeName") if plural == "pods" else None
         return summarize(obj, node=self.store.get("nodes", "", node_name) if node_name else None)
+
+    def wait_open_streams(self, count: int, *, timeout: float) -> bool:
+        """Wait until exactly `count` streaming answers are being served; False at the timeout."""
+        with self._streams:
+            return self._streams.wait_for(lambda: self.open_streams == count, timeout=timeout)
 
     def add_control_route(self, method: str, path: str, handler: ControlHandler) -> None:
         """Serve `handler(body) -> (status, dict)` at `/_sim/...` for admin-token requests."""
