@@ -12,7 +12,8 @@ anything but a single named pod: stsfix never deletes data.
 
 from __future__ import annotations
 
-import uuid
+import threading
+import time
 from typing import Any, Final
 
 from stsfix.kube.client import Connection, path_for
@@ -147,12 +148,16 @@ def evict_pod(
 def record_event(
     conn: Connection, namespace: str, name: str, *, uid: str, reason: str, message: str, type_: str = "Normal"
 ) -> None:
-    """Create a core/v1 Event on the StatefulSet (the audit trail `kubectl describe sts` shows)."""
+    """Create a core/v1 Event on the StatefulSet (the audit trail `kubectl describe sts` shows).
+
+    Named as client-go's recorder names events, `<set>.<hex nanoseconds>` (tools/record/event.go
+    makeEvent): the API server lists by name, so `kubectl get events` shows the trail in time order.
+    """
     now = format_time(conn.server_now())
     body = {
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"name": f"{name}.stsfix-{uuid.uuid4().hex[:12]}", "namespace": namespace},
+        "metadata": {"name": f"{name}.{_event_stamp():x}", "namespace": namespace},
         "involvedObject": {
             "apiVersion": "apps/v1",
             "kind": "StatefulSet",
@@ -171,3 +176,15 @@ def record_event(
         "reportingInstance": "stsfix",
     }
     conn.request("POST", path_for("events", namespace), body=body)
+
+
+_stamp_lock = threading.Lock()
+_last_stamp = 0
+
+
+def _event_stamp() -> int:
+    """Nanoseconds since the epoch, strictly increasing in this process (two events never share a name)."""
+    global _last_stamp
+    with _stamp_lock:
+        _last_stamp = max(time.time_ns(), _last_stamp + 1)
+        return _last_stamp

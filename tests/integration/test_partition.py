@@ -64,7 +64,7 @@ def test_canary_is_stepped_through_to_completion_one_ordinal_at_a_time(sim, stsf
     assert status["currentRevision"] == status["updateRevision"] == new and status["readyReplicas"] == 5
     # The controller replaced the pods; stsfix only moved the partition (3 -> 2 -> 1 -> 0).
     assert _pod_deletes(cluster) == []
-    # The partition writes, in the order the API server received them (events list in no set order).
+    # The partition writes, in the order the API server received them.
     bodies = [
         json.loads(r.body)
         for r in mutations(cluster)
@@ -72,6 +72,10 @@ def test_canary_is_stepped_through_to_completion_one_ordinal_at_a_time(sim, stsf
     ]
     writes = [b["spec"]["updateStrategy"]["rollingUpdate"]["partition"] for b in bodies if "spec" in b]
     assert writes == [2, 1, 0]
+    # The audit trail lists in the same order: the API server lists by name, and stsfix names its
+    # Events as client-go's recorder does (<set>.<hex nanoseconds>), so `kubectl get events` is in time order.
+    moves = [e["message"] for e in cluster.list("events", "default") if e.get("reason") == "StsfixSetPartition"]
+    assert [int(m.split("to ")[1].split()[0]) for m in moves] == writes, moves
 
 
 def test_hold_then_template_change_then_step_is_a_canary_on_a_plain_statefulset(sim, stsfix) -> None:
