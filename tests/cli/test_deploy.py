@@ -47,7 +47,16 @@ def test_in_cluster_runs_use_the_service_account_and_real_flags(name: str, accou
     flags = {o for p in command.params for o in (*p.opts, *p.secondary_opts)}
     used = {a.split("=", 1)[0] for a in args if a.startswith("-")}
     assert used <= flags, used - flags
-    assert "-o" in used or "--output" in used
+    assert _output(args) == "json"  # the Job's log is the JSON envelope
+
+
+def _output(args: list[str]) -> str | None:
+    """The value of -o/--output in `args`, in any of its spellings (-o json, --output=json, ...)."""
+    for i, arg in enumerate(args):
+        flag, _, value = arg.partition("=")
+        if flag in ("-o", "--output"):
+            return value if value else args[i + 1]
+    return None
 
 
 def test_the_image_is_slim_and_runs_as_a_non_root_user() -> None:

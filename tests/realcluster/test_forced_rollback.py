@@ -72,7 +72,8 @@ def test_rollout_undo_leaves_the_real_controller_stuck_and_stsfix_rollback_delet
     assert dry.code == ExitCode.ACTION_NEEDED, dry
     after = real.get("statefulsets", real.namespace, "web") or {}
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
-    assert (real.get("pods", real.namespace, "web-4") or {})["metadata"]["uid"] == web4["metadata"]["uid"]
+    still = real.get("pods", real.namespace, "web-4")
+    assert still is not None and still["metadata"]["uid"] == web4["metadata"]["uid"]
     deletes_before = pod_writes(control_plane, real.namespace, verb="delete")
 
     result = stsfix(real, "rollback", "web", "--yes", "--timeout", "120s", "-o", "json")
@@ -98,7 +99,7 @@ def test_rollout_undo_leaves_the_real_controller_stuck_and_stsfix_rollback_delet
     claims = real.list("persistentvolumeclaims", real.namespace)
     assert sorted(c["metadata"]["name"] for c in claims) == [f"www-web-{i}" for i in range(5)]
     assert not [e for e in control_plane.audit_events()
-                if (e.get("objectRef") or {}).get("resource") == "persistentvolumeclaims"
+                if e.get("objectRef", {}).get("resource") == "persistentvolumeclaims"
                 and e.get("verb") == "delete"]  # fmt: skip
 
 

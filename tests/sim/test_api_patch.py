@@ -221,7 +221,7 @@ def test_http_apply_removes_fields_the_manager_stopped_applying(http: Http) -> N
     body["spec"]["template"]["spec"]["containers"].pop()
     code, obj, _ = http("PATCH", STS + "/db?fieldManager=kubectl", body, content_type=APPLY)
     assert code == 200
-    assert "team" not in (obj["metadata"].get("annotations") or {})
+    assert "team" not in obj["metadata"].get("annotations", {})
     assert [c["name"] for c in obj["spec"]["template"]["spec"]["containers"]] == ["app"]
     assert obj["metadata"]["labels"]["by-hand"] == "x", "fields set by other managers stay"
 

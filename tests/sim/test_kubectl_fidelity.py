@@ -206,7 +206,7 @@ def test_c38_rolling_update_without_rolling_update_block(start: Callable[..., En
     }  # fmt: skip
     kubectl.sim.apply_manifest(manifest)
     assert kubectl.sim.wait_for(
-        lambda s: (s.get("sts", "default", "plain").get("status") or {}).get("readyReplicas") == 2, timeout=10
+        lambda s: s.get("sts", "default", "plain").get("status", {}).get("readyReplicas") == 2, timeout=10
     )
     revision = kubectl.sim.get("sts", "default", "plain")["status"]["currentRevision"]
     code, out, _ = kubectl("rollout", "status", "sts/plain", "--timeout=5s")

@@ -202,7 +202,7 @@ def test_assemble_all_picks_what_a_per_set_scan_picks() -> None:
     assert [p.name for p in by_name["db1"].pods] == ["db1-0", "db1-0", "db1-1", "x"]
     assert [p.name for p in by_name["db2"].pods] == ["db2-0", "db2-1"]
     assert [e.name for e in by_name["db3"].events] == ["e30", "e31", "no-ns"]
-    assert len(by_name["db4"].pvcs or ()) == 3 and by_name["db0"].nodes == by_name["db5"].nodes
+    assert by_name["db4"].pvcs is not None and len(by_name["db4"].pvcs) == 3 and by_name["db0"].nodes == by_name["db5"].nodes
 
 
 @pytest.mark.parametrize(
