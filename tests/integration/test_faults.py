@@ -150,42 +150,39 @@ def test_a_concurrent_writer_changing_the_template_mid_repair_is_refused_without
     assert _deletes(cluster) == [] and pod(cluster, "web-4")["metadata"]["uid"] == web4
 
 
-def test_a_concurrent_writer_racing_the_cli_ends_healthy_or_refused_never_with_extra_deletions(
+def test_a_template_change_landing_with_the_deletion_is_kept_refused_and_the_set_then_heals(
     sim, stsfix
 ) -> None:
+    # Before the deletion, the refusal is the _Writer test above. Here the writer's change lands in
+    # the same instant as stsfix's DELETE of web-4: the store calls its listeners synchronously, under
+    # its lock, while it serves the DELETE, so the change is in before stsfix sees the answer.
+    from stsfix.sim.cluster import resource_of
+
     cluster = sim("forced-rollback")
-    good = sts(cluster)["status"]["currentRevision"]
-    stop = threading.Event()
+    fired: list[int] = []
 
-    def writer() -> None:
-        while not stop.is_set():
-            status = sts(cluster)["status"]
-            if status.get("updateRevision") == good:
-                cluster.patch(
-                    "statefulsets",
-                    "default",
-                    "web",
-                    {"spec": {"template": {"metadata": {"labels": {"hotfix": "1"}}}}},
-                )
-                return
-            time.sleep(0.005)
+    def hotfix_on_delete(event: Any) -> None:
+        meta = event.obj["metadata"]
+        if fired or event.resource != "pods" or meta["name"] != "web-4" or "deletionTimestamp" not in meta:
+            return
+        fired.append(event.rv)
+        # NB: the API layer directly, not cluster.patch: that takes the controllers' mutex, and the
+        # controller thread may be waiting for the store lock this listener holds.
+        hotfix = {"spec": {"template": {"metadata": {"labels": {"hotfix": "1"}}}}}
+        cluster.api.patch(resource_of("statefulsets"), "default", "web",
+                          "application/strategic-merge-patch+json", hotfix, manager="kubectl-patch")  # fmt: skip
+        cluster.runner.wake()
 
-    thread = threading.Thread(target=writer, daemon=True)
-    thread.start()
-    try:
-        result = stsfix("rollback", "web", "-n", "default", "--yes", "--timeout", "60s")
-    finally:
-        stop.set()
-        thread.join(5)
-    # Which one wins the race is up to the scheduler; each outcome has to be complete on its own.
-    if result.code == ExitCode.REFUSED:
-        assert "refusing" in result.stderr and _deletes(cluster) == [], result
-    else:
-        assert result.code == ExitCode.OK, result
-        assert _deletes(cluster) == ["web-4"]
-        # Healthy, and the writer's change kept: the set ends at whatever template is live now.
-        assert sts(cluster)["spec"]["template"]["metadata"]["labels"]["hotfix"] == "1"
-        assert cluster.wait_for(_converged, timeout=60), sts(cluster)["status"]
+    cluster.store.subscribe(hotfix_on_delete)
+    result = stsfix("rollback", "web", "-n", "default", "--yes", "--timeout", "60s")
+    assert fired, "stsfix never deleted web-4"
+    assert result.code == ExitCode.REFUSED, result
+    assert "by someone else during the repair, and stsfix does not overwrite it" in result.stderr
+    assert _deletes(cluster) == ["web-4"]
+    # The writer's change is kept, and the controller rolls the set out to it: nothing left stuck.
+    assert sts(cluster)["spec"]["template"]["metadata"]["labels"]["hotfix"] == "1"
+    assert cluster.wait_for(_converged, timeout=60), sts(cluster)["status"]
+    assert _deletes(cluster) == ["web-4"]  # stsfix did nothing more after refusing
 
 
 def test_a_rollback_killed_mid_way_completes_when_re_run(sim, stsfix) -> None:
