@@ -460,7 +460,11 @@ class _Run(AuditMixin):
                     code="not_converged",
                     details={"waiting_for": what},
                 )
-            stream = self.cluster.watch_changes(self.ns, self.name, timeout_seconds=remaining)
+            self.renew_lease()
+            # NB: a quiet wait yields nothing for as long as the watch runs, so each watch ends in
+            # time for the next renewal: the lease must not depend on how often the port heartbeats.
+            window = min(remaining, self.renew_every())
+            stream = self.cluster.watch_changes(self.ns, self.name, timeout_seconds=window)
             try:
                 for snapshot in stream:
                     failures = 0

@@ -42,8 +42,13 @@ class AuditMixin:
     def call(self, what: str, fn: Callable[[], Any]) -> Any:
         raise NotImplementedError
 
+    def renew_every(self) -> float:
+        """Seconds between renewals of the lease we hold: a third of its duration, as client-go's
+        leader election renews well before the lease can expire (inf when we hold none)."""
+        return self.lease_seconds / 3 if self.leased and self.holder else float("inf")
+
     def renew_lease(self) -> None:
-        if not self.leased or not self.holder or self.clock() - self.lease_renewed < self.lease_seconds / 3:
+        if not self.leased or not self.holder or self.clock() - self.lease_renewed < self.renew_every():
             return
         self.lease_renewed = self.clock()
         with contextlib.suppress(ApiUnavailableError):
