@@ -349,6 +349,9 @@ class StatefulSetState:
     current_revision: str
     update_revision: str
     collision_count: int
+    #: persistentVolumeClaimRetentionPolicy (`Retain` unless set): what scale-down does to claims.
+    when_scaled: str = "Retain"
+    when_deleted: str = "Retain"
 
     @property
     def namespace(self) -> str:
@@ -377,6 +380,7 @@ def parse_statefulset(raw: RawObject) -> StatefulSetState:
         mu = rolling.get("maxUnavailable")
         max_unavailable = mu if isinstance(mu, int | str) and not isinstance(mu, bool) else None
     replicas = spec.get("replicas")
+    retention = _dict(spec.get("persistentVolumeClaimRetentionPolicy"))
     return StatefulSetState(
         meta=meta,
         replicas=_int(replicas, 1) if replicas is not None else 1,
@@ -404,6 +408,8 @@ def parse_statefulset(raw: RawObject) -> StatefulSetState:
         current_revision=_str(status.get("currentRevision")),
         update_revision=_str(status.get("updateRevision")),
         collision_count=_int(status.get("collisionCount")),
+        when_scaled=_str(retention.get("whenScaled")) or "Retain",
+        when_deleted=_str(retention.get("whenDeleted")) or "Retain",
     )
 
 

@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from stsfix.analysis.controller import ControllerWait, controller_wait, is_monotonic, max_unavailable_gate
-from stsfix.analysis.pods import is_running_and_ready, stuck_evidence
+from stsfix.analysis.findings import Cause
+from stsfix.analysis.pods import cause_of, is_running_and_ready, stuck_evidence
 from stsfix.analysis.revisions import revision_for_template
 from stsfix.analysis.versions import ServerVersion, has_parallel_max_unavailable_fix
 from stsfix.model import PodState, RevisionInfo, Snapshot, StatefulSetState
@@ -102,3 +103,22 @@ def revision_label(ctx: Context, name: str) -> str:
     """`web-6c5f8d9b4f (2)`: a revision name with its number when known."""
     revision = ctx.snapshot.revision_named(name)
     return f"{name} ({revision.revision})" if revision is not None else name
+
+
+def on_lost_node(ctx: Context, pod: PodState) -> bool:
+    """The pod is not Ready and its node is NotReady or Unknown."""
+    node = ctx.snapshot.node_named(pod.node_name) if pod.node_name else None
+    return node is not None and node.ready != "True" and not is_running_and_ready(pod)
+
+
+def pod_cause(ctx: Context, pods: list[PodState]) -> Cause:
+    """The first specific cause among the pods; a pod on a NotReady/Unknown node is node-lost."""
+    causes = [Cause.NODE_LOST if on_lost_node(ctx, p) else Cause(cause_of(p)) for p in pods]
+    return next((c for c in causes if c is not Cause.UNKNOWN), Cause.UNKNOWN)
+
+
+def blocks(ctx: Context, pod: PodState) -> bool:
+    """The controller waits on this pod, or (OrderedReady) it sits in the replica range."""
+    return (ctx.wait is not None and ctx.wait.ordinal == pod.ordinal) or (
+        in_range(ctx, pod) and ctx.sts.pod_management_policy != "Parallel"
+    )

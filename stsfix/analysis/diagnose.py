@@ -30,6 +30,7 @@ from stsfix.analysis.findings_rollout import (
     partition_finding,
     summary_finding,
 )
+from stsfix.analysis.grouping import name_list
 from stsfix.analysis.pods import (
     failing_now,
     failure_certainty,
@@ -101,7 +102,7 @@ def _failing_findings(ctx: Context) -> list[Finding]:
             continue
         left = min(_time_left(ctx, p) for p in pods)
         certain = next((why for p in pods if (why := failure_certainty(p, ctx.snapshot))), "")
-        names = ", ".join(p.name for p in pods)
+        names = name_list([p.name for p in pods])  # a grouped finding may name hundreds
         reasons = ", ".join(dict.fromkeys(failing_now(p) for p in pods))
         verb = "is" if len(pods) == 1 else "are"
         tail = f" {names} {verb} failing ({reasons}) and count{'s' if len(pods) == 1 else ''} as stuck in {human_duration(left)} (--stuck-after {human_duration(ctx.stuck_after)})"

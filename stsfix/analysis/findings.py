@@ -80,6 +80,10 @@ class RepairAction(StrEnum):
     FORCE_DELETE_POD = "force-delete-pod"
     SET_PARTITION = "set-partition"
     REPLACE_OUTDATED_PODS = "replace-outdated-pods"
+    # Options only (`Repair.options`): alternatives for a person to choose from, never run in order.
+    ADD_CAPACITY = "add-capacity"
+    LOWER_REQUEST = "lower-request"
+    SCALE = "scale"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,11 +114,25 @@ class RepairStep:
 
 
 @dataclass(frozen=True, slots=True)
+class RepairOption:
+    """One alternative way out: what it does in a sentence, its parameters, and the command line
+    that carries it out ("" when it is not a command, such as adding nodes)."""
+
+    action: RepairAction
+    summary: str
+    params: dict[str, str | int] = field(hash=False)
+    command: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Repair:
-    """What to do about a finding: a one-line summary and ordered steps (may be empty)."""
+    """What to do about a finding: a one-line summary, ordered steps (may be empty), and options:
+    alternatives a person chooses between (add capacity, lower the request, scale down), which are
+    never steps because running them all in order would be wrong."""
 
     summary: str
     steps: tuple[RepairStep, ...] = ()
+    options: tuple[RepairOption, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +228,16 @@ def force_delete_pod(sts: StatefulSetState, pod: str, ordinal: int, node: str) -
         RepairAction.FORCE_DELETE_POD,
         {"pod": pod, "node": node},
         f"stsfix force-delete {_target(sts)} {ordinal}",
+    )
+
+
+def scale(sts: StatefulSetState, replicas: int, summary: str) -> RepairOption:
+    """params: replicas. kubectl's command: stsfix has no scale command of its own."""
+    return RepairOption(
+        RepairAction.SCALE,
+        summary,
+        {"replicas": replicas},
+        f"kubectl scale statefulset {sts.name} -n {sts.namespace} --replicas={replicas}",
     )
 
 

@@ -1,8 +1,9 @@
-"""Findings about stuck pods: the forced-rollback trap, a bad update revision, pods stuck
-Terminating, claims that are pending or missing, unschedulable pods and other unready pods.
+"""Findings about stuck pods: the forced-rollback trap, a bad update revision and other unready
+pods, with pods stuck Terminating (`findings_terminating`), claims that are pending or missing
+(`findings_claims`) and pods the scheduler cannot place (`findings_capacity`).
 
 Each stuck pod (evidence over time, see `pods.stuck_evidence`) is explained by exactly one
-finding. The rules restate the semantics reference §5.4, §7 and §7.1; repair steps never list a
+finding, and the pods of one code and cause share one finding (`grouping`). The rules restate the semantics reference §5.4, §7 and §7.1; repair steps never list a
 Ready pod, and never delete before a template change is observed. Pure.
 """
 
@@ -15,52 +16,30 @@ from stsfix.analysis.context import (
     has_ready_pod,
     in_range,
     live_template_revision,
+    pod_cause,
     replacement_mode,
     revision_label,
     set_pods,
     stuck_pods,
     update_revision_is_bad,
 )
-from stsfix.analysis.logs import log_evidence
-from stsfix.analysis.pods import (
-    cause_of,
-    event_lines,
-    human_duration,
-    is_running_and_ready,
-    pod_events,
-    pod_reason,
-    unscheduled,
-)
+from stsfix.analysis.findings_capacity import unschedulable_finding
+from stsfix.analysis.findings_claims import claim_findings, split_claim_problems
+from stsfix.analysis.findings_terminating import terminating_findings
+from stsfix.analysis.grouping import FIRST_FEW, Stuck, group_evidence, grouped, name_list
+from stsfix.analysis.pods import is_running_and_ready, pod_reason, unscheduled
 from stsfix.model import PodState
 
 _ISSUE: str = "kubernetes/kubernetes#67250"
 
 
-def _evidence(ctx: Context, pods: list[tuple[PodState, tuple[str, ...]]]) -> tuple[str, ...]:
-    lines: list[str] = []
-    for pod, evidence in pods:
-        lines.extend(evidence)
-        lines.extend(log_evidence(ctx.snapshot.logs_of(pod.name)))
-        lines.extend(pod_events(ctx.snapshot, pod, ctx.now))
-    return tuple(lines)
+def _evidence(ctx: Context, pods: list[Stuck]) -> tuple[str, ...]:
+    """The first few pods' evidence and events, then how many more share it (see `grouping`)."""
+    return tuple(group_evidence(ctx.snapshot, ctx.now, pods))
 
 
 def _cause(ctx: Context, pods: list[PodState]) -> f.Cause:
-    """The first specific cause among the pods; a pod on a NotReady/Unknown node is node-lost."""
-    causes = [f.Cause.NODE_LOST if _on_lost_node(ctx, p) else f.Cause(cause_of(p)) for p in pods]
-    return next((c for c in causes if c is not f.Cause.UNKNOWN), f.Cause.UNKNOWN)
-
-
-def _on_lost_node(ctx: Context, pod: PodState) -> bool:
-    node = ctx.snapshot.node_named(pod.node_name) if pod.node_name else None
-    return node is not None and node.ready != "True" and not is_running_and_ready(pod)
-
-
-def _blocks(ctx: Context, pod: PodState) -> bool:
-    """The controller waits on this pod, or (OrderedReady) it sits in the replica range."""
-    return (ctx.wait is not None and ctx.wait.ordinal == pod.ordinal) or (
-        in_range(ctx, pod) and ctx.sts.pod_management_policy != "Parallel"
-    )
+    return pod_cause(ctx, pods)
 
 
 # --- forced rollback -------------------------------------------------------------------------------
@@ -246,145 +225,64 @@ def rollback_findings(
     return [_trap_finding(ctx, chosen, bad)], {p.name for p, _ in chosen}
 
 
-# --- terminating -----------------------------------------------------------------------------------
+# --- everything else ------------------------------------------------------------------------------
 
 
-def _node_words(ctx: Context, pod: PodState) -> tuple[str, bool]:
-    """A sentence about the pod's node and whether the node looks lost (NotReady/Unknown/absent)."""
-    if not pod.node_name:
-        return "it was never scheduled to a node", False
-    if ctx.snapshot.nodes is None:
-        return f"the state of node {pod.node_name} is unknown (nodes were not read)", True
-    node = ctx.snapshot.node_named(pod.node_name)
-    if node is None:
-        return f"node {pod.node_name} no longer exists", True
-    if node.ready != "True":
-        since = f" for {human_duration(ctx.now - node.ready_since)}" if node.ready_since else ""
-        return f"node {pod.node_name} is Ready={node.ready}{since}", True
-    return f"node {pod.node_name} is Ready", False
+def _unready_severity(ctx: Context, pod: PodState, rollout_pending: bool) -> f.Severity:
+    waited = ctx.wait is not None and ctx.wait.ordinal == pod.ordinal
+    return f.Severity.CRITICAL if waited or (rollout_pending and in_range(ctx, pod)) else f.Severity.WARNING
 
 
-def terminating_finding(ctx: Context, pod: PodState, evidence: tuple[str, ...]) -> f.Finding:
-    """A pod past its grace period: force-delete only behind a node-gone check; else say what holds it."""
-    words, lost = _node_words(ctx, pod)
-    holders = [f"finalizers {', '.join(pod.meta.finalizers)}"] if pod.meta.finalizers else []
-    holders += [f"volumes {', '.join(pod.claim_names)}"] if pod.claim_names and not lost else []
-    steps: tuple[f.RepairStep, ...] = ()
-    if lost and pod.node_name:
-        steps = (
-            f.verify_node_gone(pod.node_name),
-            f.force_delete_pod(ctx.sts, pod.name, pod.ordinal or 0, pod.node_name),
-        )
-        summary = (
-            f"Confirm node {pod.node_name} is gone (powered off or deleted), then force-delete {pod.name}."
-        )
+def _unready_finding(ctx: Context, stuck: list[Stuck], rollout_pending: bool) -> f.Finding:
+    """pod-not-ready for pods of one cause, unhealthy outside the rollout path."""
+    pods = [p for p, _ in stuck]
+    critical = any(_unready_severity(ctx, p, rollout_pending) is f.Severity.CRITICAL for p in pods)
+    if len(pods) == 1:
+        pod = pods[0]
+        message = f"{pod.name} on revision {revision_label(ctx, pod.revision)} is not Ready: it is {pod_reason(pod, ctx.now)}."
     else:
-        summary = f"Find what holds {pod.name}: {'; '.join(holders) or 'the kubelet on its node'}; do not force-delete it."
-    held = f" It is held by {'; '.join(holders)}." if holders and not lost else ""
-    message = (
-        f"{pod.name} has been Terminating past its grace period and {words}.{held} The controller cannot "
-        f"recreate {pod.name} until the object is gone"
-        + (", and OrderedReady waits for it." if _blocks(ctx, pod) else ".")
-    )
-    node_lines = tuple(event_lines(ctx.snapshot.events, kind="Node", name=pod.node_name, now=ctx.now))
-    return f.Finding(
-        f.POD_STUCK_TERMINATING, f.Severity.CRITICAL, f.Cause.NODE_LOST if lost else f.Cause.UNKNOWN, message,
-        (pod.name,), (*evidence, words, *node_lines), f.Repair(summary, steps), f.PLAYBOOK_STUCK_TERMINATING,
-    )  # fmt: skip
-
-
-# --- claims, scheduling, everything else -----------------------------------------------------------
-
-
-def _waits_for_volume(pod: PodState) -> bool:
-    """A Pending claim is the cause unless the scheduler names something else (with
-    WaitForFirstConsumer a claim stays Pending while its pod is unschedulable for other reasons)."""
-    scheduled = pod.condition("PodScheduled")
-    if not unscheduled(pod) or scheduled is None:
-        return True
-    return any(word in scheduled.message.lower() for word in ("persistentvolumeclaim", "volume"))
-
-
-def claim_problem(ctx: Context, pod: PodState) -> tuple[str, str] | None:
-    """(code, sentence) when a claim of a Pending pod is Pending, missing or being deleted."""
-    if pod.phase != "Pending" or ctx.snapshot.pvcs is None:
-        return None
-    for claim in pod.claim_names:
-        pvc = next((c for c in ctx.snapshot.pvcs if c.name == claim), None)
-        if pvc is None:
-            return f.PVC_MISSING, f"claim {claim} of {pod.name} does not exist"
-        if pvc.meta.deletion_timestamp is not None:
-            return f.PVC_MISSING, f"claim {claim} of {pod.name} is being deleted"
-        if pvc.phase == "Pending" and _waits_for_volume(pod):
-            return (
-                f.PVC_PENDING,
-                f"claim {claim} of {pod.name} is Pending (storage class {pvc.storage_class or '<none>'})",
+        reasons = "; ".join(f"{p.name} is {pod_reason(p, ctx.now)}" for p in pods[:FIRST_FEW])
+        message = f"{len(pods)} pods ({name_list([p.name for p in pods])}) are not Ready: {reasons}."
+    if critical:
+        waited = next((p for p in pods if ctx.wait is not None and p.ordinal == ctx.wait.ordinal), None)
+        if len(pods) == 1:
+            message += " The controller waits for it."
+        else:
+            message += (
+                f" The controller waits for {waited.name}." if waited else " The rollout waits for them."
             )
-    return None
-
-
-def _claim_finding(
-    ctx: Context, pod: PodState, evidence: tuple[str, ...], code: str, words: str
-) -> f.Finding:
-    claim_events = [
-        line
-        for c in pod.claim_names
-        for line in event_lines(ctx.snapshot.events, kind="PersistentVolumeClaim", name=c, now=ctx.now)
-    ]
-    cause = f.Cause.PVC_PENDING if code == f.PVC_PENDING else f.Cause.PVC_MISSING
-    message = f"{pod.name} cannot start: {words}." + (
-        " OrderedReady waits for it." if _blocks(ctx, pod) else ""
-    )
-    summary = "Fix the storage (provisioner, storage class, quota) or recreate the claim; the pod then starts on its own."
     return f.Finding(
-        code, f.Severity.CRITICAL if _blocks(ctx, pod) else f.Severity.WARNING, cause, message, (pod.name,),
-        (*evidence, *pod_events(ctx.snapshot, pod, ctx.now), *claim_events), f.Repair(summary), f.PLAYBOOK_PVC_PENDING,
+        f.POD_NOT_READY, f.Severity.CRITICAL if critical else f.Severity.WARNING, pod_cause(ctx, pods), message,
+        tuple(p.name for p in pods), tuple(group_evidence(ctx.snapshot, ctx.now, stuck)),
+        f.Repair("Fix the cause shown in the evidence; deleting the pod alone will not help."),
     )  # fmt: skip
 
 
-def _unready_finding(
-    ctx: Context, pod: PodState, evidence: tuple[str, ...], rollout_pending: bool
-) -> f.Finding:
-    scheduled = pod.condition("PodScheduled")
-    unschedulable = pod.phase == "Pending" and scheduled is not None and scheduled.status == "False"
-    severity = (
-        f.Severity.CRITICAL
-        if (ctx.wait and ctx.wait.ordinal == pod.ordinal) or (rollout_pending and in_range(ctx, pod))
-        else f.Severity.WARNING
-    )
-    why = (
-        f"the scheduler says: {scheduled.message}"
-        if unschedulable and scheduled
-        else f"it is {pod_reason(pod, ctx.now)}"
-    )
-    message = f"{pod.name} on revision {revision_label(ctx, pod.revision)} is not Ready: {why}." + (
-        " The controller waits for it." if severity is f.Severity.CRITICAL else ""
-    )
-    summary = (
-        "Fix the cause shown in the evidence (capacity, node selectors, taints)"
-        if unschedulable
-        else "Fix the cause shown in the evidence"
-    )
-    return f.Finding(
-        f.UNSCHEDULABLE if unschedulable else f.POD_NOT_READY, severity, _cause(ctx, [pod]), message, (pod.name,),
-        (*evidence, *log_evidence(ctx.snapshot.logs_of(pod.name)), *pod_events(ctx.snapshot, pod, ctx.now)),
-        f.Repair(summary + "; deleting the pod alone will not help."),
-    )  # fmt: skip
+def _unready_findings(ctx: Context, stuck: list[Stuck], rollout_pending: bool) -> list[f.Finding]:
+    """One unschedulable finding for every pod the scheduler cannot place, one pod-not-ready per cause."""
+    placed = [(p, e) for p, e in stuck if not unscheduled(p)]
+    unplaced = [(p, e) for p, e in stuck if unscheduled(p)]
+    found = []
+    if unplaced:
+        waited = {ctx.wait.ordinal} if ctx.wait is not None else set()
+        blocking = any(in_range(ctx, p) or p.ordinal in waited for p, _ in unplaced)
+        found.append(unschedulable_finding(ctx, unplaced, blocking=blocking))
+    groups = grouped(placed, key=lambda pe: pod_cause(ctx, [pe[0]]))
+    return found + [_unready_finding(ctx, group, rollout_pending) for group in groups]
 
 
 def pod_findings(ctx: Context) -> list[f.Finding]:
-    """One finding per stuck pod or group of pods, ascending by the first pod's ordinal."""
+    """One finding per code and cause among the stuck pods (see `grouping`), ascending by the first
+    pod's ordinal within each rule."""
     stuck = stuck_pods(ctx)
-    found = [terminating_finding(ctx, p, e) for p, e in stuck if p.deleting]
-    live = [(p, e) for p, e in stuck if not p.deleting]
-    claims = [(p, e, claim_problem(ctx, p)) for p, e in live]
-    found += [_claim_finding(ctx, p, e, *problem) for p, e, problem in claims if problem is not None]
-    rest = [(p, e) for p, e, problem in claims if problem is None]
+    found = terminating_findings(ctx, [(p, e) for p, e in stuck if p.deleting])
+    problems, rest = split_claim_problems(ctx, [(p, e) for p, e in stuck if not p.deleting])
+    found += claim_findings(ctx, problems)
     # Condemned pods are the scale-down's business (§5.6): only replicas can be in the trap.
     trap, explained = rollback_findings(ctx, [(p, e) for p, e in rest if in_range(ctx, p)])
     found += trap
     pending = ctx.sts.update_revision != ctx.sts.current_revision or any(
         p.revision != ctx.sts.update_revision for p in set_pods(ctx) if in_range(ctx, p)
     )
-    found += [_unready_finding(ctx, p, e, pending) for p, e in rest if p.name not in explained]
+    found += _unready_findings(ctx, [(p, e) for p, e in rest if p.name not in explained], pending)
     return found

@@ -29,8 +29,8 @@ def revision_ref_to_dict(ref: RevisionRef) -> dict[str, Any]:
 
 def finding_to_dict(finding: Finding) -> dict[str, Any]:
     """{code, severity, cause, pods, message, evidence, repair:{summary, steps:[{action, params, command,
-    effects:[{action, params}]}]}, playbook, stuckInSeconds, certain}: the last two are null unless the
-    finding is failing, not yet stuck."""
+    effects:[{action, params}]}], options:[{action, summary, params, command}]}, playbook, stuckInSeconds,
+    certain}: the last two are null unless the finding is failing, not yet stuck."""
     repair = None
     if finding.repair is not None:
         steps = [
@@ -42,7 +42,11 @@ def finding_to_dict(finding: Finding) -> dict[str, Any]:
             }
             for s in finding.repair.steps
         ]
-        repair = {"summary": finding.repair.summary, "steps": steps}
+        options = [
+            {"action": o.action.value, "summary": o.summary, "params": dict(o.params), "command": o.command}
+            for o in finding.repair.options
+        ]
+        repair = {"summary": finding.repair.summary, "steps": steps, "options": options}
     return {
         "code": finding.code,
         "severity": finding.severity.value,

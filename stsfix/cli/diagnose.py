@@ -32,6 +32,15 @@ if TYPE_CHECKING:
 EVIDENCE_LIMIT = 240
 
 
+def pod_list(pods: tuple[str, ...]) -> str:
+    """`web-4, web-5, web-6, ... (670 pods)`: the first few of a grouped finding and the count."""
+    from stsfix.analysis.grouping import FIRST_FEW
+
+    if len(pods) <= FIRST_FEW:
+        return ", ".join(pods)
+    return f"{', '.join(pods[:FIRST_FEW])}, ... ({len(pods)} pods)"
+
+
 def diagnosis_text(diagnosis: Diagnosis, *, screen: Screen = PLAIN) -> str:
     """The diagnosis for people: fits `screen.width` (long lines wrap under their start, long
     evidence is shortened visibly, keeping the end where the cause is); commands never wrap, so
@@ -50,7 +59,7 @@ def diagnosis_text(diagnosis: Diagnosis, *, screen: Screen = PLAIN) -> str:
     lines = wrap(head, width, hang="    ")
     lines[0] = lines[0].replace(verdict.upper(), verdict_colour(verdict.upper(), verdict, enabled=screen.color), 1)
     for finding in diagnosis.findings:
-        pods = f" [{', '.join(finding.pods)}]" if finding.pods else ""
+        pods = f" [{pod_list(finding.pods)}]" if finding.pods else ""
         first = wrap(f"{finding.severity.value}: {finding.code}{pods}: {finding.message}", width, indent="  ", hang="    ")
         severity = finding.severity.value
         first[0] = first[0].replace(severity, verdict_colour(severity, severity, enabled=screen.color), 1)
@@ -66,6 +75,14 @@ def diagnosis_text(diagnosis: Diagnosis, *, screen: Screen = PLAIN) -> str:
             for i, step in enumerate(finding.repair.steps, 1):
                 lines.append(f"      {i}. {step.command}")
                 lines += [f"         which will {effect.describe()}" for effect in step.effects]
+        if finding.repair is not None and finding.repair.options:
+            if not finding.repair.steps:
+                lines += wrap(f"repair: {finding.repair.summary}", width, indent="    ", hang="      ")
+            lines.append("    options:")
+            for option in finding.repair.options:
+                lines += wrap(f"{option.action.value}: {option.summary}", width, indent="      - ", hang="        ")
+                if option.command:
+                    lines.append(f"        {option.command}")
         if finding.playbook:
             lines.append(f"    playbook: stsfix playbook show {finding.playbook}")
     if diagnosis.missing:

@@ -139,8 +139,9 @@ def stuck_since(snapshot: Snapshot, finding: Finding) -> datetime | None:
     from when it stopped being (or never was) Ready. The earliest pod decides.
     """
     times = []
+    pods = {p.name: p for p in snapshot.pods}  # a grouped finding may name hundreds of pods
     for name in finding.pods:
-        pod = next((p for p in snapshot.pods if p.name == name), None)
+        pod = pods.get(name)
         if pod is None:
             continue
         since = pod.meta.deletion_timestamp if pod.deleting else not_ready_since(pod)

@@ -35,6 +35,10 @@ CASES = [
     pytest.param("ondelete", "paused", "ondelete-pending", "unknown", ["replace-outdated-pods"], id="OnDelete waiting for deletes is paused"),
     pytest.param("parallel-maxunavailable", "stuck", "maxunavailable-regression", "crash-loop", ["delete-pod"],
                  id="1.35.0 Parallel and maxUnavailable regression"),
+    pytest.param("capacity", "stuck", "unschedulable", "unschedulable", [],
+                 id="Parallel set larger than the cluster"),
+    pytest.param("capacity-ordered", "stuck", "unschedulable", "unschedulable", [],
+                 id="OrderedReady set larger than the cluster"),
 ]  # fmt: skip
 
 
@@ -212,3 +216,39 @@ def test_failing_before_stuck_after_says_how_long_and_exits_3_only_when_certain(
     assert certain in finding["certain"]
     text = cli(*env.args("inspect", "web", "--stuck-after", "10h")).stdout
     assert "Rollout:   FAILING: " in text and "counts as stuck in" in " ".join(text.split())
+
+
+@pytest.mark.parametrize(
+    ("scenario", "pods"),
+    [pytest.param("capacity", 2, id="Parallel"), pytest.param("capacity-ordered", 1, id="OrderedReady")],
+)
+def test_a_set_out_of_room_offers_capacity_request_or_scale_and_scaling_heals_it(
+    cli, make_sim, scenario: str, pods: int
+) -> None:
+    env = make_sim(scenario, speed=30.0)
+    env.sim.advance(60)
+    result = cli(*env.args("diagnose", "web", "--stuck-after", "30s", "-o", "json"))
+    assert result.code == ExitCode.ACTION_NEEDED, result
+    [finding] = result.json()["items"][0]["findings"]
+    assert len(finding["pods"]) == pods and finding["evidence"][0] == (
+        f"scheduler ({pods} pod{'s' if pods > 1 else ''}): 0/3 nodes are available: 3 Insufficient cpu"
+    )
+    options = {o["action"]: o for o in finding["repair"]["options"]}
+    assert list(options) == ["add-capacity", "lower-request", "scale"]
+    assert options["add-capacity"]["params"] == {"pods": 2, "short": "cpu"}
+    assert options["lower-request"]["params"] == {"container": "web", "resource": "cpu", "request": "1500m"}
+    assert options["scale"]["command"] == "kubectl scale statefulset web -n default --replicas=6"
+
+    env.sim.patch(
+        "statefulsets", "default", "web", {"spec": {"replicas": options["scale"]["params"]["replicas"]}}
+    )
+    assert env.sim.wait_for(
+        lambda s: (
+            (s.get("sts", "default", "web") or {}).get("status", {}).get("readyReplicas") == 6
+            and len([p for p in s.list("pods", "default") if p["metadata"]["name"].startswith("web-")]) == 6
+        ),
+        timeout=20,
+    )
+    healed = cli(*env.args("diagnose", "web", "--stuck-after", "30s", "-o", "json"))
+    assert healed.code == ExitCode.OK, healed
+    assert healed.json()["items"][0]["verdict"] == "complete"

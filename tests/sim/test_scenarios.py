@@ -142,6 +142,27 @@ def test_unschedulable_scenario_reports_insufficient_cpu() -> None:
     assert any(e["reason"] == "FailedScheduling" for e in sim.list("events", "default"))
 
 
+@pytest.mark.parametrize(
+    ("scenario", "pending", "created"),
+    [
+        pytest.param("capacity", 2, 8, id="Parallel"),
+        pytest.param("capacity-ordered", 1, 7, id="OrderedReady"),
+    ],
+)
+def test_capacity_scenarios_run_what_fits_and_leave_the_rest_pending(
+    scenario: str, pending: int, created: int
+) -> None:
+    sim = _stepped(scenario)
+    pods = _pods(sim)
+    unplaced = [p for p in pods.values() if not p["spec"].get("nodeName")]
+    assert len(pods) == created and len(unplaced) == pending
+    for pod in unplaced:
+        scheduled = next(c for c in pod["status"]["conditions"] if c["type"] == "PodScheduled")
+        assert scheduled["message"].startswith("0/3 nodes are available: 3 Insufficient cpu.")
+    status = _sts_status(sim)
+    assert status["readyReplicas"] == 6 and status["currentRevision"] == status["updateRevision"]
+
+
 def test_pending_pvc_scenario_blocks_at_web_0() -> None:
     sim = _stepped("pending-pvc")
     assert set(_pods(sim)) == {"web-0"}

@@ -167,7 +167,7 @@ CASES = [
     ),
     pytest.param(
         make_snapshot([make_pod(0), make_pod(1), make_pod(2), make_pod(3, state="crashloop"), make_pod(4, state="crashloop")]),
-        RolloutState.STUCK, ["pod-not-ready", "pod-not-ready"], id="OrderedReady scale-down waits on an unready condemned pod",
+        RolloutState.STUCK, ["pod-not-ready"], id="OrderedReady scale-down waits on an unready condemned pod (one finding for both)",
     ),
     pytest.param(make_snapshot(missing=("pods",)), RolloutState.UNKNOWN, [], id="pods not read is unknown"),
     pytest.param(
@@ -573,7 +573,7 @@ def test_diagnosis_json_keys_are_stable() -> None:
         "code", "severity", "cause", "pods", "message", "evidence", "repair", "playbook", "stuckInSeconds", "certain",
     ]  # fmt: skip
     assert (finding["stuckInSeconds"], finding["certain"]) == (None, None)
-    assert list(finding["repair"]) == ["summary", "steps"]
+    assert list(finding["repair"]) == ["summary", "steps", "options"]
     assert finding["repair"]["steps"] == [
         {
             "action": "revert-template",
