@@ -2,7 +2,8 @@
 
 The facts come from the semantics reference §0.1 and §13: the MaxUnavailableStatefulSet gate
 default, the Parallel two-phase fix (#137666), the availability boundary (#132122) and
-"available" instead of "healthy" in the update loop (#130909). Pure: stdlib only.
+"available" instead of "healthy" in the update loop (#130909), and missing claims of Pending pods
+recreated since v1.27 (#113270). Pure: stdlib only.
 """
 
 from __future__ import annotations
@@ -65,3 +66,11 @@ def availability_is_inclusive(version: ServerVersion | None) -> bool:
 def update_waits_for_available(version: ServerVersion | None) -> bool:
     """Since v1.34 the rolling-update wait uses "available" rather than "healthy" (#130909)."""
     return version is None or (version.major, version.minor) >= (1, 34)
+
+
+def recreates_missing_claims(version: ServerVersion | None) -> bool:
+    """Since v1.27 the controller recreates the missing claims of a Pending pod its sync reaches
+    (kubernetes/kubernetes#113270, CHANGELOG-1.27; v1.34.4 stateful_set_control.go `processReplica`:
+    `isPending` -> `createMissingPersistentVolumeClaims`). Before, only with a new pod. Unknown
+    means current (True)."""
+    return version is None or (version.major, version.minor) >= (1, 27)

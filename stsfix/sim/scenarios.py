@@ -267,6 +267,13 @@ def check(sim: ScenarioCluster, cond: Obj, *, since: Any = None) -> bool:
         if cond.get("exists") is False:
             return pod is None
         return pod is not None and _check_pod(sim, pod, cond)
+    if "claim" in cond:
+        claim = sim.get("persistentvolumeclaims", namespace, cond["claim"])
+        if cond.get("exists") is False:
+            return claim is None
+        return claim is not None and (
+            "phase" not in cond or (claim.get("status") or {}).get("phase") == cond["phase"]
+        )
     if "all" in cond:
         return all(check(sim, c, since=since) for c in cond["all"])
     raise ScenarioError(f"unknown condition {cond}")
@@ -328,6 +335,8 @@ def _check_pod(sim: ScenarioCluster, pod: Obj, cond: Obj) -> bool:
             cond["past_grace_seconds"]
         ):
             return False
+    if "node" in cond and (pod.get("spec") or {}).get("nodeName", "") != cond["node"]:
+        return False
     if "scheduled" in cond:
         scheduled = any(
             c.get("type") == "PodScheduled" and c.get("status") == "True"

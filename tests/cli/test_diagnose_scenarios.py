@@ -35,6 +35,8 @@ CASES = [
     pytest.param("ondelete", "paused", "ondelete-pending", "unknown", ["replace-outdated-pods"], id="OnDelete waiting for deletes is paused"),
     pytest.param("parallel-maxunavailable", "stuck", "maxunavailable-regression", "crash-loop", ["delete-pod"],
                  id="1.35.0 Parallel and maxUnavailable regression"),
+    pytest.param("missing-claim", "stuck", "pvc-missing", "pvc-missing", ["delete-pod"],
+                 id="1.26: a claim deleted under a Pending pod needs the pod deleted"),
     pytest.param("capacity", "stuck", "unschedulable", "unschedulable", [],
                  id="Parallel set larger than the cluster"),
     pytest.param("capacity-ordered", "stuck", "unschedulable", "unschedulable", [],
@@ -252,3 +254,19 @@ def test_a_set_out_of_room_offers_capacity_request_or_scale_and_scaling_heals_it
     healed = cli(*env.args("diagnose", "web", "--stuck-after", "30s", "-o", "json"))
     assert healed.code == ExitCode.OK, healed
     assert healed.json()["items"][0]["verdict"] == "complete"
+
+
+def test_deleting_the_pending_pod_of_a_missing_claim_heals_the_set_on_1_26(cli, make_sim) -> None:
+    env = make_sim("missing-claim", speed=30.0)
+    env.sim.advance(60)
+    result = cli(*env.args("diagnose", "web", "--stuck-after", "30s", "-o", "json"))
+    [finding] = [f for f in result.json()["items"][0]["findings"] if f["severity"] == "critical"]
+    assert "new, empty claims www-web-2" in finding["repair"]["summary"]
+    [step] = finding["repair"]["steps"]
+    assert step["command"].startswith("stsfix delete-pod -n default web 2")
+    uid = env.sim.get("pods", "default", "web-2")["metadata"]["uid"]
+    done = cli(*env.args(*step["command"].split()[1:], "--yes", "-o", "json"))
+    assert done.code == ExitCode.OK, done
+    assert env.sim.get("pods", "default", "web-2")["metadata"]["uid"] != uid
+    healed = cli(*env.args("diagnose", "web", "--stuck-after", "30s", "-o", "json"))
+    assert healed.code == ExitCode.OK and healed.json()["items"][0]["verdict"] == "complete", healed

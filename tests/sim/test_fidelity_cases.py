@@ -249,12 +249,20 @@ def test_c16_status_write_failure_converges_and_pod_errors_win() -> None:
     assert h2.client.faults.calls["update_status"] == 1
 
 
-def test_c17_pvc_of_a_pending_pod_is_recreated() -> None:
-    h = Harness(new_statefulset(3))
+@pytest.mark.parametrize(
+    ("version", "recreated"),
+    [
+        pytest.param("1.34.0", True, id="1.34: RecreatesPVCForPendingPod"),
+        pytest.param("1.27.0", True, id="1.27: since kubernetes/kubernetes#113270"),
+        pytest.param("1.26.15", False, id="1.26: claims only with a new pod"),
+    ],
+)
+def test_c17_pvc_of_a_pending_pod_is_recreated_from_1_27(version: str, recreated: bool) -> None:
+    h = Harness(new_statefulset(3), version=version)
     h.sync()
     h.store.remove("persistentvolumeclaims", "default", "datadir-foo-0")
     h.sync()
-    assert h.store.get("persistentvolumeclaims", "default", "datadir-foo-0") is not None
+    assert (h.store.get("persistentvolumeclaims", "default", "datadir-foo-0") is not None) is recreated
 
 
 # -- revisions ---------------------------------------------------------------------------------------

@@ -9,7 +9,13 @@ import pytest
 import yaml
 
 from stsfix.sim.cluster import SimCluster
-from stsfix.sim.scenarios import ScenarioError, describe_scenarios, load_manifests, scenario_names
+from stsfix.sim.scenarios import (
+    ScenarioError,
+    describe_scenarios,
+    load_manifests,
+    load_scenario,
+    scenario_names,
+)
 from stsfix.sim.store.objects import REVISION_LABEL, is_pod_ready
 
 
@@ -252,3 +258,44 @@ def test_stuck_terminating_also_clears_when_the_node_object_is_deleted() -> None
     sim.delete("nodes", "", node)
     assert sim.run_until(lambda s: _sts_status(s).get("readyReplicas") == 3, max_seconds=600)
     assert _pods(sim)["web-1"]["spec"]["nodeName"] != node
+
+
+def _missing_claim(version: str | None = None) -> SimCluster:
+    """The missing-claim story up to the claim's deletion (its last wait only holds before 1.27)."""
+    scenario = load_scenario("missing-claim")
+    if version is not None:
+        scenario.k8s_version = version
+        scenario.steps[2].pop("wait")
+        scenario.steps = scenario.steps[:3]
+        scenario.ready_when = []
+    return SimCluster([scenario], serve=False, autorun=False).start()
+
+
+def test_missing_claim_scenario_stays_pending_on_1_26_until_the_pod_is_deleted() -> None:
+    sim = _stepped("missing-claim")
+    sim.advance(600)
+    web2 = _pods(sim)["web-2"]
+    scheduled = next(c for c in web2["status"]["conditions"] if c["type"] == "PodScheduled")
+    assert (
+        web2["status"]["phase"] == "Pending"
+        and 'persistentvolumeclaim "www-web-2" not found' in scheduled["message"]
+    )
+    assert sim.get("pvc", "default", "www-web-2") is None
+    sim.delete("pods", "default", "web-2")
+    assert sim.run_until(lambda s: _sts_status(s).get("readyReplicas") == 3, max_seconds=300)
+    claim = sim.get("pvc", "default", "www-web-2")
+    assert claim is not None and claim["status"]["phase"] == "Bound"
+
+
+def test_on_1_34_the_controller_recreates_the_claim_of_the_pending_pod_itself() -> None:
+    sim = _missing_claim("1.34.0")
+    assert sim.run_until(lambda s: s.get("pvc", "default", "www-web-2") is not None, max_seconds=60)
+    assert sim.get("pods", "default", "web-2")["status"]["phase"] == "Pending"  # still cordoned
+    sim.patch("nodes", "", "sim-worker3", {"spec": {"unschedulable": False}})
+    assert sim.run_until(lambda s: _sts_status(s).get("readyReplicas") == 3, max_seconds=300)
+
+
+def test_a_claim_deleted_under_an_unscheduled_pod_is_not_held_by_pvc_protection() -> None:
+    sim = _missing_claim("1.26.15")
+    assert sim.get("pvc", "default", "www-web-2") is None
+    assert sim.get("pods", "default", "web-2")["status"]["phase"] == "Pending"

@@ -4,7 +4,7 @@ Background: a dependent whose owners (by uid) are all gone is deleted (pods grac
 dangling refs are dropped from dependents that still have a live owner. Foreground: an owner
 carrying `foregroundDeletion` has its dependents deleted and is removed once none is left. Orphan:
 an owner carrying `orphan` has its refs stripped from dependents and is then removed. A claim
-being deleted keeps `kubernetes.io/pvc-protection` while a non-terminated pod uses it. Deleting a
+being deleted keeps `kubernetes.io/pvc-protection` while a non-terminated pod bound to a node uses it. Deleting a
 StatefulSet therefore removes its pods and ControllerRevisions, and claims owned through the
 retention policy (§8.3). Standard library only.
 """
@@ -149,7 +149,14 @@ class GarbageCollector:
             return False
         pods, _ = self.store.list("pods", key[1])
         for pod in pods:
-            if key[2] in _claim_names(pod) and pod_phase(pod) not in ("Succeeded", "Failed"):
+            # Only a pod bound to a node holds its claim: the kubelet sees pods once they are
+            # scheduled (v1.34.4 pkg/controller/volume/pvcprotection/pvc_protection_controller.go,
+            # podUsesPVC), so a claim deleted under an unscheduled Pending pod goes at once.
+            if (
+                key[2] in _claim_names(pod)
+                and pod.get("spec", {}).get("nodeName")
+                and pod_phase(pod) not in ("Succeeded", "Failed")
+            ):
                 return False
         self.client.remove_finalizer(*key, PVC_PROTECTION)
         return True

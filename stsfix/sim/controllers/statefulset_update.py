@@ -266,8 +266,8 @@ def process_replica(ctx: SyncContext, index: int) -> bool:
         if ctx.monotonic:
             return True
         return False
-    if pod_phase(pod) == "Pending":
-        _create_claims(ctx, pod, ordinal)
+    if pod_phase(pod) == "Pending" and ctx.version.recreates_claims_for_pending_pods:
+        _create_claims(ctx, pod, ordinal)  # §5.4 rule 3, v1.27+ (#113270)
         _fix_claims(ctx, pod, ordinal, False)
     if ctx.monotonic and (
         is_terminating(pod)

@@ -70,6 +70,15 @@ class KubeVersion:
     def pvc_retention(self) -> bool:
         return self.tuple >= (1, 27, 0)
 
+    @property
+    def recreates_claims_for_pending_pods(self) -> bool:
+        """v1.27+ (kubernetes/kubernetes#113270, CHANGELOG-1.27 "PVCs will automatically be recreated
+        if they are missing for a pending Pod"): processReplica creates the missing claims of every
+        Pending pod it reaches (v1.34.4 pkg/controller/statefulset/stateful_set_control.go,
+        `isPending` -> `createMissingPersistentVolumeClaims`). Before, claims were created only with
+        a new pod, so a claim deleted under a Pending pod stayed missing until the pod was deleted."""
+        return self.tuple >= (1, 27, 0)
+
     # -- availability / updates ------------------------------------------------------------------
     @property
     def availability_inclusive(self) -> bool:
