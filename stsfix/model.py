@@ -578,21 +578,35 @@ def parse_node(raw: RawObject) -> NodeState:
 
 @dataclass(frozen=True, slots=True)
 class PdbInfo:
+    """A PodDisruptionBudget: its spec and the disruption controller's status (what eviction checks)."""
+
     meta: ObjectMeta
     selector: dict[str, Any] = field(hash=False)
     disruptions_allowed: int
     min_available: int | str | None
     max_unavailable: int | str | None
+    current_healthy: int = 0
+    desired_healthy: int = 0
+    expected_pods: int = 0
+    observed_generation: int = 0
+    #: spec.unhealthyPodEvictionPolicy as written ("" when unset: IfHealthyBudget).
+    unhealthy_pod_eviction_policy: str = ""
 
 
 def parse_pdb(raw: RawObject) -> PdbInfo:
     spec = _dict(raw.get("spec"))
+    status = _dict(raw.get("status"))
     return PdbInfo(
         meta=parse_meta(raw),
         selector=_dict(spec.get("selector")),
-        disruptions_allowed=_int(_dict(raw.get("status")).get("disruptionsAllowed")),
+        disruptions_allowed=_int(status.get("disruptionsAllowed")),
         min_available=spec.get("minAvailable"),
         max_unavailable=spec.get("maxUnavailable"),
+        current_healthy=_int(status.get("currentHealthy")),
+        desired_healthy=_int(status.get("desiredHealthy")),
+        expected_pods=_int(status.get("expectedPods")),
+        observed_generation=_int(status.get("observedGeneration")),
+        unhealthy_pod_eviction_policy=_str(spec.get("unhealthyPodEvictionPolicy")),
     )
 
 

@@ -21,6 +21,7 @@ from typing import Final
 from stsfix.analysis import findings as f
 from stsfix.analysis.context import Context, in_range, make_context, set_pods
 from stsfix.analysis.findings import Diagnosis, Finding, RevisionRef, Severity, Verdict
+from stsfix.analysis.findings_budgets import with_budgets
 from stsfix.analysis.findings_missing import missing_pod_findings
 from stsfix.analysis.findings_pods import pod_findings
 from stsfix.analysis.findings_rollout import (
@@ -173,6 +174,7 @@ def assess(
         stuck = any(x.severity is Severity.CRITICAL for x in findings)
         findings = ([] if stuck else _failing_findings(ctx)) + findings
         findings += _rollout_findings(ctx, progress, stuck)
+        findings = with_budgets(ctx, findings)
     findings.sort(key=lambda x: _RANK[x.severity])
     verdict, message = verdict_of(findings, pods_read=pods_read)
     diagnosis = Diagnosis(

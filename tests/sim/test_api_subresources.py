@@ -99,6 +99,28 @@ def test_eviction_of_unready_pod_allowed_when_budget_is_healthy(http: Http, serv
     assert http("POST", PODS + "/web-1/eviction", eviction("web-1"))[0] == 201
 
 
+@pytest.mark.parametrize(
+    ("version", "policy", "allowed"),
+    [
+        pytest.param("1.34.0", None, False, id="budget not met: refused"),
+        pytest.param("1.34.0", "AlwaysAllow", True, id="AlwaysAllow"),
+        pytest.param("1.26.15", "AlwaysAllow", False, id="1.26: the gate is off, the field is dropped"),
+    ],
+)
+def test_eviction_of_unready_pod_when_the_budget_is_not_met(
+    http: Http, server: ApiServer, version: str, policy: str | None, allowed: bool
+) -> None:
+    server.set_version(version)
+    ready_pod(server, http, "web-0")
+    ready_pod(server, http, "web-1", ready=False)
+    spec: dict[str, Any] = {"selector": {"matchLabels": {"app": "web"}}, "minAvailable": 2}
+    if policy:
+        spec["unhealthyPodEvictionPolicy"] = policy
+    created = http("POST", PDBS, {"metadata": {"name": "web"}, "spec": spec})[1]
+    assert created["spec"].get("unhealthyPodEvictionPolicy") == (policy if version >= "1.27" else None)
+    assert http("POST", PODS + "/web-1/eviction", eviction("web-1"))[0] == (201 if allowed else 429)
+
+
 def test_eviction_preconditions_and_dry_run(http: Http, server: ApiServer) -> None:
     ready_pod(server, http, "web-0")
     code, status, _ = http("POST", PODS + "/web-0/eviction", eviction("web-0", preconditions={"uid": "nope"}))

@@ -99,7 +99,13 @@ def apply_defaults(resource: str, obj: Obj, *, version: str) -> None:
 
 def drop_disabled_fields(resource: str, obj: Obj, old: Obj | None, *, version: str) -> None:
     """PrepareForCreate/Update: without the MaxUnavailableStatefulSet gate `maxUnavailable` is dropped,
-    unless the stored object already uses it (dropStatefulSetDisabledFields)."""
+    unless the stored object already uses it (dropStatefulSetDisabledFields); without the
+    PDBUnhealthyPodEvictionPolicy gate (alpha, off by default, in 1.26; on from 1.27) a PDB's
+    `unhealthyPodEvictionPolicy` likewise (pkg/api/poddisruptionbudget/util.go DropDisabledFields)."""
+    if resource == "poddisruptionbudgets":
+        if _before(version, (1, 27)) and not ((old or {}).get("spec") or {}).get("unhealthyPodEvictionPolicy"):
+            (obj.get("spec") or {}).pop("unhealthyPodEvictionPolicy", None)
+        return
     if resource != "statefulsets" or max_unavailable_gate(version):
         return
 
@@ -109,6 +115,11 @@ def drop_disabled_fields(resource: str, obj: Obj, old: Obj | None, *, version: s
 
     if (rolling(old) or {}).get("maxUnavailable") is None and (new := rolling(obj)) is not None:
         new.pop("maxUnavailable", None)
+
+
+def _before(version: str, minor: tuple[int, int]) -> bool:
+    parts = version.lstrip("v").split(".")
+    return (int(parts[0]), int(parts[1])) < minor
 
 
 def initial_status(resource: str) -> Obj | None:

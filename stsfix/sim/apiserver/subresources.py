@@ -126,8 +126,8 @@ def evict(api: Api, namespace: str, name: str, body: Any, *, dry_run: bool) -> O
                 policy = (pdbs[0].get("spec") or {}).get("unhealthyPodEvictionPolicy", "IfHealthyBudget")
                 if is_ready(pod):
                     allowed = found.allowed > 0
-                else:  # an unready pod may go while the budget is healthy (or always, by policy)
-                    allowed = policy == "AlwaysAllow" or found.healthy >= found.desired
+                else:  # an unready pod may go while the budget is met (or always, by policy), else as a disruption
+                    allowed = policy == "AlwaysAllow" or found.healthy >= found.desired > 0 or found.allowed > 0
                 if not allowed:
                     raise _too_many(pdbs[0]["metadata"]["name"], found.desired, found.healthy)
         api.delete("pods", namespace, name, options, dry_run=dry_run)

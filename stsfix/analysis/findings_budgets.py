@@ -1,0 +1,60 @@
+"""PodDisruptionBudgets on the pods a repair deletes: evict where the budget allows it, else say why
+a plain delete is the only way (see `disruption` for the Eviction API's rules by release).
+
+Applied to every finding after the rules ran: each `delete-pod` step whose pod a budget covers
+becomes `evict-pod` (`stsfix delete-pod ... --evict`, same flags) when eviction would be allowed
+now, and stays a delete otherwise; the summary says which, and the evidence quotes the budget.
+Pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from stsfix.analysis import findings as f
+from stsfix.analysis.context import Context
+from stsfix.analysis.disruption import Eviction, eviction
+
+
+def _evict(step: f.RepairStep) -> f.RepairStep:
+    return f.RepairStep(f.RepairAction.EVICT_POD, dict(step.params), f"{step.command} --evict")
+
+
+def _with_budget(ctx: Context, finding: f.Finding) -> f.Finding:
+    repair = finding.repair
+    if repair is None:
+        return finding
+    pods = {p.name: p for p in ctx.snapshot.pods}
+    steps: list[f.RepairStep] = []
+    verdicts: list[tuple[str, Eviction]] = []
+    for step in repair.steps:
+        pod = pods.get(str(step.params.get("pod", ""))) if step.action is f.RepairAction.DELETE_POD else None
+        verdict = eviction(pod, ctx.snapshot.pdbs, ctx.version) if pod is not None else None
+        if pod is None or verdict is None:
+            steps.append(step)
+            continue
+        verdicts.append((pod.name, verdict))
+        steps.append(_evict(step) if verdict.allowed else step)
+    if not verdicts:
+        return finding
+    allowed = [name for name, v in verdicts if v.allowed]
+    words = []
+    if allowed:
+        words.append(
+            f"Eviction is allowed now for {', '.join(allowed)}, so the step evicts (the budget is respected):"
+        )
+    words += [v.why[0].upper() + v.why[1:] for _, v in verdicts]
+    summary = f"{repair.summary} {' '.join(words)}"
+    lines = tuple(dict.fromkeys(v.evidence for _, v in verdicts if v.evidence))
+    return replace(
+        finding,
+        evidence=(*finding.evidence, *lines),
+        repair=replace(repair, summary=summary, steps=tuple(steps)),
+    )
+
+
+def with_budgets(ctx: Context, found: list[f.Finding]) -> list[f.Finding]:
+    """The findings with their delete steps checked against the PodDisruptionBudgets (no budgets: as is)."""
+    if not ctx.snapshot.pdbs:
+        return found
+    return [_with_budget(ctx, x) for x in found]
