@@ -77,6 +77,8 @@ def colour_wanted(*, no_color: bool) -> bool:
 class Globals:
     namespace: str | None = None
     context: str | None = None
+    #: every --context given (repeatable): the fleet views read each; `context` is set when one is
+    contexts: tuple[str, ...] = ()
     kubeconfig: str | None = None
     output: str = "table"
     request_timeout: float | None = None
@@ -151,7 +153,12 @@ NamespaceOpt = Annotated[
     ),
 ]
 ContextOpt = Annotated[
-    str | None, typer.Option("--context", help="The kubeconfig context to use.", autocompletion=complete.contexts)
+    list[str] | None,
+    typer.Option(
+        "--context",
+        help="The kubeconfig context to use; repeat it for a fleet view (inspect, diagnose) of several clusters.",
+        autocompletion=complete.contexts,
+    ),
 ]
 KubeconfigOpt = Annotated[
     str | None,
@@ -196,10 +203,13 @@ def build_globals(parent: Globals | None, **given: Any) -> Globals:
             f'unknown output format "{output}": use one of {", ".join(OUTPUT_FORMATS)} or jsonpath=TEMPLATE'
         )
     timeout = given.get("request_timeout")
+    named = given.get("context")
+    contexts = ((named,) if isinstance(named, str) else tuple(dict.fromkeys(named or ()))) or base.contexts
     return replace(
         base,
         namespace=given.get("namespace") or base.namespace,
-        context=given.get("context") or base.context,
+        context=contexts[0] if len(contexts) == 1 else None,
+        contexts=contexts,
         kubeconfig=given.get("kubeconfig") or base.kubeconfig,
         output=output,
         request_timeout=parse_duration(timeout) if timeout else base.request_timeout,
@@ -298,6 +308,12 @@ def cluster_command(command: Callable[..., None]) -> Callable[..., None]:
 def connect(g: Globals) -> tuple[KubeCluster, str]:
     """The cluster adapter and the namespace to use (flag, else the context's)."""
     from stsfix.kube import KubeTarget, connect
+
+    if len(g.contexts) > 1:
+        raise UsageError(
+            f"--context was given {len(g.contexts)} times ({', '.join(g.contexts)}): only the fleet views "
+            "(inspect and diagnose without a target) read several contexts"
+        )
 
     cluster = connect(
         KubeTarget(

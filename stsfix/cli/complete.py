@@ -43,10 +43,11 @@ def _connection(ctx: typer.Context) -> tuple[Any, str]:
     from stsfix.kube import KubeTarget, connect
 
     params = _params(ctx)
+    named = params.get("context")  # repeatable: a list (the first names the cluster to complete from)
     cluster = connect(
         KubeTarget(
             kubeconfig=params.get("kubeconfig"),
-            context=params.get("context"),
+            context=(named[0] if named else None) if isinstance(named, list | tuple) else named,
             namespace=params.get("namespace"),
             request_timeout=COMPLETION_TIMEOUT_S,
         )

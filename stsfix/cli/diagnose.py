@@ -1,17 +1,20 @@
 """`stsfix diagnose`: what blocks each rollout, the evidence, and the safe repair.
 
 Exit 0 when every set is complete, progressing or paused; 3 when any is stuck; 5 on cluster
-errors. `-o json` gives `kind: DiagnosisList` (docs/output.md).
+errors. `-o json` gives `kind: DiagnosisList` (docs/output.md). Several contexts (`--all-contexts`,
+`--context` repeated): one report, see `stsfix.cli.contexts`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from stsfix.cli import complete
 from stsfix.cli.common import Globals, cluster_command, emit, parse_target, screen_of
+from stsfix.cli.contexts import AllContextsOpt, ContextTimeoutOpt, MaxConcurrentOpt
 from stsfix.cli.sources import (
     AllNamespacesOpt,
     FieldSelectorOpt,
@@ -22,6 +25,7 @@ from stsfix.cli.sources import (
     load,
     parse_stuck_after,
 )
+from stsfix.errors import ExitCode
 from stsfix.render import PLAIN, Result, Screen, shorten, verdict_colour, wrap
 
 if TYPE_CHECKING:
@@ -41,7 +45,7 @@ def pod_list(pods: tuple[str, ...]) -> str:
     return f"{', '.join(pods[:FIRST_FEW])}, ... ({len(pods)} pods)"
 
 
-def diagnosis_text(diagnosis: Diagnosis, *, screen: Screen = PLAIN) -> str:
+def diagnosis_text(diagnosis: Diagnosis, *, screen: Screen = PLAIN, context: str | None = None) -> str:
     """The diagnosis for people: fits `screen.width` (long lines wrap under their start, long
     evidence is shortened visibly, keeping the end where the cause is); commands never wrap, so
     they can be copied. -o wide (`width` None): every line whole, one line each."""
@@ -53,7 +57,7 @@ def diagnosis_text(diagnosis: Diagnosis, *, screen: Screen = PLAIN) -> str:
     width = screen.width
     verdict = diagnosis.verdict.value
     head = (
-        f"{diagnosis.namespace}/{diagnosis.name}: {verdict.upper()} "
+        f"{context + ': ' if context else ''}{diagnosis.namespace}/{diagnosis.name}: {verdict.upper()} "
         f"(current {ref(diagnosis.current_revision)}, update {ref(diagnosis.update_revision)})"
     )
     lines = wrap(head, width, hang="    ")
@@ -90,6 +94,31 @@ def diagnosis_text(diagnosis: Diagnosis, *, screen: Screen = PLAIN) -> str:
     return "\n".join(lines)
 
 
+def _across_contexts(
+    g: Globals,
+    contexts: tuple[str, ...],
+    read: Callable[[Globals], list[Diagnosis]],
+    *,
+    concurrency: int,
+    timeout: str,
+) -> tuple[Result, str]:
+    """The DiagnosisList of several clusters: each item with its context, failed contexts in errors;
+    the exit code is the worst verdict (`exit_code_for` over every context), else 5 for a failed one."""
+    from stsfix.analysis.diagnose import exit_code_for
+    from stsfix.analysis.serialize import diagnosis_to_dict
+    from stsfix.cli.contexts import error_entries, read_contexts, worst_exit
+
+    outcomes = read_contexts(g, contexts, read, concurrency=concurrency, timeout_text=timeout)
+    found = [(o.context, d) for o in outcomes for d in o.value or []]
+    items = [{"context": c, **diagnosis_to_dict(d)} for c, d in found]
+    screen = screen_of(g)
+    human = "\n\n".join(diagnosis_text(d, screen=screen, context=c) for c, d in found) or "No StatefulSets found."
+    stuck = exit_code_for(d for _, d in found) is ExitCode.ACTION_NEEDED  # stuck, or failing for certain
+    code = worst_exit(stuck, outcomes)
+    result = Result(kind="DiagnosisList", exit_code=code, payload={"items": items}, errors=error_entries(outcomes))
+    return result, human
+
+
 @cluster_command
 def diagnose(
     target: Annotated[
@@ -104,33 +133,39 @@ def diagnose(
     stuck_after: StuckAfterOpt = "5m",
     files: FilesOpt = None,
     now: NowOpt = None,
+    all_contexts: AllContextsOpt = False,
+    max_concurrent: MaxConcurrentOpt = 8,
+    context_timeout: ContextTimeoutOpt = "30s",
     *,
     g: Globals,
 ) -> None:
-    """Name what blocks each rollout, prove it with evidence, and give the safe repair."""
+    """Name what blocks each rollout, prove it with evidence, and give the safe repair.
+
+    Without a target, with --all-contexts or --context repeated: every context's sets in one report.
+    """
     from stsfix.analysis.diagnose import diagnose as run_diagnosis
     from stsfix.analysis.diagnose import exit_code_for
     from stsfix.analysis.serialize import diagnosis_to_dict
+    from stsfix.cli.contexts import chosen_contexts
 
     threshold = parse_stuck_after(stuck_after)
     name = parse_target(target) if target is not None else None
-    loaded = load(
-        g,
-        name=name,
-        files=files,
-        now_text=now,
-        all_namespaces=all_namespaces,
-        selector=selector,
-        full=True,
-        events=True,
-        field_selector=field_selector,
-    )
-    diagnoses = [run_diagnosis(s, now=loaded.now, stuck_after=threshold) for s in loaded.snapshots]
-    code = exit_code_for(diagnoses)
+
+    def read(gc: Globals) -> list[Diagnosis]:
+        loaded = load(gc, name=name, files=files, now_text=now, all_namespaces=all_namespaces, selector=selector,
+                      full=True, events=True, field_selector=field_selector)  # fmt: skip
+        return [run_diagnosis(s, now=loaded.now, stuck_after=threshold) for s in loaded.snapshots]
+
+    contexts = chosen_contexts(g, all_contexts=all_contexts, target=name, files=files)
+    if contexts:
+        result, human = _across_contexts(g, contexts, read, concurrency=max_concurrent, timeout=context_timeout)
+        emit(result, g, human=human)
+        return
+    diagnoses = read(g)
     screen = screen_of(g)
     human = "\n\n".join(diagnosis_text(d, screen=screen) for d in diagnoses) or "No StatefulSets found."
     payload = {"items": [diagnosis_to_dict(d) for d in diagnoses]}
-    emit(Result(kind="DiagnosisList", exit_code=code, payload=payload), g, human=human)
+    emit(Result(kind="DiagnosisList", exit_code=exit_code_for(diagnoses), payload=payload), g, human=human)
 
 
 def register(app: typer.Typer) -> None:

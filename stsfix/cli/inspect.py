@@ -16,6 +16,7 @@ import typer
 
 from stsfix.cli import complete
 from stsfix.cli.common import Globals, cluster_command, connect, emit, note, parse_target, screen_of
+from stsfix.cli.contexts import AllContextsOpt, ContextTimeoutOpt, MaxConcurrentOpt, chosen_contexts
 from stsfix.cli.sources import (
     AllNamespacesOpt,
     FieldSelectorOpt,
@@ -165,9 +166,11 @@ def _fleet_text(items: list[dict[str, Any]], screen: Screen) -> str:
     if not items:
         return "No StatefulSets found."
     wide = screen.width is None
+    across = "context" in items[0]
     headers = ["namespace", "name", "state", "updated", "ready", "blocking"] + (["message"] if wide else [])
     rows = [
-        [
+        ([i["context"]] if across else [])
+        + [
             i["statefulset"]["namespace"],
             i["statefulset"]["name"],
             verdict_colour(i["state"], i["state"], enabled=screen.color),
@@ -178,7 +181,30 @@ def _fleet_text(items: list[dict[str, Any]], screen: Screen) -> str:
         + ([i["message"]] if wide else [])
         for i in items
     ]
+    if across:
+        return table(rows, ["context", *headers], width=screen.width, shrink=(2, 0, 1, 6))
     return table(rows, headers, width=screen.width, shrink=(1, 0, 5))
+
+
+def _fleet_across(
+    g: Globals,
+    contexts: tuple[str, ...],
+    read: Callable[[Globals], list[dict[str, Any]]],
+    states: set[str],
+    *,
+    concurrency: int,
+    timeout: str,
+) -> tuple[Result, str]:
+    """The FleetInspection of several clusters: a context column and field; failed contexts in errors;
+    exit 3 when any set read (shown or not) is stuck, else 5 when a context failed."""
+    from stsfix.cli.contexts import error_entries, read_contexts, worst_exit
+
+    outcomes = read_contexts(g, contexts, read, concurrency=concurrency, timeout_text=timeout)
+    every = [{"context": o.context, **i} for o in outcomes for i in o.value or []]
+    items = [i for i in every if not states or i["state"] in states]
+    code = worst_exit(any(i["state"] == "stuck" for i in every), outcomes)
+    result = Result(kind="FleetInspection", exit_code=code, payload={"items": items}, errors=error_entries(outcomes))
+    return result, _fleet_text(items, screen_of(g))
 
 
 def _watch(g: Globals, name: str, stuck_after: timedelta) -> None:
@@ -248,6 +274,9 @@ def inspect(
     stuck_after: StuckAfterOpt = "5m",
     files: FilesOpt = None,
     now: NowOpt = None,
+    all_contexts: AllContextsOpt = False,
+    max_concurrent: MaxConcurrentOpt = 8,
+    context_timeout: ContextTimeoutOpt = "30s",
     *,
     g: Globals,
 ) -> None:
@@ -256,7 +285,8 @@ def inspect(
     Without a target (or with -A), one row per StatefulSet: state, progress and blocking pod. The
     state is the verdict `stsfix diagnose` gives, judged with the same --stuck-after. With -w the
     view is redrawn on every change (one set: until its rollout completes; a fleet: re-read every
-    2 s, until Ctrl-C); with -o json each redraw is one envelope.
+    2 s, until Ctrl-C); with -o json each redraw is one envelope. With --all-contexts or --context
+    repeated: every context's sets, with a CONTEXT column.
     """
     from stsfix.analysis.serialize import inspection_to_dict
 
@@ -268,14 +298,24 @@ def inspect(
         raise UsageError("--watch follows the live cluster: it cannot watch -f files")
     if target is None:
 
-        def read() -> tuple[list[dict[str, Any]], str]:
+        def rows(gc: Globals) -> list[dict[str, Any]]:
             loaded = load(
-                g, name=None, files=files, now_text=now, all_namespaces=all_namespaces, selector=selector,
+                gc, name=None, files=files, now_text=now, all_namespaces=all_namespaces, selector=selector,
                 full=True, events=True, field_selector=field_selector,
             )  # fmt: skip
-            items = fleet_rows(loaded.snapshots, loaded.now, states, stuck_after=threshold)
+            return fleet_rows(loaded.snapshots, loaded.now, set(), stuck_after=threshold)
+
+        def read() -> tuple[list[dict[str, Any]], str]:
+            items = [i for i in rows(g) if not states or i["state"] in states]
             return items, _fleet_text(items, screen_of(g)) if _wants_text(g) else ""
 
+        contexts = chosen_contexts(g, all_contexts=all_contexts, target=None, files=files)
+        if contexts and watch:
+            raise UsageError("--watch follows one cluster: drop --all-contexts/--context, or --watch")
+        if contexts:
+            result, human = _fleet_across(g, contexts, rows, states, concurrency=max_concurrent, timeout=context_timeout)
+            emit(result, g, human=human)
+            return
         if watch:
             _watch_fleet(g, read)
             return

@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
-from stsfix.kube.client import Connection, KubeTarget, connect_raw
+from stsfix.kube.client import Connection, KubeTarget, connect_raw, context_names
 from stsfix.model import Snapshot, StatefulSetState
 
-__all__ = ["Connection", "KubeCluster", "KubeTarget", "connect"]
+__all__ = ["Connection", "KubeCluster", "KubeTarget", "connect", "context_names"]
 
 
 class KubeCluster:

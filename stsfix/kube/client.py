@@ -11,6 +11,7 @@ message; no raw client exception (which carries headers) is ever shown.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -300,6 +301,24 @@ def _query_value(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     return str(value)
+
+
+def context_names(kubeconfig: str | None) -> tuple[str, ...]:
+    """Every context of the kubeconfig (flag, else $KUBECONFIG, else ~/.kube/config), in file order."""
+    from stsfix.kube import config
+    from stsfix.kube.credentials import Unsupported
+
+    if kubeconfig and not os.path.exists(kubeconfig):
+        raise ConfigError(f"error: stat {kubeconfig}: no such file or directory")
+    try:
+        merged = config.merge_files(config.kubeconfig_spec(kubeconfig))
+    except Unsupported as exc:
+        raise ConfigError(f"error: invalid configuration: {exc}") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"error: could not load kubeconfig: {type(exc).__name__}: {str(exc)[:200]}"
+        ) from None
+    return tuple(str(entry["name"]) for entry, _ in merged.entries["contexts"])
 
 
 def load_config(target: KubeTarget) -> ClientConfig:
