@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from stsfix.analysis.controller import ControllerWait, controller_wait, is_monotonic, max_unavailable_gate
-from stsfix.analysis.findings import Cause
+from stsfix.analysis.findings import Cause, RepairStep, delete_pod
 from stsfix.analysis.pods import cause_of, is_running_and_ready, stuck_evidence
 from stsfix.analysis.revisions import revision_for_template
 from stsfix.analysis.versions import ServerVersion, has_parallel_max_unavailable_fix
@@ -122,3 +122,14 @@ def blocks(ctx: Context, pod: PodState) -> bool:
     return (ctx.wait is not None and ctx.wait.ordinal == pod.ordinal) or (
         in_range(ctx, pod) and ctx.sts.pod_management_policy != "Parallel"
     )
+
+
+def delete_steps(ctx: Context, victims: list[PodState]) -> list[RepairStep]:
+    """One delete-pod command per victim (highest ordinal first), each of which succeeds when run in
+    order: under OrderedReady a deleted pod comes back only once every lower ordinal is Ready (§5.4),
+    so every delete but the last (lowest) one skips the wait for its replacement."""
+    ordered = ctx.sts.pod_management_policy != "Parallel"
+    return [
+        delete_pod(ctx.sts, p.name, p.ordinal or 0, wait=not ordered or i == len(victims) - 1)
+        for i, p in enumerate(victims)
+    ]

@@ -17,7 +17,7 @@ from collections import Counter
 from typing import Any, Final
 
 from stsfix.analysis import findings as f
-from stsfix.analysis.context import Context, in_range, revision_label, set_pods
+from stsfix.analysis.context import Context, delete_steps, in_range, revision_label, set_pods
 from stsfix.analysis.controller import is_monotonic, update_floor
 from stsfix.analysis.grouping import FIRST_FEW, Stuck, group_evidence, name_list, them
 from stsfix.analysis.pods import human_duration, not_ready_since
@@ -175,7 +175,7 @@ def _outdated(ctx: Context, pods: list[PodState]) -> tuple[str, f.Repair] | None
         f" The template has changed since: {name_list(names)} {'is' if len(old) == 1 else 'are'} not on the update "
         f"revision {to}, and OrderedReady never replaces a Pending pod by itself (kubernetes/kubernetes#67250)."
     )
-    steps = tuple(f.delete_pod(sts, p.name, p.ordinal or 0) for p in old)
+    steps = tuple(delete_steps(ctx, old))
     summary = f"Delete {name_list(names)} (highest ordinal first) so the controller recreates {them(len(old))} at {to}."
     return message, f.Repair(summary, steps)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from stsfix.analysis import findings as f
-from stsfix.analysis.context import Context, blocks
+from stsfix.analysis.context import Context, blocks, delete_steps
 from stsfix.analysis.grouping import FIRST_FEW, Stuck, group_evidence, grouped, name_list, them
 from stsfix.analysis.pods import event_lines, unscheduled
 from stsfix.analysis.versions import recreates_missing_claims
@@ -128,7 +128,7 @@ def _missing_repair(ctx: Context, problems: list[ClaimProblem]) -> tuple[str, f.
         f"empty claims {name_list(claims)} (the data of the deleted {'claim is' if len(claims) == 1 else 'claims are'} "
         "not in them)."
     )
-    steps = tuple(f.delete_pod(ctx.sts, x.pod.name, x.pod.ordinal or 0) for x in victims)
+    steps = tuple(delete_steps(ctx, [x.pod for x in victims]))
     return " " + " ".join([*notes, empty]), f.Repair(empty, steps)
 
 

@@ -13,6 +13,7 @@ from stsfix.analysis import findings as f
 from stsfix.analysis.context import (
     Context,
     ReplacementMode,
+    delete_steps,
     has_ready_pod,
     in_range,
     live_template_revision,
@@ -52,17 +53,6 @@ def _victims(ctx: Context, target: str) -> list[PodState]:
         p
         for p in reversed(set_pods(ctx))
         if in_range(ctx, p) and p.revision != target and not is_running_and_ready(p) and not p.deleting
-    ]
-
-
-def _delete_steps(ctx: Context, victims: list[PodState]) -> list[f.RepairStep]:
-    """One delete-pod command per victim, highest first, each of which succeeds when run in order:
-    under OrderedReady a deleted pod comes back only once every lower ordinal is Ready (§5.4), so
-    every delete but the last (lowest) one skips the wait for its replacement."""
-    ordered = ctx.sts.pod_management_policy != "Parallel"
-    return [
-        f.delete_pod(ctx.sts, p.name, p.ordinal or 0, wait=not ordered or i == len(victims) - 1)
-        for i, p in enumerate(victims)
     ]
 
 
@@ -114,7 +104,7 @@ def _rollback_steps(ctx: Context, bad: bool, *, delete: bool) -> tuple[tuple[f.R
         return (), f"Nothing to delete: the controller replaces the pods at {to} itself."
     order = f"{', '.join(names)} (highest ordinal first)" if len(names) > 1 else names[0]
     return tuple(
-        _delete_steps(ctx, victims)
+        delete_steps(ctx, victims)
     ), f"Delete {order}; the controller recreates {_them(names)} at {to}."
 
 

@@ -60,3 +60,18 @@ def test_the_proposed_command_under_a_budget_succeeds(
     done = stsfix(*shlex.split(step["command"])[1:], "--yes", "-o", "json")
     assert done.code == ExitCode.OK, done
     assert cluster.get("pods", "default", "web-4")["metadata"]["uid"] != uid
+
+
+def test_a_rollback_under_a_met_budget_evicts_the_pods_it_replaces(sim: Any, stsfix: Any) -> None:
+    cluster = sim("forced-rollback")
+    cluster.apply_manifest(_budget({"maxUnavailable": 1}))
+    assert cluster.wait_for(
+        lambda s: (s.get("pdb", "default", "web") or {}).get("status", {}).get("expectedPods") == 5
+    )
+    finding, step = _step(stsfix)
+    assert step["action"] == "revert-template" and step["command"].endswith(" --evict"), step
+    assert step["effects"] == [{"action": "evict-pod", "params": {"pod": "web-4"}}]
+    done = stsfix(*shlex.split(step["command"])[1:], "--yes", "-o", "json")
+    assert done.code == ExitCode.OK, done
+    evictions = [r.path for r in cluster.requests if r.method == "POST" and r.path.endswith("/eviction")]
+    assert evictions == ["/api/v1/namespaces/default/pods/web-4/eviction"], evictions

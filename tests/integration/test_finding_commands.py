@@ -33,6 +33,9 @@ SCENARIOS = [
     "partition-canary",
     "ondelete",
     "parallel-maxunavailable",
+    "missing-claim",
+    "capacity",
+    "capacity-ordered",
 ]
 
 

@@ -108,3 +108,21 @@ def test_a_budget_that_refuses_an_unready_pod_leaves_a_plain_delete_and_says_why
 
 def test_no_budget_no_change() -> None:
     assert _forced([]).repair == _forced([make_pdb(labels={"app": "other"})]).repair
+
+
+def test_a_rollback_whose_deletions_may_all_be_evicted_evicts_them() -> None:
+    snapshot = replace(trap(), pdbs=(make_pdb(allowed=0, healthy=4, desired=4),))
+    finding = diagnose(snapshot, now=T0).finding("forced-rollback-needed")
+    assert finding is not None and finding.repair is not None
+    [step] = finding.repair.steps
+    assert step.command == "stsfix rollback -n default web --to-revision 1 --evict"
+    assert [(e.action.value, e.params) for e in step.effects] == [("evict-pod", {"pod": "web-4"})]
+
+
+def test_a_rollback_under_a_budget_that_refuses_keeps_its_deletes_and_says_why() -> None:
+    snapshot = replace(trap(), pdbs=(make_pdb(),))
+    finding = diagnose(snapshot, now=T0).finding("forced-rollback-needed")
+    assert finding is not None and finding.repair is not None
+    [step] = finding.repair.steps
+    assert step.command == "stsfix rollback -n default web --to-revision 1"
+    assert "Evicting web-4 would be refused now" in finding.repair.summary
