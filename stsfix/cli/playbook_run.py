@@ -110,8 +110,8 @@ def forwarded(g: Globals, words: list[str]) -> list[str]:
         extra += ["-n", g.namespace]
     if g.kubeconfig:
         extra += ["--kubeconfig", g.kubeconfig]
-    if g.context:
-        extra += ["--context", g.context]
+    for context in g.contexts:  # several: each step that cannot read them all says so (exit 2)
+        extra += ["--context", context]
     if g.request_timeout is not None:
         extra += ["--request-timeout", f"{g.request_timeout:g}"]
     return extra + ["-v"] * g.verbose
