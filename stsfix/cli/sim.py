@@ -50,6 +50,13 @@ def serve(
     k8s_version: Annotated[
         str | None, typer.Option("--k8s-version", help="Kubernetes version to model, e.g. 1.34.0.")
     ] = None,
+    feature_gates: Annotated[
+        str | None,
+        typer.Option(
+            "--feature-gates",
+            help="Feature gates set by hand, as kube-apiserver takes them: MaxUnavailableStatefulSet=true.",
+        ),
+    ] = None,
     tls: Annotated[bool, typer.Option("--tls", help="Serve HTTPS with a throw-away CA.")] = False,
     size: Annotated[int | None, typer.Option("--size", help="Size parameter for the fleet scenario.")] = None,
     add_nodes: Annotated[
@@ -78,6 +85,7 @@ def serve(
             scenarios=scenario or [],
             speed=speed,
             k8s_version=k8s_version,
+            feature_gates=parse_feature_gates(feature_gates or ""),
             port=port,
             tls=tls,
             loads=load or [],
@@ -117,6 +125,17 @@ def serving_kubelet(speed: float) -> KubeletConfig:
     from stsfix.sim.kubelet.kubelet import KubeletConfig
 
     return KubeletConfig(stop_seconds=max(1.0, STOP_REAL_SECONDS * speed))
+
+
+def parse_feature_gates(text: str) -> dict[str, bool]:
+    """`A=true,B=false` as kube-apiserver's --feature-gates reads it; ValueError naming a bad pair."""
+    gates: dict[str, bool] = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = pair.partition("=")
+        if not sep or value.strip().lower() not in ("true", "false"):
+            raise ValueError(f"--feature-gates: {pair!r} is not NAME=true or NAME=false")
+        gates[name.strip()] = value.strip().lower() == "true"
+    return gates
 
 
 def load_report(sim: SimCluster) -> str:

@@ -14,7 +14,7 @@ import copy
 import dataclasses
 import itertools
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -95,6 +95,7 @@ class SimCluster:
         anonymous: str | None = None,
         add_nodes: int = 0,
         storage_classes: Iterable[str] = (),
+        feature_gates: Mapping[str, bool] | None = None,
     ):
         self._scenario_names = [s if isinstance(s, str) else s.name for s in scenarios]
         self._params = params
@@ -108,7 +109,7 @@ class SimCluster:
             or (self.dump.server_version if self.dump is not None else None)
             or "1.34.0"
         )
-        self.version = KubeVersion.parse(version)
+        self.version = KubeVersion.parse(version).with_gates(feature_gates or {})
         self.speed = speed
         self.serve_http = serve
         self.autorun = autorun
@@ -160,12 +161,15 @@ class SimCluster:
         try:
             from stsfix.sim.apiserver.server import ApiServer
         except ImportError:  # the HTTP server is optional for in-process tests
-            self.api = Api(self.store, clock=self.clock, version=lambda: str(self.version))
+            self.api = Api(
+                self.store, clock=self.clock, version=lambda: str(self.version), gates=lambda: dict(self.version.gates)
+            )
             return
         self.server = ApiServer(
             self.store,
             clock=self.clock,
             version=str(self.version),
+            feature_gates=dict(self.version.gates),
             host=host,
             port=port,
             tls=tls,
@@ -242,7 +246,7 @@ class SimCluster:
         key = (
             repr(self.scenarios),
             repr(sorted((self._params or {}).items())),
-            str(self.version),
+            repr(self.version),  # the gates too
             repr(self._node_specs),
             repr(self._kubelet_config),
         )
@@ -254,6 +258,7 @@ class SimCluster:
             serve=False,
             autorun=False,
             k8s_version=str(self.version),
+            feature_gates=dict(self.version.gates),
             nodes=self._node_specs,
             params=self._params,
             kubelet=self._kubelet_config,

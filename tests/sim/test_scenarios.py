@@ -225,6 +225,27 @@ def test_parallel_maxunavailable_scenario_is_stuck_on_1_35_0() -> None:
     assert _pods(sim)["web-0"]["metadata"]["uid"] == web0["metadata"]["uid"]
 
 
+def test_parallel_maxunavailable_is_stuck_on_1_34_with_the_gate_on_by_hand_and_heals_without() -> None:
+    # statefulset-semantics.md §7: any <=1.36 cluster with the gate on, e.g. kube-apiserver and
+    # kube-controller-manager v1.34.4 started with --feature-gates=MaxUnavailableStatefulSet=true
+    gated = _stepped("parallel-maxunavailable", k8s_version="1.34.4",
+                     feature_gates={"MaxUnavailableStatefulSet": True})  # fmt: skip
+    assert str(gated.version) == "1.34.4" and gated.version.max_unavailable_gate
+    spec = gated.get("statefulsets", "default", "web")["spec"]  # type: ignore[index]
+    assert spec["updateStrategy"]["rollingUpdate"] == {"partition": 0, "maxUnavailable": 1}
+    web0 = _pods(gated)["web-0"]
+    gated.advance(1800)
+    assert _pods(gated)["web-0"]["metadata"]["uid"] == web0["metadata"]["uid"]
+
+    with pytest.raises(ScenarioError, match="ready_when never held"):  # the gate off: the controller replaces web-0
+        _stepped("parallel-maxunavailable", k8s_version="1.34.4")
+
+
+def test_an_unknown_feature_gate_is_refused() -> None:
+    with pytest.raises(ValueError, match="unrecognized feature gate: NoSuchGate"):
+        SimCluster(["healthy"], serve=False, feature_gates={"NoSuchGate": True})
+
+
 def test_fleet_scenario_scales_with_size() -> None:
     sim = _stepped("fleet", params={"size": 6})
     sets = sim.list("statefulsets")
@@ -299,3 +320,22 @@ def test_a_claim_deleted_under_an_unscheduled_pod_is_not_held_by_pvc_protection(
     sim = _missing_claim("1.26.15")
     assert sim.get("pvc", "default", "www-web-2") is None
     assert sim.get("pods", "default", "web-2")["status"]["phase"] == "Pending"
+
+
+@pytest.mark.parametrize(
+    ("gates", "message"),
+    [
+        pytest.param("MaxUnavailableStatefulSet=yes", "is not NAME=true or NAME=false", id="not a boolean"),
+        pytest.param("NoSuchGate=true", "unrecognized feature gate: NoSuchGate", id="unknown gate"),
+    ],
+)
+def test_sim_serve_refuses_bad_feature_gates_in_one_line(gates: str, message: str) -> None:
+    from typer.testing import CliRunner
+
+    from stsfix.cli.sim import parse_feature_gates, sim_app
+
+    assert parse_feature_gates("MaxUnavailableStatefulSet=true, Other=False") == {
+        "MaxUnavailableStatefulSet": True, "Other": False,
+    }  # fmt: skip
+    result = CliRunner().invoke(sim_app, ["serve", "-s", "healthy", "--feature-gates", gates])
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output

@@ -3,8 +3,8 @@
 Defaults are the real server's (`stsfix.sim.store.defaults`, statefulset-semantics.md §1): a
 StatefulSet without `updateStrategy.type` gets RollingUpdate with a `rollingUpdate` whose
 partition is 0, but an explicit `type: RollingUpdate` without `rollingUpdate` keeps it nil;
-`maxUnavailable` is defaulted to 1 only in the versions where the MaxUnavailableStatefulSet gate
-is on (1.35.0-1.35.3 and 1.37+). Validation answers 422 Invalid
+`maxUnavailable` is defaulted to 1 only where the MaxUnavailableStatefulSet gate is on (by default
+1.35.0-1.35.3 and 1.37+; any version with the gate set by hand, as `--feature-gates`). Validation answers 422 Invalid
 with the real message shapes. `metadata.generation` goes up on spec changes only. Standard
 library only; never imports stsfix.analysis or stsfix.planner.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any, Final
 
 from stsfix.sim.apiserver.selectors import selector_matches
@@ -57,8 +58,11 @@ _CAUSE_REASONS: Final = {
 }
 
 
-def max_unavailable_gate(version: str) -> bool:
-    """Is MaxUnavailableStatefulSet on in this simulated server version?"""
+def max_unavailable_gate(version: str, gates: Mapping[str, bool] | None = None) -> bool:
+    """Is MaxUnavailableStatefulSet on in this simulated server: the gate set by hand, else the
+    version's default?"""
+    if gates and "MaxUnavailableStatefulSet" in gates:
+        return bool(gates["MaxUnavailableStatefulSet"])
     parts = [int(p) for p in version.split(".")[:3] if p.isdigit()] + [0, 0, 0]
     major, minor, patch = parts[:3]
     return (major, minor) == (1, 35) and patch <= 3 or (major, minor) >= (1, 37)
@@ -87,17 +91,19 @@ def invalid(kind: str, group: str, name: str, causes: list[Cause]) -> SimApiErro
 _DECODED: Final = {"statefulsets": "StatefulSet", "pods": "Pod", "persistentvolumeclaims": "PersistentVolumeClaim"}
 
 
-def apply_defaults(resource: str, obj: Obj, *, version: str) -> None:
+def apply_defaults(resource: str, obj: Obj, *, version: str, gates: Mapping[str, bool] | None = None) -> None:
     """Decode and default a create/update body in place (store/defaults.py): 400 BadRequest for a
     malformed quantity, as the decoder answers before any validation."""
     kind = _DECODED.get(resource)
     error = quantity_errors(obj.get("spec") or {}) if kind else None
     if error:
         raise SimApiError(400, "BadRequest", f'{kind} in version "v1" cannot be handled as a {kind}: {error}')
-    default_object(resource, obj, max_unavailable_gate=max_unavailable_gate(version))
+    default_object(resource, obj, max_unavailable_gate=max_unavailable_gate(version, gates))
 
 
-def drop_disabled_fields(resource: str, obj: Obj, old: Obj | None, *, version: str) -> None:
+def drop_disabled_fields(
+    resource: str, obj: Obj, old: Obj | None, *, version: str, gates: Mapping[str, bool] | None = None
+) -> None:
     """PrepareForCreate/Update: without the MaxUnavailableStatefulSet gate `maxUnavailable` is dropped,
     unless the stored object already uses it (dropStatefulSetDisabledFields); without the
     PDBUnhealthyPodEvictionPolicy gate (alpha, off by default, in 1.26; on from 1.27) a PDB's
@@ -106,7 +112,7 @@ def drop_disabled_fields(resource: str, obj: Obj, old: Obj | None, *, version: s
         if _before(version, (1, 27)) and not ((old or {}).get("spec") or {}).get("unhealthyPodEvictionPolicy"):
             (obj.get("spec") or {}).pop("unhealthyPodEvictionPolicy", None)
         return
-    if resource != "statefulsets" or max_unavailable_gate(version):
+    if resource != "statefulsets" or max_unavailable_gate(version, gates):
         return
 
     def rolling(o: Obj | None) -> Obj | None:

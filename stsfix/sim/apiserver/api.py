@@ -22,7 +22,7 @@ import builtins
 import json
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import yaml
@@ -94,12 +94,21 @@ def decode_continue(token: str) -> tuple[int, tuple[str, str]]:
 
 
 class Api:
-    """The verbs. `version` is read on every call so `set_version` affects defaulting at once."""
+    """The verbs. `version` (and `gates`, the feature gates set by hand) are read on every call so
+    `set_version` affects defaulting at once."""
 
-    def __init__(self, store: Store, *, clock: SimClock, version: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: SimClock,
+        version: Callable[[], str],
+        gates: Callable[[], Mapping[str, bool]] = dict,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.version = version
+        self.gates = gates
 
     # -- helpers ----------------------------------------------------------------------------
     def _now(self) -> str:
@@ -235,8 +244,8 @@ class Api:
             status = admission.initial_status(plural)
             if status is not None:
                 obj["status"] = status
-        admission.apply_defaults(plural, obj, version=self.version())
-        admission.drop_disabled_fields(plural, obj, None, version=self.version())
+        admission.apply_defaults(plural, obj, version=self.version(), gates=self.gates())
+        admission.drop_disabled_fields(plural, obj, None, version=self.version(), gates=self.gates())
         admission.validate(res, obj, None)
         self._managed(obj, None, manager, operation, fields=fields)
         with self.store.lock:
@@ -277,8 +286,8 @@ class Api:
         new["kind"], new["apiVersion"] = res.kind, res.group_version
         new = admission.prepare_update(res, old, new, subresource=subresource)
         if subresource != "status":
-            admission.apply_defaults(res.plural, new, version=self.version())
-            admission.drop_disabled_fields(res.plural, new, old, version=self.version())
+            admission.apply_defaults(res.plural, new, version=self.version(), gates=self.gates())
+            admission.drop_disabled_fields(res.plural, new, old, version=self.version(), gates=self.gates())
             admission.validate(res, new, old)
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
         if same_object(new, old) and not changes_ownership(old, manager, operation, fields):

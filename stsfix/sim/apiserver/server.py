@@ -21,7 +21,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -258,6 +258,8 @@ class ApiServer:
     Args:
         version: what /version reports (`major.minor.patch`); also gates version-dependent
             defaulting (maxUnavailable). kubectl's gcloud dispatcher picks its binary from it.
+        feature_gates: gates set by hand, as `--feature-gates` (MaxUnavailableStatefulSet=True);
+            the others keep the version's default.
         port: 0 picks a free port; after `start()` `port` holds the bound one (a restart reuses it).
         tls: serve HTTPS with a throwaway trustme CA (`ca_pem`, embedded by `write_kubeconfig`).
             client-go (kubectl) sends bearer tokens only over TLS.
@@ -269,10 +271,11 @@ class ApiServer:
 
     def __init__(self, store: Store, *, clock: SimClock, version: str = "1.34.0", host: str = "127.0.0.1",
                  port: int = 0, tls: bool = False, disruption: bool = True,
-                 anonymous: str | None = None) -> None:  # fmt: skip
+                 anonymous: str | None = None, feature_gates: Mapping[str, bool] | None = None) -> None:  # fmt: skip
         self.store = store
         self.clock = clock
         self._version = version
+        self.feature_gates: dict[str, bool] = dict(feature_gates or {})
         self.host = host
         self.port = port
         self.tls = tls
@@ -289,7 +292,7 @@ class ApiServer:
         self.anonymous = anonymous
         self.pod_logs: dict[tuple[str, str, str], str] = {}
         self.ca_pem: bytes | None = None
-        self.api = Api(store, clock=clock, version=lambda: self._version)
+        self.api = Api(store, clock=clock, version=lambda: self._version, gates=lambda: self.feature_gates)
         self.router = Router(
             self.api, logs=self.pod_logs, version=lambda: self._version, address=self._address
         )

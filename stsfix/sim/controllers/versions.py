@@ -7,7 +7,12 @@ compare version tuples themselves. Standard library only.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+#: Feature gates the simulator models, as kube-apiserver and kube-controller-manager name them in
+#: `--feature-gates=NAME=true|false`.
+FEATURE_GATES = ("MaxUnavailableStatefulSet",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +22,9 @@ class KubeVersion:
     major: int
     minor: int
     patch: int
+    #: gates set by hand (`--feature-gates`), as sorted (name, enabled) pairs; the rest keep the
+    #: release's default
+    gates: tuple[tuple[str, bool], ...] = ()
 
     @classmethod
     def parse(cls, text: str) -> KubeVersion:
@@ -25,6 +33,17 @@ class KubeVersion:
         if not match:
             raise ValueError(f"not a Kubernetes version: {text!r}")
         return cls(int(match[1]), int(match[2]), int(match[3] or 0))
+
+    def with_gates(self, gates: Mapping[str, bool]) -> KubeVersion:
+        """This release with feature gates set by hand; an unknown gate is a ValueError, as
+        kube-apiserver refuses it ("unrecognized feature gate")."""
+        unknown = sorted(set(gates) - set(FEATURE_GATES))
+        if unknown:
+            raise ValueError(f"unrecognized feature gate: {unknown[0]} (the simulator models {', '.join(FEATURE_GATES)})")
+        return replace(self, gates=tuple(sorted({**dict(self.gates), **gates}.items())))
+
+    def _gate(self, name: str, default: bool) -> bool:
+        return dict(self.gates).get(name, default)
 
     @property
     def tuple(self) -> tuple[int, int, int]:
@@ -92,8 +111,10 @@ class KubeVersion:
 
     @property
     def max_unavailable_gate(self) -> bool:
-        """MaxUnavailableStatefulSet default: on 1.35.0-1.35.3 and ≥1.37, else off."""
-        return (1, 35, 0) <= self.tuple <= (1, 35, 3) or self.tuple >= (1, 37, 0)
+        """MaxUnavailableStatefulSet: on by default in 1.35.0-1.35.3 and ≥1.37, else off; a gate
+        set by hand wins (v1.34 with the gate on runs the §5.8 path, stuck state included)."""
+        default = (1, 35, 0) <= self.tuple <= (1, 35, 3) or self.tuple >= (1, 37, 0)
+        return self._gate("MaxUnavailableStatefulSet", default)
 
     @property
     def parallel_two_phase_update(self) -> bool:
