@@ -57,11 +57,19 @@ def update_floor(sts: StatefulSetState) -> int:
 def max_unavailable_gate(sts: StatefulSetState, version: ServerVersion | None) -> bool:
     """Whether the controller runs the maxUnavailable update path (§5.8).
 
-    Known version: the gate's default. Unknown version: on when the spec carries
-    `maxUnavailable` (the API server only keeps or defaults that field with the gate on).
+    The API server keeps or defaults `maxUnavailable` only with the gate on, or when the stored
+    object already had it (`dropStatefulSetDisabledFields`). So: on where the version has it on by
+    default; on up to 1.34 (alpha, off by default) when the spec carries the field, which there
+    means the gate was enabled by hand (`--feature-gates=MaxUnavailableStatefulSet=true`); on for
+    an unknown version when the spec carries it. On 1.35.4+ and 1.36 the field is most often left
+    from 1.35.0-1.35.3, whose default it was, so there it is taken as off.
     """
     default = max_unavailable_gate_default(version)
-    return default if default is not None else sts.max_unavailable is not None
+    if default is None:
+        return sts.max_unavailable is not None
+    if version is not None and (version.major, version.minor) <= (1, 34):
+        return sts.max_unavailable is not None
+    return default
 
 
 def scaled_max_unavailable(sts: StatefulSetState) -> int:

@@ -173,7 +173,8 @@ def _regression_finding(ctx: Context, stuck: list[tuple[PodState, tuple[str, ...
         f"{', '.join(p.name for p in pods)} {'runs' if len(pods) == 1 else 'run'} an outdated revision and "
         f"{'is' if len(pods) == 1 else 'are'} unavailable; on "
         f"{ctx.version or 'this server'} with Parallel and maxUnavailable the broken pods use up the budget and the "
-        "controller never deletes them (kubernetes/kubernetes#137409, fixed in 1.35.4 and 1.37): delete them."
+        "controller never deletes them (kubernetes/kubernetes#137409; the MaxUnavailableStatefulSet gate is on by "
+        "default only in 1.35.0-1.35.3, and 1.37 fixes it): delete them."
     )
     return f.Finding(
         f.MAXUNAVAILABLE_REGRESSION, f.Severity.CRITICAL, _cause(ctx, pods), message, tuple(p.name for p in pods),

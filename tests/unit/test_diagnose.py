@@ -105,6 +105,15 @@ CASES = [
         RolloutState.PROGRESSING, ["rollout-in-progress"], id="Parallel on 1.35.4: gate off again, self-heals",
     ),
     pytest.param(
+        trap(policy="Parallel", reverted=True, max_unavailable=1, server_version="v1.34.4"),
+        RolloutState.STUCK, ["maxunavailable-regression"],
+        id="Parallel on 1.34 with the gate on by hand (the spec keeps maxUnavailable): stuck as on 1.35.0",
+    ),
+    pytest.param(
+        trap(policy="Parallel", reverted=True, server_version="v1.34.4"),
+        RolloutState.PROGRESSING, ["rollout-in-progress"], id="Parallel on 1.34, no maxUnavailable: gate off, self-heals",
+    ),
+    pytest.param(
         trap(policy="Parallel", reverted=True, max_unavailable=1, server_version="v1.37.0"),
         RolloutState.PROGRESSING, ["rollout-in-progress"], id="Parallel on 1.37: fixed, self-heals",
     ),
