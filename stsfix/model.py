@@ -204,9 +204,13 @@ class ContainerState:
     last_exit_code: int | None
     last_finished: datetime | None
     init: bool = False
+    #: the spec's readinessProbe.initialDelaySeconds: the kubelet does not probe before then
+    readiness_delay_s: int = 0
 
 
-def _container_state(raw: RawObject, *, init: bool, spec_images: dict[str, str]) -> ContainerState:
+def _container_state(
+    raw: RawObject, *, init: bool, spec_images: dict[str, str], readiness_delays: dict[str, int] | None = None
+) -> ContainerState:
     state = _dict(raw.get("state"))
     last = _dict(_dict(raw.get("lastState")).get("terminated"))
     kind, detail = next(iter(state.items()), ("unknown", {}))
@@ -230,6 +234,7 @@ def _container_state(raw: RawObject, *, init: bool, spec_images: dict[str, str])
         last_exit_code=last_exit if isinstance(last_exit, int) else None,
         last_finished=parse_time(last.get("finishedAt")),
         init=init,
+        readiness_delay_s=(readiness_delays or {}).get(name, 0),
     )
 
 
@@ -277,6 +282,11 @@ def parse_pod(raw: RawObject, *, set_name: str | None = None) -> PodState:
         for c in _list(spec.get("containers"))
         if isinstance(c, dict)
     }
+    readiness_delays = {
+        _str(c.get("name")): _int(_dict(c.get("readinessProbe")).get("initialDelaySeconds"))
+        for c in _list(spec.get("containers"))
+        if isinstance(c, dict)
+    }
     init_images = {
         _str(c.get("name")): _str(c.get("image"))
         for c in _list(spec.get("initContainers"))
@@ -308,7 +318,7 @@ def parse_pod(raw: RawObject, *, set_name: str | None = None) -> PodState:
         else None,
         conditions=conditions,
         containers=tuple(
-            _container_state(c, init=False, spec_images=images)
+            _container_state(c, init=False, spec_images=images, readiness_delays=readiness_delays)
             for c in _list(status.get("containerStatuses"))
             if isinstance(c, dict)
         ),

@@ -338,12 +338,27 @@ def container_lines(pod: PodState, now: datetime) -> list[str]:
     return lines
 
 
+def before_first_readiness_probe(pod: PodState, now: datetime) -> bool:
+    """Running, and every container that is not Ready is running within its readiness probe's
+    initialDelaySeconds: the kubelet has not probed it yet, so not Ready is no failure."""
+    waiting = [c for c in pod.containers if not c.ready]
+    return (
+        pod.phase == "Running"
+        and bool(waiting)
+        and all(
+            c.state == "running" and c.since is not None and now - c.since < timedelta(seconds=c.readiness_delay_s)
+            for c in waiting
+        )
+    )
+
+
 def stuck_evidence(pod: PodState, *, now: datetime, stuck_after: timedelta) -> tuple[str, ...]:
     """Evidence lines proving the pod is stuck, or () when it is healthy or merely slow so far.
 
     Stuck means: terminating past its grace period (+ slack); or not Ready for at least
-    `stuck_after`; or crash-looping with at least CRASH_LOOP_RESTARTS restarts. Failed and
-    Succeeded pods are never stuck here: the controller deletes and recreates them (§5.4 rule 1).
+    `stuck_after`, and past its readiness probes' initialDelaySeconds; or crash-looping with at
+    least CRASH_LOOP_RESTARTS restarts. Failed and Succeeded pods are never stuck here: the
+    controller deletes and recreates them (§5.4 rule 1).
     """
     if pod.deleting:
         overdue = terminating_overdue(pod, now)
@@ -352,7 +367,7 @@ def stuck_evidence(pod: PodState, *, now: datetime, stuck_after: timedelta) -> t
         return (
             f"{pod.name}: Terminating; its grace period ({pod.grace_period_seconds}s) ended {human_duration(overdue)} ago",
         )
-    if is_running_and_ready(pod) or pod.phase in ("Failed", "Succeeded"):
+    if is_running_and_ready(pod) or pod.phase in ("Failed", "Succeeded") or before_first_readiness_probe(pod, now):
         return ()
     since = not_ready_since(pod)
     long_enough = since is not None and now - since >= stuck_after
