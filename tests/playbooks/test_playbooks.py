@@ -268,7 +268,7 @@ def test_playbook_show_prints_steps_with_branches_and_notes(cli) -> None:
     result = cli("playbook", "show", "forced-rollback")
     assert result.code == 0, result
     out = result.stdout
-    assert "stsfix rollback -n ${namespace} ${statefulset} --timeout ${timeout} -o json --yes" in out
+    assert "stsfix rollback -n ${namespace} ${statefulset} --stuck-after ${stuck_after} --timeout ${timeout} -o json --yes" in out
     assert "0,6 -> verify | otherwise -> page" in out
     assert out.index("Parameters:") < out.index("Steps:") < out.index("Notes:")
     body = cli("playbook", "show", "forced-rollback", "-o", "json").json()
@@ -303,7 +303,7 @@ def test_client_dry_run_resolves_parameters_without_a_cluster(cli) -> None:
         "stuck_after": "5m",
         "timeout": "10m",
     }
-    assert body["steps"][2]["command"] == "stsfix rollback -n shop pg --timeout 10m -o json --yes"
+    assert body["steps"][2]["command"] == "stsfix rollback -n shop pg --stuck-after 5m --timeout 10m -o json --yes"
 
 
 @pytest.mark.parametrize(
@@ -395,6 +395,16 @@ def test_forced_rollback_playbook_runs_green(sim_run, scenario: str, path: list[
     assert _rolled_out(cluster, 5 if scenario != "healthy" else 3)
     # A healthy set stops after diagnose; every other run repaired and went on to verify.
     assert ("[3/4 repair] exit 0 -> verify" in result.stderr) is (scenario != "healthy")
+
+
+def test_forced_rollback_playbook_judges_rollback_with_its_own_stuck_after(sim_run) -> None:
+    # image-pull is stuck by time, not by restarts: with stuck_after below rollback's default 5m the
+    # plan step used to refuse (template_not_blamed) the revert diagnose had just proposed.
+    cluster, run = sim_run("image-pull", speed=1.0)
+    result = run("forced-rollback", "-p", "statefulset=web", "-p", "stuck_after=0s", "--yes", "-o", "json")
+    assert result.code == ExitCode.OK, result
+    assert _path(result.json()) == [("diagnose", 3), ("plan", 3), ("repair", 0), ("verify", 0)]
+    assert _rolled_out(cluster, 3)
 
 
 def test_diagnose_names_the_playbook_that_fits_the_finding(sim_run) -> None:
