@@ -9,7 +9,6 @@ builds them first so CI never skips.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 from tests.controlplane import session
 from tests.controlplane.cluster import ControlPlane
 from tests.realcluster.replay import RealTarget
+from tests.realcluster.tools import drop_namespace, new_namespace
 
 
 def pytest_terminal_summary(terminalreporter: object) -> None:
@@ -49,23 +49,11 @@ def control_plane() -> ControlPlane:
 @pytest.fixture
 def namespace(control_plane: ControlPlane) -> Iterator[str]:
     """A fresh namespace per test, deleted afterwards (in the background)."""
-    name = f"rc-{uuid.uuid4().hex[:8]}"
-    control_plane.post("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    # deploy/rbac-repair.yaml grants its writes in one namespace; "add one RoleBinding per namespace"
-    control_plane.post(
-        f"/apis/rbac.authorization.k8s.io/v1/namespaces/{name}/rolebindings",
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": "stsfix-repair-write", "namespace": name},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "stsfix-repair-write"},
-            "subjects": [{"kind": "ServiceAccount", "name": "stsfix-repair", "namespace": "stsfix"}],
-        },
-    )
+    name = new_namespace(control_plane)
     try:
         yield name
     finally:
-        control_plane.request("DELETE", f"/api/v1/namespaces/{name}", {"propagationPolicy": "Background"})
+        drop_namespace(control_plane, name)
 
 
 @pytest.fixture
