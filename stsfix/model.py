@@ -204,7 +204,9 @@ class ContainerState:
     last_exit_code: int | None
     last_finished: datetime | None
     init: bool = False
-    #: the spec's readinessProbe.initialDelaySeconds: the kubelet does not probe before then
+    #: seconds after the start by which the kubelet has run a first readiness probe: the spec's
+    #: initialDelaySeconds (nothing is probed before) plus one periodSeconds (the prober's tick); 0
+    #: without an initial delay, as the first tick then probes at once (kubelet prober/worker.go)
     readiness_delay_s: int = 0
 
 
@@ -271,6 +273,11 @@ class PodState:
         return next((c for c in self.conditions if c.type == type_), None)
 
 
+def _first_probe_s(probe: dict[str, Any]) -> int:
+    delay = _int(probe.get("initialDelaySeconds"))
+    return delay + _int(probe.get("periodSeconds"), 10) if delay > 0 else 0
+
+
 def parse_pod(raw: RawObject, *, set_name: str | None = None) -> PodState:
     meta = parse_meta(raw)
     spec = _dict(raw.get("spec"))
@@ -283,7 +290,7 @@ def parse_pod(raw: RawObject, *, set_name: str | None = None) -> PodState:
         if isinstance(c, dict)
     }
     readiness_delays = {
-        _str(c.get("name")): _int(_dict(c.get("readinessProbe")).get("initialDelaySeconds"))
+        _str(c.get("name")): _first_probe_s(_dict(c.get("readinessProbe")))
         for c in _list(spec.get("containers"))
         if isinstance(c, dict)
     }

@@ -340,7 +340,8 @@ def container_lines(pod: PodState, now: datetime) -> list[str]:
 
 def before_first_readiness_probe(pod: PodState, now: datetime) -> bool:
     """Running, and every container that is not Ready is running within its readiness probe's
-    initialDelaySeconds: the kubelet has not probed it yet, so not Ready is no failure."""
+    initialDelaySeconds plus one period: the kubelet has not probed it yet (it probes nothing
+    before the delay, then on its next tick), so not Ready is no failure."""
     waiting = [c for c in pod.containers if not c.ready]
     return (
         pod.phase == "Running"
@@ -356,7 +357,7 @@ def stuck_evidence(pod: PodState, *, now: datetime, stuck_after: timedelta) -> t
     """Evidence lines proving the pod is stuck, or () when it is healthy or merely slow so far.
 
     Stuck means: terminating past its grace period (+ slack); or not Ready for at least
-    `stuck_after`, and past its readiness probes' initialDelaySeconds; or crash-looping with at
+    `stuck_after`, and past its readiness probes' first run (initialDelaySeconds + periodSeconds); or crash-looping with at
     least CRASH_LOOP_RESTARTS restarts. Failed and Succeeded pods are never stuck here: the
     controller deletes and recreates them (§5.4 rule 1).
     """

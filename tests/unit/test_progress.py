@@ -328,8 +328,9 @@ def test_readiness_failing_reads_as_running_but_not_ready() -> None:
     ("started_ago", "delay", "stuck"),
     [
         pytest.param(10 * SEC, 20, False, id="within initialDelaySeconds: not probed yet, not stuck"),
-        pytest.param(30 * SEC, 20, True, id="past initialDelaySeconds: not Ready is evidence"),
-        pytest.param(10 * SEC, 0, True, id="no initial delay: not Ready is evidence at once"),
+        pytest.param(21 * SEC, 20, False, id="the first probe runs on the prober's next tick (periodSeconds 2)"),
+        pytest.param(30 * SEC, 20, True, id="past the first probe: not Ready is evidence"),
+        pytest.param(10 * SEC, 0, True, id="no initial delay: probed at once, not Ready is evidence"),
     ],
 )
 def test_a_pod_is_not_stuck_before_its_first_readiness_probe(started_ago: timedelta, delay: int, stuck: bool) -> None:
@@ -337,6 +338,8 @@ def test_a_pod_is_not_stuck_before_its_first_readiness_probe(started_ago: timede
     from tests.unit.builders import raw_pod
 
     raw = raw_pod(2, REV_B, state="readiness", created=-started_ago - 5 * SEC)
-    raw["spec"]["containers"][0]["readinessProbe"] = {"httpGet": {"path": "/", "port": 80}, "initialDelaySeconds": delay}
+    raw["spec"]["containers"][0]["readinessProbe"] = {
+        "httpGet": {"path": "/", "port": 80}, "initialDelaySeconds": delay, "periodSeconds": 2,
+    }  # fmt: skip
     pod = parse_pod(raw, set_name="web")
     assert bool(stuck_evidence(pod, now=T0, stuck_after=timedelta(0))) is stuck
