@@ -57,7 +57,9 @@ def test_diagnose_scenario_live_and_offline(
     cli, make_sim, tmp_path: Path, scenario: str, verdict: str, code: str, cause: str, actions: list[str]
 ) -> None:
     env = make_sim(scenario, speed=30.0)
-    env.sim.advance(60)  # a minute of simulated time: enough evidence at --stuck-after 30s
+    # a minute of simulated time: enough evidence at --stuck-after 30s; but rollout-in-progress
+    # finishes about 66 s after its starting state, so it gets half (a second of real time is 30 s)
+    env.sim.advance(30 if scenario == "rollout-in-progress" else 60)
     live = cli(*env.args("diagnose", "web", "--stuck-after", "30s", "-o", "json"))
     expected_exit = ExitCode.ACTION_NEEDED if verdict == "stuck" else ExitCode.OK
     assert live.code == expected_exit, live
