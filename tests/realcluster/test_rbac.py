@@ -17,6 +17,7 @@ The command list is tests/cli/test_rbac.py's (which records the requests on the 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -194,7 +195,8 @@ def _watch(ident_kubeconfig: str, context: str | None, namespace: str, seconds: 
 
 
 #: (apiGroup, resource, verb) -> the command that needs it, on the stuck set (forced-rollback), and what
-#: it does without it: "403" (exit 5 naming the permission) or "not read" (diagnose lists it as missing).
+#: it does without it: "403" (exit 5 naming the permission), "not read" (diagnose lists it as missing)
+#: or "evidence says not allowed" (the finding's evidence says the read was refused).
 NEEDED_BY: dict[tuple[str, str, str], tuple[tuple[str, ...], str]] = {
     ("apps", "statefulsets", "get"): (("diagnose", "web"), "403"),
     ("apps", "statefulsets", "list"): (("diagnose", "-A"), "403"),
@@ -206,6 +208,8 @@ NEEDED_BY: dict[tuple[str, str, str], tuple[tuple[str, ...], str]] = {
     ("", "events", "list"): (("diagnose", "web"), "not read"),
     ("policy", "poddisruptionbudgets", "list"): (("diagnose", "web"), "not read"),
     ("", "nodes", "list"): (("diagnose", "web"), "not read"),  # and force-delete cannot prove a node lost: test_scenarios
+    # the crash-looping web-4's last log lines in the evidence (kwok serves none, so only the reason differs)
+    ("", "pods/log", "get"): (("diagnose", "web", "--stuck-after", "0s"), "evidence says not allowed"),
     ("apps", "statefulsets", "patch"): (("rollback", "web", "--dry-run=server"), "403"),
     ("", "pods", "delete"): (("delete-pod", "web", "4", "--dry-run=server"), "403"),
     ("", "pods/eviction", "create"): (("delete-pod", "web", "4", "--evict", "--dry-run=server"), "403"),
@@ -240,6 +244,12 @@ def test_without_this_one_permission_the_command_that_needs_it_fails(
     if effect == "403":
         assert result.code == ExitCode.CLUSTER_ERROR, result
         assert ident.user in forbidden_line(result, verb, resource)
+    elif effect.startswith("evidence"):
+        assert result.code == control.code, result
+        said = [json.dumps(f["evidence"]) for f in result.json()["items"][0]["findings"]]
+        before = [json.dumps(f["evidence"]) for f in control.json()["items"][0]["findings"]]
+        assert any(f"not allowed to get {resource}" in e for e in said), said
+        assert not any(f"not allowed to get {resource}" in e for e in before), before
     else:
         assert result.code == control.code, result
         missing = result.json()["items"][0]["missing"]
