@@ -172,6 +172,38 @@ def test_graceful_termination_then_removal(rule: str | None, seconds: float) -> 
     assert _get(sim) is None
 
 
+@pytest.mark.parametrize(
+    ("rule", "command", "phase", "exit_code", "reason"),
+    [
+        (None, None, "Succeeded", 0, "PodCompleted"),  # nginx stops on SIGTERM with 0
+        ("ignore-sigterm", None, "Failed", 137, "PodFailed"),  # killed when the grace period ends
+        (None, ["sh", "-c", "exit 1"], "Failed", 1, "PodFailed"),  # crash-looping: its last exit
+    ],
+)
+def test_a_deleted_pod_shows_its_terminal_status_before_it_goes(
+    rule: str | None, command: list[str] | None, phase: str, exit_code: int, reason: str
+) -> None:
+    """v1.34 status_manager.go: the kubelet deletes the object only once the API server shows a
+    terminal phase (`canBeDeleted`), so the StatefulSet controller sees a terminating pod that is no
+    longer Ready before it goes (the differential traces caught the simulator skipping that step)."""
+    sim = _cluster()
+    if rule:
+        sim.add_rule(action=rule, pod="p")
+    sim.apply_manifest(_pod(command=command))
+    sim.advance(40)
+    sim.delete("pods", "default", "p")
+    sim.advance(31)
+    assert _get(sim) is None
+    events, _ = sim.store.events_after(1, ["pods"])
+    last = [e for e in events if e.obj["metadata"]["name"] == "p"][-2:]
+    assert [e.type for e in last] == ["MODIFIED", "DELETED"]
+    status = last[0].obj["status"]
+    assert status["phase"] == phase
+    ready = {c["type"]: (c["status"], c.get("reason")) for c in status["conditions"]}
+    assert ready["Ready"] == ready["ContainersReady"] == ("False", reason)
+    assert status["containerStatuses"][0]["state"]["terminated"]["exitCode"] == exit_code
+
+
 def test_slow_start_rule_delays_the_container() -> None:
     sim = _cluster()
     sim.add_rule(action="slow-start", pod="p", seconds=60)

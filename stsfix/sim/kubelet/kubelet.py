@@ -5,7 +5,8 @@ timers: ContainerCreating -> Running after `start_delay`; Ready after the probe 
 failing exec probe); crash loops (Running phase, waiting CrashLoopBackOff, lastState terminated,
 restartCount with back-off 10 s, 20 s ... 300 s, BackOff events); image pulls that fail
 (ErrImagePull <-> ImagePullBackOff, phase Pending); init-container failures (Init:CrashLoopBackOff);
-graceful termination (removal after the containers stop, at most the grace period). Pods on a
+graceful termination (the containers stop within the grace period, the terminal status -- phase
+Succeeded or Failed, not Ready -- is written, then the object is removed). Pods on a
 NotReady node lose readiness; on a Lost node nothing progresses, pods are marked not ready and
 evicted after their 300 s toleration, and stay Terminating until force-deleted. Transitions run
 at their scheduled sim times, so results do not depend on how often the kubelet is woken.
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from stsfix.sim.kubelet.pod import ContainerRun, PodRun, build_status
+from stsfix.sim.kubelet.pod import ContainerRun, PodRun, build_status, final_status
 from stsfix.sim.kubelet.resume import resume_run
 from stsfix.sim.kubelet.rules import Rule, container_behaviour
 from stsfix.sim.store.client import SimClient
@@ -247,6 +248,19 @@ class Kubelet:
         if now < run.stopping_at:
             self._schedule(key, run.stopping_at)
             return False
+        if (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
+            # the containers have stopped: the status manager writes the terminal status first and
+            # deletes the object only once the API shows it (status_manager.go, canBeDeleted), so the
+            # controllers see a terminating pod that is no longer Ready before it goes
+            killed = any(c.behaviour.ignore_sigterm for c in run.main)
+            status = final_status(pod, run, now, killed=killed)
+            updated = {**pod, "metadata": dict(pod["metadata"]), "status": status}
+            try:
+                self.store.replace("pods", updated, expect_rv=pod["metadata"]["resourceVersion"])
+            except SimApiError:
+                pass  # changed meanwhile (or gone): the next sync looks again
+            self._dirty.add(key)
+            return True
         if pod["metadata"].get("finalizers"):
 
             def finished(obj: Obj) -> None:

@@ -302,3 +302,46 @@ def build_status(pod: Obj, run: PodRun, now: datetime, *, node_ready: bool) -> O
         status["initContainerStatuses"] = [_container_status(c) for c in run.init]
     status["containerStatuses"] = [_container_status(c) for c in run.main]
     return status
+
+
+def final_status(pod: Obj, run: PodRun, now: datetime, *, killed: bool) -> Obj:
+    """The status the kubelet writes once a deleted pod's containers have stopped, before the pod
+    object may go (v1.34 pkg/kubelet/status/status_manager.go: `canBeDeleted` waits for a terminal
+    phase; `TerminatePod` gives every container a terminated state; kubelet_pods.go `getPhase`):
+    Succeeded when every container exited 0, else Failed; Ready and ContainersReady False with reason
+    PodCompleted or PodFailed. `killed`: the grace period ran out (SIGKILL, exit 137)."""
+    status = copy.deepcopy(pod.get("status") or {})
+    initialized = all(c.completed for c in run.init)
+    for c in run.main:
+        if c.state == "running":
+            code = 137 if killed else 0
+            c.terminated = {
+                "exitCode": code,
+                "reason": "Error" if code else "Completed",
+                "startedAt": ts(c.started_at or now),
+                "finishedAt": ts(now),
+                "containerID": c.container_id,
+            }
+        elif c.last_terminated is not None:
+            c.terminated = dict(c.last_terminated)
+        elif initialized:
+            c.terminated = {
+                "exitCode": 137,
+                "reason": "ContainerStatusUnknown",
+                "message": "The container could not be located when the pod was terminated",
+            }
+        else:
+            continue
+        c.state, c.ready, c.ready_at, c.exit_at, c.wake_at = "terminated", False, None, None, None
+    if run.main and all(c.state == "terminated" for c in run.main):
+        codes = [int((c.terminated or {}).get("exitCode") or 0) for c in run.main]
+        status["phase"] = "Succeeded" if not any(codes) else "Failed"
+    else:
+        status["phase"] = "Failed"
+    reason = "PodCompleted" if status["phase"] == "Succeeded" else "PodFailed"
+    set_condition(status, "Ready", "False", now, reason=reason)
+    set_condition(status, "ContainersReady", "False", now, reason=reason)
+    if run.init:
+        status["initContainerStatuses"] = [_container_status(c) for c in run.init]
+    status["containerStatuses"] = [_container_status(c) for c in run.main]
+    return status
