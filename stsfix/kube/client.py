@@ -26,6 +26,7 @@ from stsfix.errors import (
     AccessDeniedError,
     ApiUnavailableError,
     ClusterError,
+    ConfigError,
     InvalidError,
     NotFoundError,
     PreconditionFailedError,
