@@ -305,15 +305,20 @@ def cluster_command(command: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
+def check_one_context(contexts: tuple[str, ...] | list[str]) -> None:
+    """Every command but the fleet views works on one cluster: --context repeated is bad input."""
+    if len(contexts) > 1:
+        raise UsageError(
+            f"--context was given {len(contexts)} times ({', '.join(contexts)}): only the fleet views "
+            "(inspect and diagnose without a target) read several contexts"
+        )
+
+
 def connect(g: Globals) -> tuple[KubeCluster, str]:
     """The cluster adapter and the namespace to use (flag, else the context's)."""
     from stsfix.kube import KubeTarget, connect
 
-    if len(g.contexts) > 1:
-        raise UsageError(
-            f"--context was given {len(g.contexts)} times ({', '.join(g.contexts)}): only the fleet views "
-            "(inspect and diagnose without a target) read several contexts"
-        )
+    check_one_context(g.contexts)
 
     cluster = connect(
         KubeTarget(

@@ -284,7 +284,7 @@ def partition(
     leave it). The controller replaces pods one at a time, or maxUnavailable at a time where the
     server honours it.
     """
-    check_run_flags(dry_run=dry_run, timeout=timeout, progress=progress, yes=yes)
+    check_run_flags(dry_run=dry_run, timeout=timeout, progress=progress, yes=yes, contexts=g.contexts)
     cluster, plan = make_partition_plan(
         g, target, hold=hold, set_to=set_to, step=step, count=count, until=until, wait=wait
     )

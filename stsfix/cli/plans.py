@@ -127,7 +127,7 @@ def apply(
     from stsfix.planner import check_preconditions
     from stsfix.planner import replan as fresh_plan
 
-    check_run_flags(dry_run=dry_run, timeout=timeout, progress=progress, yes=yes)
+    check_run_flags(dry_run=dry_run, timeout=timeout, progress=progress, yes=yes, contexts=g.contexts)
     plan = load_plan(plan_file)
     if g.namespace and g.namespace != plan.namespace:
         raise UsageError(f"the plan is for namespace {plan.namespace}, not {g.namespace}")

@@ -26,6 +26,7 @@ import typer
 from stsfix.cli import complete
 from stsfix.cli.common import (
     Globals,
+    check_one_context,
     cluster_command,
     connect,
     emit,
@@ -292,9 +293,12 @@ def check_dry_run(value: str) -> str:
     return value
 
 
-def check_run_flags(*, dry_run: str, timeout: str, progress: str, yes: bool) -> None:
+def check_run_flags(
+    *, dry_run: str, timeout: str, progress: str, yes: bool, contexts: tuple[str, ...] | list[str] = ()
+) -> None:
     """What a mutating command refuses before it reads anything: bad flag values, and a run that
     needs confirmation no terminal can give (exit 4 at once, rather than after showing a plan)."""
+    check_one_context(contexts)
     check_dry_run(dry_run)
     if parse_duration(timeout) <= 0:
         raise UsageError(f'invalid --timeout "{timeout}": the waits need a deadline above 0 (e.g. 90s, 10m)')
@@ -515,7 +519,7 @@ def rollback(
     diagnose` does not propose. Only pods off the target revision that are not Ready are deleted,
     highest ordinal first, and only once the controller has observed the revert.
     """
-    check_run_flags(dry_run=dry_run, timeout=timeout, progress=progress, yes=yes)
+    check_run_flags(dry_run=dry_run, timeout=timeout, progress=progress, yes=yes, contexts=g.contexts)
     cluster, plan = make_rollback_plan(g, target, to_revision, evict, stuck_after)
     run_plan(
         g, cluster, plan, dry_run=dry_run, yes=yes, timeout=timeout, progress=progress, force_lease=force_lease
@@ -546,7 +550,7 @@ def delete_pod(
     update revision; a replacement that fails stops the run (exit 6). --count 1 replaces one pod,
     a canary.
     """
-    check_run_flags(dry_run=dry_run, timeout=timeout, progress=progress, yes=yes)
+    check_run_flags(dry_run=dry_run, timeout=timeout, progress=progress, yes=yes, contexts=g.contexts)
     cluster, plan = make_delete_plan(g, target, ordinal, evict, force, wait, outdated=outdated, count=count)
     run_plan(
         g, cluster, plan, dry_run=dry_run, yes=yes, timeout=timeout, progress=progress, force_lease=force_lease
@@ -572,7 +576,7 @@ def force_delete(
     Refused for a pod on a Ready node. If the node is in fact still running the pod, its identity
     (name and volumes) may run twice: the plan says what was checked.
     """
-    check_run_flags(dry_run=dry_run, timeout=timeout, progress=progress, yes=yes)
+    check_run_flags(dry_run=dry_run, timeout=timeout, progress=progress, yes=yes, contexts=g.contexts)
     cluster, plan = make_force_plan(g, target, ordinal, node_lost_after, wait)
     run_plan(
         g, cluster, plan, dry_run=dry_run, yes=yes, timeout=timeout, progress=progress, force_lease=force_lease

@@ -84,7 +84,7 @@ def restart(
     Ordinals below a partition do not restart. Under OnDelete the pods are deleted one at a time,
     highest ordinal first, each once the previous one is Ready again (--no-delete-pods to skip).
     """
-    check_run_flags(dry_run=dry_run, timeout=timeout, progress=progress, yes=yes)
+    check_run_flags(dry_run=dry_run, timeout=timeout, progress=progress, yes=yes, contexts=g.contexts)
     cluster, plan = make_restart_plan(
         g, target, wait_for_rollout=wait_for_rollout, delete_pods=delete_pods, wait=wait
     )
