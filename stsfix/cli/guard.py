@@ -52,7 +52,7 @@ def guard(
     drain_timeout: Annotated[str, typer.Option("--drain-timeout", help="On SIGTERM, how long a running repair may go on before it is cut short.")] = "20s",
     metrics_max_sets: Annotated[int, typer.Option("--metrics-max-sets", min=1, help="Per-set metrics for at most this many sets (the most urgent first).")] = 1000,
     leader_elect: Annotated[bool, typer.Option("--leader-elect/--no-leader-elect", help="Act only while holding the leader Lease (run several replicas).")] = True,
-    leader_election_namespace: Annotated[str | None, typer.Option("--leader-election-namespace", help="Namespace of the leader Lease (default: the pod's or context's namespace).")] = None,
+    leader_election_namespace: Annotated[str | None, typer.Option("--leader-election-namespace", help="Namespace of the leader Lease (default: -n's, else the context's; in a pod, the pod's).")] = None,
     leader_election_lease: Annotated[str, typer.Option("--leader-election-lease", help="Name of the leader Lease.")] = "stsfix-guard",
     leader_lease_duration: Annotated[str, typer.Option("--leader-lease-duration", help="leaseDurationSeconds of the leader Lease (API server clock).")] = "15s",
     leader_renew_deadline: Annotated[str, typer.Option("--leader-renew-deadline", help="Stop acting when the lease could not be renewed for this long.")] = "10s",
