@@ -37,7 +37,7 @@ def _tokens(template: str) -> list[tuple[str, str]]:
 
 def _values(expression: str, data: Any) -> list[Any]:
     from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
-    from jsonpath_ng.ext import parse
+    from jsonpath_ng.ext.parser import parse
 
     path = expression.lstrip("@")
     path = "$" + (path if path.startswith((".", "[")) else "." + path) if path else "$"

@@ -99,7 +99,8 @@ def render_names(result: Result) -> str:
     """`-o name`: one `statefulset.apps/NAME` line per StatefulSet of the result (kubectl's form);
     `playbook/NAME` for playbooks."""
     body = envelope(result)
-    items = body.get("items") if isinstance(body.get("items"), list) else [body]
+    found = body.get("items")
+    items: list[Any] = found if isinstance(found, list) else [body]
     lines = []
     for item in items:
         if not isinstance(item, dict):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from typing import Final
+from typing import Any, Final
 
 from stsfix.analysis.revisions import SECRET_MASK
 from stsfix.model import ContainerState, LogTail, PodState, RawObject
@@ -57,7 +57,8 @@ def log_targets(pods: Sequence[PodState]) -> list[tuple[PodState, ContainerState
 
 def secret_env_values(raw_pod: RawObject) -> tuple[str, ...]:
     """Literal values of the pod's env vars whose name looks secret (they are masked in logs)."""
-    spec = raw_pod.get("spec") if isinstance(raw_pod.get("spec"), dict) else {}
+    found = raw_pod.get("spec")
+    spec: dict[str, Any] = found if isinstance(found, dict) else {}
     values = []
     for key in ("initContainers", "containers"):
         for container in spec.get(key) or ():

@@ -13,6 +13,7 @@ on a table of inputs. With a Typer that has no such hook, `install()` does nothi
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -68,12 +69,13 @@ def install() -> None:
         from typer._coercion import RuntimeParam
     except ImportError:  # pragma: no cover - a Typer without the pydantic coercion layer
         return
-    original = getattr(core, "build_runtime_param", None)
-    if original is None or getattr(original, "_stsfix_plain", False):
+    found = getattr(core, "build_runtime_param", None)
+    if found is None or getattr(found, "_stsfix_plain", False):
         return
+    original: Callable[[Any], Any] = found
 
     @dataclass(frozen=True)
-    class PlainRuntimeParam(RuntimeParam):  # type: ignore[misc]
+    class PlainRuntimeParam(RuntimeParam):
         descriptor: Any = None
         fallback: list[Any] | None = None
 
@@ -102,4 +104,4 @@ def install() -> None:
 
     build_runtime_param._stsfix_plain = True  # type: ignore[attr-defined]
     build_runtime_param.original = original  # type: ignore[attr-defined]
-    core.build_runtime_param = build_runtime_param
+    setattr(core, "build_runtime_param", build_runtime_param)  # noqa: B010 - not a name typer exports

@@ -25,7 +25,7 @@ except ImportError:  # pragma: no cover - older typer uses click itself
     import click  # type: ignore[no-redef]
     from click.core import Command  # type: ignore[assignment]
     from click.shell_completion import CompletionItem  # type: ignore[assignment]
-    from click.utils import make_default_short_help  # type: ignore[assignment]
+    from click.utils import make_default_short_help  # type: ignore[no-redef]
 
 # name -> (the stsfix.cli modules whose register() define it, its summary: the help's first paragraph)
 COMMANDS: Final[dict[str, tuple[tuple[str, ...], str]]] = {
@@ -65,7 +65,8 @@ class _Loader:
                 self.group = None
         if self.group is None:
             self.group = typer.main.get_group(self.app)
-        return self.group.commands[name]
+        command: Command = self.group.commands[name]
+        return command
 
 
 LOADER: Final = _Loader()

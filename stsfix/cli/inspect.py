@@ -126,11 +126,11 @@ def single_view(
     if not text:
         return assessment, ""
     progress = assessment.progress
-    text = header(assessment, snapshot, screen=screen) + "\n\n" + ordinal_table(progress, now, screen=screen)
+    shown = header(assessment, snapshot, screen=screen) + "\n\n" + ordinal_table(progress, now, screen=screen)
     waiting = [r for r in progress.rows if r.waiting]
     for row in waiting:
-        text += "\n\n" + "\n".join(wrap(f"{row.pod}: {row.waiting_why}", screen.width, indent="* ", hang="  "))
-    return assessment, text
+        shown += "\n\n" + "\n".join(wrap(f"{row.pod}: {row.waiting_why}", screen.width, indent="* ", hang="  "))
+    return assessment, shown
 
 
 def fleet_rows(

@@ -74,7 +74,7 @@ def parse_field_selector(text: str) -> list[tuple[str, str, str]]:
     return terms
 
 
-def _fields_match(raw: dict, terms: list[tuple[str, str, str]]) -> bool:
+def _fields_match(raw: dict[str, Any], terms: list[tuple[str, str, str]]) -> bool:
     meta = raw.get("metadata") or {}
     for field, op, value in terms:
         actual = str(meta.get(field.split(".", 1)[1], ""))
@@ -112,7 +112,7 @@ def parse_stuck_after(text: str) -> timedelta:
     return timedelta(seconds=parse_duration(text))
 
 
-def _matches(raw: dict, namespace: str | None, name: str | None, selector: dict[str, Any] | None) -> bool:
+def _matches(raw: dict[str, Any], namespace: str | None, name: str | None, selector: dict[str, Any] | None) -> bool:
     from stsfix.bundle import selector_matches
 
     meta = raw.get("metadata") or {}

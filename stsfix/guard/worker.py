@@ -115,7 +115,7 @@ class Repair(threading.Thread):
     def _run(self) -> None:
         ns, name = self.key
         decision, snapshot, now = self._recheck()
-        extra = {"namespace": ns, "statefulset": name, "playbook": decision.playbook, "reason": decision.reason}
+        extra: dict[str, object] = {"namespace": ns, "statefulset": name, "playbook": decision.playbook, "reason": decision.reason}
         if decision.action is not Action.REPAIR or decision.finding is None or decision.playbook is None:
             log.info("%s/%s: re-checked on a fresh read: %s", ns, name, decision.message,
                      extra={"event": "repair_skipped", **extra})  # fmt: skip

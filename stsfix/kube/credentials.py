@@ -155,7 +155,8 @@ class ExecPlugin:
             raise ConfigError(f"{what} printed an ExecCredential without a status")
         if data.get("apiVersion") != self.api_version:
             raise ConfigError(f"{what} answered {data.get('apiVersion')}, not {self.api_version}")
-        return data["status"]
+        status: dict[str, Any] = data["status"]
+        return status
 
 
 def parse_expiry(status: dict[str, Any]) -> datetime | None:

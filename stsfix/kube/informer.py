@@ -170,9 +170,9 @@ class Informer:
             if key not in items:
                 self.listener("DELETED", old)
         for key, new in items.items():
-            old = before.get(key)
-            if old is None or _rv(old) != _rv(new):
-                self.listener("ADDED" if old is None else "MODIFIED", new)
+            previous = before.get(key)
+            if previous is None or _rv(previous) != _rv(new):
+                self.listener("ADDED" if previous is None else "MODIFIED", new)
         self.synced.set()
         return rv
 

@@ -35,7 +35,7 @@ def _context_namespace(spec: str, context: str | None) -> tuple[str, str | None,
     """(namespace, context name, cluster name) of the chosen (or current) context."""
     from kubernetes import config
 
-    contexts, active = config.list_kube_config_contexts(config_file=spec)
+    contexts, active = config.list_kube_config_contexts(config_file=spec)  # type: ignore[no-untyped-call]  # untyped library
     chosen = active
     if context:
         chosen = next((c for c in contexts if c.get("name") == context), None)
@@ -58,7 +58,7 @@ def official_configuration(
     configuration = client.Configuration()
     try:
         namespace, name, cluster = _context_namespace(spec, context)
-        config.load_kube_config(
+        config.load_kube_config(  # type: ignore[no-untyped-call]  # the kubernetes client is untyped
             config_file=spec, context=context, client_configuration=configuration, persist_config=False
         )
     except StsfixError:

@@ -221,7 +221,7 @@ def _containers(containers: Any, path: str, volumes: set[str], *, required: bool
     if not containers:
         return [(path, "Required value", "")] if required else []
     causes: list[Cause] = []
-    names: set[str] = set()
+    names: set[Any] = set()  # a nameless container is refused elsewhere; its None still counts
     for i, c in enumerate(containers):
         if not isinstance(c, dict):
             continue

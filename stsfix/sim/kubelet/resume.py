@@ -22,9 +22,10 @@ _PULL_RETRY = {"ErrImagePull": 1.0, "ImagePullBackOff": 10.0}
 
 def _time(value: object, default: datetime) -> datetime:
     try:
-        return parse_ts(str(value)) if value else default
+        parsed = parse_ts(str(value)) if value else None
     except ValueError:
         return default
+    return parsed or default
 
 
 def _resume_container(c: ContainerRun, status: Obj | None, *, now: datetime, start_at: datetime) -> None:

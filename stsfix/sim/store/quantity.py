@@ -120,8 +120,11 @@ def _kept_text(raw: str) -> str | None:
         fits = value << exponent < 2**63
         return raw if fits and exponent % 10 == 0 and value & 0x07 else None
     exp = _EXPONENT.match(suffix)
-    exponent = _DECIMAL[suffix] if suffix in _DECIMAL else int(exp[1]) if exp else None
-    if exponent is None or 18 - (len(num) + len(denom)) < 0:
+    decimal = _DECIMAL[suffix] if suffix in _DECIMAL else int(exp[1]) if exp else None
+    if decimal is None:
+        return None
+    exponent = decimal
+    if 18 - (len(num) + len(denom)) < 0:
         return None
     scale, shifted = exponent - len(denom), num + denom
     if scale < -9 or int(shifted) >= 2**63:
