@@ -1,4 +1,4 @@
-"""ControllerRevision helpers: revision data, the controller's hash, template equality and diffs.
+"""ControllerRevision helpers: template equality, revision lookup, change summaries and diffs.
 
 Mirrors `pkg/controller/statefulset/stateful_set_utils.go` (`getPatch`, `newRevision`) and
 `pkg/controller/history/controller_history.go` (`HashControllerRevision`) as restated in the
@@ -19,22 +19,16 @@ from stsfix.model import RESTARTED_AT_ANNOTATION, PodState, RevisionInfo, Snapsh
 __all__ = [
     "RESTARTED_AT_ANNOTATION",
     "SECRET_MASK",
-    "encode_revision_data",
     "looks_secret",
     "normalize_template",
     "pods_by_revision",
-    "revision_data",
     "revision_for_template",
-    "revision_hash",
     "revisions_by_number",
     "summarize_change",
     "template_diff",
     "template_matches",
 ]
 
-_SAFE_ALPHABET: Final = "bcdfghjklmnpqrstvwxz2456789"
-_FNV_OFFSET: Final = 0x811C9DC5
-_FNV_PRIME: Final = 0x01000193
 SECRET_MASK: Final = "<hidden>"
 _SECRET_NAME: Final = re.compile(
     r"PASSW|PASSWD|SECRET|TOKEN|KEY|CREDENTIAL|PRIVATE|AUTH|CERT|PWD", re.IGNORECASE
@@ -44,18 +38,6 @@ _SECRET_NAME: Final = re.compile(
 def looks_secret(env_name: str) -> bool:
     """Whether an env var's name says its value is a secret (PASSWORD, TOKEN, KEY, ...)."""
     return bool(_SECRET_NAME.search(env_name))
-
-
-def revision_data(template: Mapping[str, Any]) -> dict[str, Any]:
-    """The `data` the controller stores for a pod template: `{"spec":{"template":{..., "$patch":"replace"}}}`.
-
-    A `metadata.creationTimestamp: null` (written by ≤1.33 serializers) is dropped, so the result
-    is the v1.34+ form; pass `legacy_creation_timestamp=True` to `encode_revision_data` for the
-    older bytes.
-    """
-    body = normalize_template(template)
-    body["$patch"] = "replace"
-    return {"spec": {"template": body}}
 
 
 def normalize_template(template: Mapping[str, Any]) -> dict[str, Any]:
@@ -69,33 +51,6 @@ def normalize_template(template: Mapping[str, Any]) -> dict[str, Any]:
         else:
             del body["metadata"]
     return body
-
-
-def encode_revision_data(data: Mapping[str, Any], *, legacy_creation_timestamp: bool = False) -> bytes:
-    """Encode revision data as Go's `encoding/json` does: sorted keys, no spaces, `<>&` escaped.
-
-    With `legacy_creation_timestamp`, the template gets `metadata.creationTimestamp: null`, as
-    revisions written by ≤1.33 controllers carry it (§2.1, §2.6).
-    """
-    payload: Any = copy.deepcopy(dict(data))
-    if legacy_creation_timestamp:
-        template = payload.setdefault("spec", {}).setdefault("template", {})
-        template.setdefault("metadata", {})["creationTimestamp"] = None
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    # NB: Go escapes HTML-unsafe characters and the two JavaScript line separators, nothing else.
-    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
-        text = text.replace(char, escaped)
-    text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    return text.encode("utf-8")
-
-
-def revision_hash(data_bytes: bytes, collision_count: int = 0) -> str:
-    """The revision hash: FNV-1 32-bit over data + decimal collision count, safe-encoded (§2.2)."""
-    value = _FNV_OFFSET
-    for byte in data_bytes + str(collision_count).encode("ascii"):
-        value = (value * _FNV_PRIME) & 0xFFFFFFFF
-        value ^= byte
-    return "".join(_SAFE_ALPHABET[ord(ch) % len(_SAFE_ALPHABET)] for ch in str(value))
 
 
 def template_matches(template: Mapping[str, Any], revision: RevisionInfo) -> bool:

@@ -10,7 +10,6 @@ import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from stsfix.analysis.revisions import encode_revision_data, revision_data, revision_hash
 from stsfix.model import (
     EventInfo,
     NodeState,
@@ -27,6 +26,7 @@ from stsfix.model import (
     parse_revision,
     parse_statefulset,
 )
+from tests.unit.revision_codec import encode_revision_data, revision_data, revision_hash
 
 T0 = datetime(2026, 7, 1, 12, 0, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)

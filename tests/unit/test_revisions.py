@@ -8,17 +8,15 @@ from typing import Any
 import pytest
 
 from stsfix.analysis.revisions import (
-    encode_revision_data,
     pods_by_revision,
-    revision_data,
     revision_for_template,
-    revision_hash,
     revisions_by_number,
     summarize_change,
     template_diff,
     template_matches,
 )
 from tests.unit.builders import BAD, GOOD, REV_A, REV_B, make_pod, make_revision, make_snapshot, make_template
+from tests.unit.revision_codec import encode_revision_data, revision_data, revision_hash
 
 # Upstream testdata/compatibility_revision_1.34.0.json (semantics reference §2.1, C19).
 UPSTREAM_DATA = (
