@@ -12,12 +12,12 @@ from typing import Any
 
 from stsfix.sim.controllers.statefulset import StatefulSetController, SyncResult
 from stsfix.sim.controllers.versions import KubeVersion
+from stsfix.sim.store import defaults
 from stsfix.sim.store.client import SimClient
 from stsfix.sim.store.clock import SimClock
 from stsfix.sim.store.events import EventRecorder
 from stsfix.sim.store.objects import (
     REVISION_LABEL,
-    default_statefulset,
     parent_and_ordinal,
     set_condition,
     ts,
@@ -26,6 +26,16 @@ from stsfix.sim.store.store import Store, WatchEvent
 
 T0 = datetime(2026, 7, 1, 12, 0, 0, tzinfo=UTC)
 Obj = dict[str, Any]
+
+
+def default_statefulset(sts: Obj, *, max_unavailable_gate: bool) -> Obj:
+    """A StatefulSet as the API server stores it: the simulator's admission defaults (§1), one copy."""
+    sts = copy.deepcopy(sts)
+    sts.setdefault("apiVersion", "apps/v1")
+    sts.setdefault("kind", "StatefulSet")
+    defaults.default_object("statefulsets", sts, max_unavailable_gate=max_unavailable_gate)
+    sts["spec"]["template"].setdefault("metadata", {})
+    return sts
 
 
 def new_statefulset(replicas: int, *, name: str = "foo", **spec: Any) -> Obj:

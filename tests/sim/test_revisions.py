@@ -19,8 +19,8 @@ from stsfix.sim.controllers.revisions import (
 from stsfix.sim.controllers.versions import KubeVersion
 from stsfix.sim.store.client import SimClient
 from stsfix.sim.store.clock import SimClock
-from stsfix.sim.store.objects import default_statefulset
 from stsfix.sim.store.store import Store
+from tests.sim.controller_harness import default_statefulset
 
 DATA_134 = (
     '{"spec":{"template":{"$patch":"replace","metadata":{"annotations":{"test":"value"},"labels":{"app":"foo"}},'

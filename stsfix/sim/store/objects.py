@@ -7,7 +7,6 @@ here. Everything works on plain dicts in API JSON form. Standard library only.
 
 from __future__ import annotations
 
-import copy
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -158,16 +157,6 @@ def image_pull_policy(image: str) -> str:
 def default_pod_spec(spec: Obj) -> None:
     """Pod-spec defaults that also land in a StatefulSet template (and so in revision hashes)."""
     defaults.pod_spec(spec)
-
-
-def default_statefulset(sts: Obj, *, max_unavailable_gate: bool) -> Obj:
-    """apps/v1 StatefulSet defaults (§1) after the Go round trip, returning a new dict."""
-    sts = copy.deepcopy(sts)
-    sts.setdefault("apiVersion", "apps/v1")
-    sts.setdefault("kind", "StatefulSet")
-    defaults.default_object("statefulsets", sts, max_unavailable_gate=max_unavailable_gate)
-    sts["spec"]["template"].setdefault("metadata", {})
-    return sts
 
 
 def default_pod(pod: Obj) -> Obj:
