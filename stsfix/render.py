@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -81,6 +81,31 @@ def _json_default(value: object) -> object:
 
 def to_json(data: Any) -> str:
     return json.dumps(data, indent=2, default=_json_default, ensure_ascii=False)
+
+
+def template_diff(
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    *,
+    show_values: bool = False,
+    from_label: str = "a",
+    to_label: str = "b",
+) -> str:
+    """A unified diff of two pod templates, each rendered by `yaml.safe_dump` (sorted keys, block
+    style); "" when equal. Secret-looking env values are `<hidden>` unless `show_values`."""
+    import difflib
+
+    import yaml
+
+    from stsfix.analysis.revisions import templates_for_diff
+
+    old_t, new_t = templates_for_diff(old, new, show_values=show_values)
+    rendered = [
+        yaml.safe_dump(t, sort_keys=True, default_flow_style=False, allow_unicode=True).splitlines()
+        for t in (old_t, new_t)
+    ]
+    diff = difflib.unified_diff(rendered[0], rendered[1], fromfile=from_label, tofile=to_label, lineterm="")
+    return "\n".join(diff)
 
 
 def to_yaml(data: Any) -> str:

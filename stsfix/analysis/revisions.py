@@ -8,8 +8,6 @@ semantics reference §2. Pure: imports only the stdlib and `stsfix.model`; no cl
 from __future__ import annotations
 
 import copy
-import difflib
-import json
 import re
 from collections.abc import Mapping
 from typing import Any, Final
@@ -25,8 +23,8 @@ __all__ = [
     "revision_for_template",
     "revisions_by_number",
     "summarize_change",
-    "template_diff",
     "template_matches",
+    "templates_for_diff",
 ]
 
 SECRET_MASK: Final = "<hidden>"
@@ -192,64 +190,13 @@ def _env_entries(template: Mapping[str, Any]) -> list[tuple[str, str, str, dict[
     return entries
 
 
-def _scalar(value: Any) -> str:
-    if isinstance(value, str) and value and re.fullmatch(r"[A-Za-z0-9_./:@+-][A-Za-z0-9_./:@+ -]*", value):
-        if value.strip() == value and value.lower() not in ("true", "false", "null", "yes", "no", "~"):
-            if not re.fullmatch(r"[-+]?[0-9.]+(e[-+]?[0-9]+)?", value.lower()):
-                return value
-    return json.dumps(value, ensure_ascii=False)
-
-
-def render_yaml(value: Any, indent: int = 0) -> list[str]:
-    """A stable, YAML-like rendering (sorted keys, block style) for diffs; not a general emitter."""
-    pad = "  " * indent
-    if isinstance(value, dict) and value:
-        lines: list[str] = []
-        for key in sorted(value):
-            item = value[key]
-            if isinstance(item, dict | list) and item:
-                lines.append(f"{pad}{_scalar(str(key))}:")
-                lines.extend(render_yaml(item, indent + 1))
-            else:
-                lines.append(f"{pad}{_scalar(str(key))}: {_inline(item)}")
-        return lines
-    if isinstance(value, list) and value:
-        lines = []
-        for item in value:
-            nested = render_yaml(item, indent + 1)
-            if isinstance(item, dict | list) and item:
-                lines.append(f"{pad}- {nested[0].lstrip()}")
-                lines.extend(nested[1:])
-            else:
-                lines.append(f"{pad}- {_inline(item)}")
-        return lines
-    return [f"{pad}{_inline(value)}"]
-
-
-def _inline(value: Any) -> str:
-    if isinstance(value, dict):
-        return "{}"
-    if isinstance(value, list):
-        return "[]"
-    return _scalar(value)
-
-
-def template_diff(
-    old: Mapping[str, Any],
-    new: Mapping[str, Any],
-    *,
-    show_values: bool = False,
-    from_label: str = "a",
-    to_label: str = "b",
-) -> str:
-    """A unified diff of two pod templates in a stable YAML-like rendering; "" when equal.
-
-    Env values whose name looks secret (PASSWORD, SECRET, TOKEN, KEY, CREDENTIAL, ...) are shown
-    as `<hidden>` unless `show_values`.
-    """
+def templates_for_diff(
+    old: Mapping[str, Any], new: Mapping[str, Any], *, show_values: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The two pod templates as a diff shows them (stsfix.render.template_diff): normalized, and env
+    values whose name looks secret (PASSWORD, SECRET, TOKEN, KEY, CREDENTIAL, ...) shown as
+    `<hidden>` unless `show_values`."""
     old_t, new_t = normalize_template(old), normalize_template(new)
     if not show_values:
         old_t, new_t = _mask_secrets(old_t, new_t), _mask_secrets(new_t, normalize_template(old))
-    rendered = [render_yaml(old_t), render_yaml(new_t)]
-    diff = difflib.unified_diff(rendered[0], rendered[1], fromfile=from_label, tofile=to_label, lineterm="")
-    return "\n".join(diff)
+    return old_t, new_t

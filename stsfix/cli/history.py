@@ -99,7 +99,7 @@ def diff(
     g: Globals,
 ) -> None:
     """Unified diff of the pod templates of two revisions (or a revision and the live template)."""
-    from stsfix.analysis.revisions import template_diff
+    from stsfix.render import template_diff
 
     snapshot = load(g, name=parse_target(target), files=files, full=False).snapshots[0]
     label_a, template_a = _find_revision(snapshot, rev_a)

@@ -12,9 +12,9 @@ from stsfix.analysis.revisions import (
     revision_for_template,
     revisions_by_number,
     summarize_change,
-    template_diff,
     template_matches,
 )
+from stsfix.render import template_diff
 from tests.unit.builders import BAD, GOOD, REV_A, REV_B, make_pod, make_revision, make_snapshot, make_template
 from tests.unit.revision_codec import encode_revision_data, revision_data, revision_hash
 
@@ -138,8 +138,8 @@ def test_summarize_change_names_commands_and_resources() -> None:
 def test_template_diff_is_unified_and_labelled() -> None:
     diff = template_diff(GOOD, BAD, from_label="revision 1", to_label="revision 2")
     assert diff.splitlines()[:2] == ["--- revision 1", "+++ revision 2"]
-    assert "-    - image: nginx:1.25" in diff.splitlines()
-    assert "+    - image: nginx:does-not-exist" in diff.splitlines()
+    assert "-  - image: nginx:1.25" in diff.splitlines()
+    assert "+  - image: nginx:does-not-exist" in diff.splitlines()
     assert template_diff(GOOD, GOOD) == ""
 
 
@@ -149,6 +149,6 @@ def test_template_diff_masks_secret_values_unless_asked() -> None:
     masked = template_diff(old, new)
     assert "hunter2" not in masked and "s3cret" not in masked
     assert "<hidden> (changed)" in masked
-    assert "+          value: b" in masked.splitlines()
+    assert "+      value: b" in masked.splitlines()
     shown = template_diff(old, new, show_values=True)
     assert "hunter2" in shown and "s3cret" in shown
