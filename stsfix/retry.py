@@ -108,7 +108,7 @@ def _retrying(
             {
                 "attempt": state.attempt_number,
                 "attempts": policy.attempts,
-                "delay_s": round(delay, 2),
+                "delaySeconds": round(delay, 2),
                 "what": what,
             },
         )

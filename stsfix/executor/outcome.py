@@ -75,10 +75,10 @@ class Outcome:
     def to_dict(self) -> dict[str, object]:
         return {
             "status": self.status,
-            "exit_code": int(self.exit_code),
+            "exitCode": int(self.exit_code),
             "fingerprint": self.plan.fingerprint,
-            "target_revision": self.plan.target_revision,
-            "dry_run": "server" if self.dry_run else "none",
+            "targetRevision": self.plan.target_revision,
+            "dryRun": "server" if self.dry_run else "none",
             "replans": self.replans,
             "seconds": round(self.seconds, 2),
             "steps": [s.to_dict() for s in self.steps],

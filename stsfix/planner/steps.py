@@ -20,7 +20,8 @@ from stsfix.analysis import pods, revisions
 from stsfix.errors import UsageError
 from stsfix.model import PodState, RevisionInfo, Snapshot, StatefulSetState, format_time
 
-PLAN_VERSION: Final = "1"
+#: 2: camelCase keys, as every other stsfix JSON payload (1, snake_case, is refused: re-save the plan).
+PLAN_VERSION: Final = "2"
 Command = Literal["rollback", "delete-pod", "force-delete", "partition", "restart"]
 
 DEFAULT_NODE_LOST_AFTER: Final = timedelta(minutes=5)
@@ -259,8 +260,30 @@ STEP_TYPES: Final[dict[str, type[Any]]] = {
 }
 
 
+def camel(name: str) -> str:
+    """`resource_version` -> `resourceVersion`: the key style of every stsfix JSON payload."""
+    head, *rest = name.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
+def to_camel(obj: Any) -> dict[str, Any]:
+    """A dataclass as a dict with camelCase keys (field values are plain JSON already)."""
+    return {camel(k): v for k, v in asdict(obj).items()}
+
+
+def from_camel(cls: type, raw: Any, what: str) -> dict[str, Any]:
+    """The constructor arguments of dataclass `cls` from its camelCase dict; unknown keys refused."""
+    if not isinstance(raw, dict):
+        raise TypeError(f"{what} is not a mapping")
+    names = {camel(f.name): f.name for f in fields(cls)}
+    unknown = sorted(set(raw) - set(names))
+    if unknown:
+        raise TypeError(f"{what} has unknown keys {unknown}")
+    return {names[k]: v for k, v in raw.items()}
+
+
 def step_to_dict(step: Step) -> dict[str, Any]:
-    return {"kind": step.kind, **asdict(step)}
+    return {"kind": step.kind, **to_camel(step)}
 
 
 def step_from_dict(raw: dict[str, Any]) -> Step:
@@ -268,9 +291,12 @@ def step_from_dict(raw: dict[str, Any]) -> Step:
     cls = STEP_TYPES.get(str(kind))
     if cls is None:
         raise UsageError(f"unknown plan step kind {kind!r}")
-    names = {f.name for f in fields(cls)}
+    names = {camel(f.name): f.name for f in fields(cls)}
+    unknown = sorted(set(raw) - set(names) - {"kind"})
+    if unknown:  # an edit that adds a key is an edit: nothing in a plan file goes unread
+        raise UsageError(f"malformed {kind} step: unknown keys {unknown}")
     try:
-        return cls(**{k: v for k, v in raw.items() if k in names})  # type: ignore[no-any-return]
+        return cls(**{names[k]: v for k, v in raw.items() if k in names})  # type: ignore[no-any-return]
     except TypeError as err:
         raise UsageError(f"malformed {kind} step: {err}") from None
 
@@ -346,20 +372,20 @@ class Plan:
 
     def body(self) -> dict[str, Any]:
         return {
-            "plan_version": PLAN_VERSION,
+            "planVersion": PLAN_VERSION,
             "namespace": self.namespace,
             "name": self.name,
-            "request": asdict(self.request),
+            "request": to_camel(self.request),
             "preconditions": {
-                "statefulset": asdict(self.statefulset),
-                "pods": [asdict(p) for p in self.pods],
+                "statefulset": to_camel(self.statefulset),
+                "pods": [to_camel(p) for p in self.pods],
             },
-            "target_revision": self.target_revision,
-            "target_revision_number": self.target_revision_number,
+            "targetRevision": self.target_revision,
+            "targetRevisionNumber": self.target_revision_number,
             "steps": [step_to_dict(s) for s in self.steps],
             "reasons": list(self.reasons),
             "warnings": list(self.warnings),
-            "created_at": self.created_at,
+            "createdAt": self.created_at,
         }
 
     @property
@@ -375,23 +401,26 @@ class Plan:
 def plan_from_dict(raw: dict[str, Any]) -> Plan:
     """Parse a plan file; `UsageError` if malformed or if its fingerprint does not match its content."""
     try:
-        if str(raw.get("plan_version")) != PLAN_VERSION:
+        if "plan_version" in raw:
             raise UsageError(
-                f"unsupported plan_version {raw.get('plan_version')!r} (expected {PLAN_VERSION})"
+                f"the plan file is of an older stsfix (plan_version {raw.get('plan_version')!r}, snake_case keys): "
+                "make it again with `stsfix plan ... --save`"
             )
+        if str(raw.get("planVersion")) != PLAN_VERSION:
+            raise UsageError(f"unsupported planVersion {raw.get('planVersion')!r} (expected {PLAN_VERSION})")
         pre = raw["preconditions"]
         plan = Plan(
             namespace=str(raw["namespace"]),
             name=str(raw["name"]),
-            request=PlanRequest(**raw["request"]),
-            statefulset=SetPrecondition(**pre["statefulset"]),
-            pods=tuple(PodPrecondition(**p) for p in pre.get("pods") or ()),
+            request=PlanRequest(**from_camel(PlanRequest, raw["request"], "request")),
+            statefulset=SetPrecondition(**from_camel(SetPrecondition, pre["statefulset"], "preconditions.statefulset")),
+            pods=tuple(PodPrecondition(**from_camel(PodPrecondition, p, "a pod precondition")) for p in pre.get("pods") or ()),
             steps=tuple(step_from_dict(s) for s in raw.get("steps") or ()),
-            target_revision=str(raw.get("target_revision") or ""),
-            target_revision_number=int(raw.get("target_revision_number") or 0),
+            target_revision=str(raw.get("targetRevision") or ""),
+            target_revision_number=int(raw.get("targetRevisionNumber") or 0),
             reasons=tuple(raw.get("reasons") or ()),
             warnings=tuple(raw.get("warnings") or ()),
-            created_at=str(raw.get("created_at") or ""),
+            created_at=str(raw.get("createdAt") or ""),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise UsageError(f"malformed plan file: {err!r}") from None

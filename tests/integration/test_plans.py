@@ -87,7 +87,7 @@ def test_an_edited_plan_file_is_rejected(sim, stsfix, tmp_path: Path) -> None:
     sim("forced-rollback")
     path = _save(stsfix, tmp_path, "rollback", "web")
     raw = yaml.safe_load(path.read_text())
-    raw["steps"][2]["pod_name"] = "web-1"
+    raw["steps"][2]["podName"] = "web-1"
     path.write_text(yaml.safe_dump(raw))
     result = stsfix("apply", str(path), "--yes")
     assert result.code == ExitCode.USAGE and "fingerprint" in result.stderr

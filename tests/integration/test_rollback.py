@@ -209,7 +209,7 @@ def test_a_first_revision_that_never_ran_ready_rolls_forward_to_the_fixed_templa
     fixed = sts(cluster)["status"]["updateRevision"]
     done = stsfix("rollback", "web", "-n", "default", "--yes", "-o", "json")
     assert done.code == ExitCode.OK, done
-    assert done.json()["plan"]["target_revision"] == fixed
+    assert done.json()["plan"]["targetRevision"] == fixed
     assert revision_of(pod(cluster, "web-0")) == fixed
     assert [r.path.rsplit("/", 1)[-1] for r in mutations(cluster) if r.method == "DELETE"] == ["web-0"]
 

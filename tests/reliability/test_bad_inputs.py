@@ -167,7 +167,7 @@ def saved_plan(name: str = "plan.yaml", *, edit: Callable[[dict[str, Any]], Any]
 
 def _retarget(doc: dict[str, Any]) -> None:
     step = next(s for s in doc["steps"] if s["kind"] == "DeletePod")
-    step["ordinal"], step["pod_name"] = 3, "web-3"
+    step["ordinal"], step["podName"] = 3, "web-3"
 
 
 def _refingerprint(doc: dict[str, Any]) -> None:
@@ -188,7 +188,7 @@ def _renamespace(doc: dict[str, Any]) -> None:
 
 
 def _version(doc: dict[str, Any]) -> None:
-    doc["plan_version"] = "2"
+    doc["planVersion"] = "3"
 
 
 def plan_from_another_cluster(ctx: Ctx) -> None:

@@ -234,12 +234,33 @@ def test_plan_round_trips_through_a_file_and_detects_edits() -> None:
     assert raw["fingerprint"].startswith("sha256:")
     again = plan_from_dict(raw)
     assert again.fingerprint == plan.fingerprint and again.steps == plan.steps
-    raw["steps"][2]["pod_name"] = "web-2"
+    assert raw["steps"][2]["podName"] == "web-4"
+    raw["steps"][2]["podName"] = "web-2"
     with pytest.raises(UsageError, match="fingerprint"):
         plan_from_dict(raw)
     del raw["fingerprint"]  # an edit that also drops the fingerprint is no less an edit
     with pytest.raises(UsageError, match="no fingerprint"):
         plan_from_dict(raw)
+
+
+def _keys(value: object) -> set[str]:
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in _keys(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in _keys(v)}
+    return set()
+
+
+def test_a_plan_is_camel_case_throughout_and_an_old_snake_case_plan_file_is_refused_in_one_line() -> None:
+    raw = plan_rollback(stuck(), now=T0).to_dict()
+    assert raw["planVersion"] == "2" and "targetRevision" in raw and "resourceVersion" in raw["preconditions"]["statefulset"]
+    assert not {k for k in _keys(raw) if "_" in k}, raw
+    raw["steps"][0]["to_revision"] = raw["steps"][0]["toRevision"]
+    with pytest.raises(UsageError, match=r"unknown keys \['to_revision'\]"):
+        plan_from_dict(raw)
+    old = {"plan_version": "1", "namespace": "default", "name": "web", "fingerprint": "sha256:0"}
+    with pytest.raises(UsageError, match=r"older stsfix \(plan_version '1', snake_case keys\): make it again"):
+        plan_from_dict(old)
 
 
 def test_fingerprint_is_stable_for_the_same_state() -> None:
