@@ -231,7 +231,7 @@ def test_min_ready_seconds_is_waited_for(sim, stsfix) -> None:
     result = stsfix("rollback", "web", "-n", "default", "--yes", "-o", "json")
     assert result.code == ExitCode.OK, result
     ready = next(s for s in result.json()["plan"]["steps"] if s["kind"] == "AwaitReady")
-    assert ready["min_ready_seconds"] == 30
+    assert ready["minReadySeconds"] == 30
     conditions = {c["type"]: c for c in pod(cluster, "web-4")["status"]["conditions"]}
     since = datetime.fromisoformat(conditions["Ready"]["lastTransitionTime"].replace("Z", "+00:00"))
     assert (cluster.clock.now() - since).total_seconds() >= 30
