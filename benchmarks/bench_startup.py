@@ -18,6 +18,7 @@ i.e. /usr/bin/time -v's "Maximum resident set size") and the ratio, with the iss
     repair  `stsfix rollback web --yes` on the forced-rollback scenario: wall time, and the time
             the controller and kubelet took to bring the replacement pod up (measured in-process
             on the simulator, watch-driven), and their difference
+            (the same on the real control plane: benchmarks/bench_rollback_real.py)
 
 Timings are noisy on a shared machine; read the ratios, which are measured in one run. Nothing
 here asserts; tests check behaviour, not time.
