@@ -262,6 +262,12 @@ def _phases(status: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return out
 
 
+def _in_order(part: list[Any], whole: list[Any]) -> bool:
+    """Whether `part` is `whole` with some entries left out (same order), starting at the same entry."""
+    rest = iter(whole)
+    return part[:1] == whole[:1] and all(any(entry == w for w in rest) for entry in part)
+
+
 def compare(sim: Trace, real: Trace, *, concurrent: bool, ordered: bool = True) -> list[str]:
     """What differs between the two traces (empty: they agree); docs/sim.md, "Differential fidelity".
 
@@ -281,7 +287,10 @@ def compare(sim: Trace, real: Trace, *, concurrent: bool, ordered: bool = True) 
     if not concurrent:
         if sim.pods != real.pods:
             out.append(f"pods: {_first_difference(sim.pods, real.pods)}")
-        if sim.status != real.status:
+        # Every status the real controller wrote is one the simulator wrote, in the same order, from
+        # the same first to the same last; the real one may skip one: a sync that finds two changes
+        # (web-4 gone and not Ready) writes one status, and under load its informer batches more.
+        if not _in_order(real.status, sim.status) or sim.status[-1:] != real.status[-1:]:
             out.append(f"status: {_first_difference(sim.status, real.status)}")
         return out
     if _pod_histories(sim.pods) != _pod_histories(real.pods):
